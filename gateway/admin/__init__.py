@@ -1,0 +1,26 @@
+"""The admin listener's app: admin API and /metrics. Never mounted on the public listener."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from gateway.problem import ProblemResponse
+
+
+def create_admin_app(gateway: Any) -> Starlette:
+    routes: list[BaseRoute] = []
+    return Starlette(routes=routes, exception_handlers={HTTPException: _problem})
+
+
+async def _problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = f"No admin endpoint at '{request.url.path}'." if exc.status_code == 404 else str(
+        exc.detail
+    )
+    return ProblemResponse(exc.status_code, detail)  # type: ignore[return-value]

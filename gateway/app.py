@@ -1,0 +1,212 @@
+"""The gateway as an ASGI app: route, run the API's policy chain, forward.
+
+`Gateway.__call__` is the hot path and stays a plain ASGI callable. Everything
+else (health, OAuth, catalogue) lives in a Starlette shell that also owns the
+lifespan, where clients, stores and policy chains are built once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route as StarletteRoute
+
+from gateway.config.models import GatewayConfig
+from gateway.context import RequestContext
+from gateway.observability.access_log import log_request
+from gateway.pipeline import build_chain
+from gateway.problem import ProblemResponse
+from gateway.proxy.forward import ClientDisconnected, Forwarder
+from gateway.proxy.headers import ForwardedPolicy
+from gateway.proxy.upstreams import Upstreams
+from gateway.routing import BAD_PATH, PathRejected, Route, RouteTable, normalise_path
+from gateway.types import Message, Receive, Scope, Send
+
+NOT_FOUND = "No API is published at '{path}'."
+METHOD_NOT_ALLOWED = "API '{api}' does not accept {method} here; allowed: {allowed}."
+CLIENT_GONE = "The client closed the connection before its request body arrived."
+NOT_READY = "The gateway is still starting."
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class Gateway:
+    """ASGI entry point of the public listener."""
+
+    def __init__(self, config: GatewayConfig, services: dict[str, Any] | None = None) -> None:
+        from gateway.policies import POLICIES
+
+        self.config = config
+        self.policies = POLICIES
+        self.table = RouteTable(config.apis)
+        self.forwarded = ForwardedPolicy(config.trusted_proxies)
+        self.services: dict[str, Any] = services if services is not None else {}
+        self.upstreams = Upstreams(config, gateway_app=self)
+        self.access_log = config.access_log
+        self.ready = False
+        self.in_flight = 0
+        self.shell = Starlette(
+            routes=self._shell_routes(),
+            lifespan=self._lifespan,
+            exception_handlers={HTTPException: _http_problem, Exception: _crash_problem},
+        )
+
+    # -- start-up -------------------------------------------------------------
+
+    def _shell_routes(self) -> list[StarletteRoute]:
+        return [
+            StarletteRoute("/healthz", self._healthz, methods=["GET", "HEAD"]),
+            StarletteRoute("/readyz", self._readyz, methods=["GET", "HEAD"]),
+        ]
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self.startup()
+        try:
+            yield
+        finally:
+            await self.shutdown()
+
+    async def startup(self) -> None:
+        await self.upstreams.start()
+        for route in self.table.routes:
+            pool = self.upstreams.pool(route.api.name)
+            route.upstream = Forwarder(route.api.name, pool, self.forwarded)
+            route.chain = build_chain(self.policies, self.config, route.api, self.services)
+        self.ready = True
+
+    async def shutdown(self) -> None:
+        self.ready = False
+        await self.upstreams.aclose()
+
+    # -- the request path -----------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.shell(scope, receive, send)
+            return
+        try:
+            path = normalise_path(scope.get("raw_path") or scope["path"].encode())
+        except PathRejected as reason:
+            await ProblemResponse(400, BAD_PATH.format(reason=reason))(scope, receive, send)
+            return
+        method = scope["method"]
+        host = _header(scope, b"host")
+        match = self.table.match(path, method, host.decode("latin-1") if host else "")
+        route = match.route
+        if route is None:
+            if match.method_not_allowed:
+                await _method_not_allowed(scope, receive, send, match.method_not_allowed)
+                return
+            await self.shell(scope, receive, send)
+            return
+        await self._handle(route, path, scope, receive, send)
+
+    async def _handle(
+        self, route: Route, path: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        headers = scope["headers"]
+        request_id = _header(scope, b"x-request-id")
+        peer = scope["client"][0] if scope.get("client") else ""
+        ctx = RequestContext(
+            scope=scope,
+            route=route,
+            method=scope["method"],
+            path=path,
+            query=scope.get("query_string", b""),
+            headers=headers,
+            request_id=(
+                request_id.decode()
+                if request_id and _REQUEST_ID.match(request_id)
+                else os.urandom(16).hex()
+            ),
+            client_ip=self.forwarded.client_ip(peer, _header(scope, b"x-forwarded-for")),
+            started=time.perf_counter(),
+        )
+        status = 500
+        self.in_flight += 1
+        try:
+            for policy in route.chain:
+                response = await policy(ctx)
+                if response is not None:
+                    status = await _send_policy_response(ctx, response, receive, send)
+                    return
+            status = await route.upstream.forward(ctx, route.forward_path(path), receive, send)
+        except ClientDisconnected:
+            status = 499
+            ctx.log["client_disconnected"] = True
+        finally:
+            self.in_flight -= 1
+            if self.access_log:
+                log_request(ctx, status)
+
+    # -- the shell's own endpoints ----------------------------------------------
+
+    async def _healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def _readyz(self, request: Request) -> Response:
+        if not self.ready:
+            return ProblemResponse(503, NOT_READY, headers=[("retry-after", "1")])  # type: ignore[return-value]
+        return JSONResponse({"status": "ready", "apis": self.upstreams.state()})
+
+
+async def _send_policy_response(
+    ctx: RequestContext, response: Any, receive: Receive, send: Send
+) -> int:
+    """Send a policy's response, adding the headers the gateway always adds."""
+    status = getattr(response, "status", None) or getattr(response, "status_code", 200)
+    extra = [(b"x-request-id", ctx.request_id.encode()), *ctx.response_headers]
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    await response(ctx.scope, receive, send_with_headers)
+    return int(status)
+
+
+async def _method_not_allowed(
+    scope: Scope, receive: Receive, send: Send, allowed: frozenset[str]
+) -> None:
+    allow = ", ".join(sorted(allowed))
+    detail = f"This path does not accept {scope['method']}; allowed: {allow}."
+    await ProblemResponse(405, detail, headers=[("allow", allow)])(scope, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+async def _http_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = (
+        NOT_FOUND.format(path=request.url.path)
+        if exc.status_code == 404
+        else str(exc.detail)
+    )
+    headers = list((exc.headers or {}).items())
+    return ProblemResponse(exc.status_code, detail, headers=headers)  # type: ignore[return-value]
+
+
+async def _crash_problem(request: Request, exc: Exception) -> Response:
+    return ProblemResponse(500, "The gateway failed to handle this request.")  # type: ignore[return-value]
+
+
+def create_app(config: GatewayConfig) -> Gateway:
+    return Gateway(config)
+
+
+__all__ = ["Gateway", "create_app"]

@@ -1,0 +1,113 @@
+"""Read tiergate.yaml and the environment into a validated GatewayConfig."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from gateway.config.errors import ConfigError, problems_from
+from gateway.config.models import GatewayConfig
+
+DEFAULT_CONFIG = "tiergate.yaml"
+ENV_OVERRIDES = {
+    "TIERGATE_REGISTRY_URL": "registry_url",
+    "TIERGATE_LIMITS_STORAGE": "limits_storage",
+    "TIERGATE_ADMIN_TOKEN": "admin_token",
+}
+
+
+def config_path(path: str | os.PathLike[str] | None = None) -> Path:
+    return Path(path or os.environ.get("TIERGATE_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> GatewayConfig:
+    """Load, override from the environment and validate; raise ConfigError on any problem."""
+    source = config_path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(source), [("", f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(str(source), [(where, f"not valid YAML: {exc}")]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(str(source), [("", "the top level must be a mapping of settings")])
+    return validate_config(raw, source, os.environ if env is None else env)
+
+
+def validate_config(raw: dict[str, Any], source: Path, env: Mapping[str, str]) -> GatewayConfig:
+    raw = dict(raw)
+    for var, key in ENV_OVERRIDES.items():
+        if env.get(var):
+            raw[key] = env[var]
+    try:
+        config = GatewayConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(str(source), problems_from(exc)) from None
+    problems = _check_contracts(config, source.parent) + _resolve_policies(config)
+    if problems:
+        raise ConfigError(str(source), problems)
+    config._source = source.resolve()
+    return config
+
+
+def contract_path(config: GatewayConfig, contract: str) -> Path:
+    base = config.source.parent if config.source else Path.cwd()
+    return (base / contract).resolve()
+
+
+def _check_contracts(config: GatewayConfig, base: Path) -> list[tuple[str, str]]:
+    problems = []
+    for index, api in enumerate(config.apis):
+        if not (base / api.contract).is_file():
+            problems.append(
+                (f"apis[{index}].contract", f"file {api.contract!r} not found (relative to {base})")
+            )
+    return problems
+
+
+def _resolve_policies(config: GatewayConfig) -> list[tuple[str, str]]:
+    """Validate each policy's own config with that policy's model."""
+    from gateway.policies import POLICIES
+
+    problems: list[tuple[str, str]] = []
+    defaults = {}
+    for name, raw in config.defaults.items():
+        spec = POLICIES.get(name)
+        if spec is None:
+            problems.append((f"defaults.{name}", _unknown_policy(name)))
+            continue
+        defaults[name] = raw
+    for index, api in enumerate(config.apis):
+        merged = {**defaults, **api.policies}
+        for name, raw in merged.items():
+            where = f"apis[{index}].policies.{name}" if name in api.policies else f"defaults.{name}"
+            spec = POLICIES.get(name)
+            if spec is None:
+                problems.append((where, _unknown_policy(name)))
+                continue
+            if raw is False or raw is None:
+                continue  # `policy: off` in an API removes a default
+            try:
+                api.policy_configs[name] = spec.config_model.model_validate(
+                    {} if raw is True else raw
+                )
+            except ValidationError as exc:
+                problems.extend(problems_from(exc, prefix=where))
+    return problems
+
+
+def _unknown_policy(name: str) -> str:
+    from gateway.policies import POLICIES
+
+    return f"unknown policy {name!r}; known policies: {', '.join(sorted(POLICIES)) or 'none'}"

@@ -1,0 +1,228 @@
+"""Configuration models: every field documented, every rule declared here.
+
+The models are pure: they read no files and open no sockets. The loader
+(``loader.py``) reads YAML and the environment, then validates with these.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+Tier = Literal["system", "process", "experience"]
+TIER_ORDER: dict[str, int] = {"experience": 3, "process": 2, "system": 1}
+RESERVED_PREFIXES = ("/oauth", "/.well-known", "/catalogue", "/healthz", "/readyz", "/admin")
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+_TARGET_RE = re.compile(r"^https?://[^/\s?#]+(:\d{1,5})?(/[^\s?#]*)?$")
+_ASGI_RE = re.compile(r"^asgi:[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are mistakes: refuse them instead of ignoring them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ListenerConfig(StrictModel):
+    host: str = Field("127.0.0.1", description="Address to bind.")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port; 0 picks a free one.")
+
+
+class ListenersConfig(StrictModel):
+    public: ListenerConfig = Field(
+        default_factory=lambda: ListenerConfig(port=8080),
+        description="Where clients, partners and tier APIs reach the gateway.",
+    )
+    admin: ListenerConfig = Field(
+        default_factory=lambda: ListenerConfig(port=8081),
+        description="Admin API and /metrics; never exposed on the public listener.",
+    )
+
+
+class TimeoutsConfig(StrictModel):
+    connect: float = Field(2.0, gt=0, le=300, description="Seconds to open a connection.")
+    read: float = Field(
+        30.0, gt=0, le=3600, description="Seconds to wait for response headers or the next chunk."
+    )
+
+
+class CircuitBreakerConfig(StrictModel):
+    failures: int = Field(5, ge=1, le=1000, description="Consecutive failures that eject a target.")
+    cooldown: float = Field(30.0, gt=0, le=3600, description="Seconds a target stays ejected.")
+
+
+class HealthCheckConfig(StrictModel):
+    path: str = Field("/healthz", pattern=r"^/", description="Path probed on each target.")
+    interval: float = Field(10.0, gt=0, le=3600, description="Seconds between probes.")
+    timeout: float = Field(2.0, gt=0, le=60, description="Seconds before a probe fails.")
+    healthy_threshold: int = Field(2, ge=1, description="Successes that bring a target back.")
+    unhealthy_threshold: int = Field(2, ge=1, description="Failures that take a target out.")
+
+
+class UpstreamConfig(StrictModel):
+    targets: list[str] = Field(
+        min_length=1,
+        description="`http://host:port[/prefix]` or an in-process app `asgi:module:attr`.",
+    )
+    timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
+    retries: int = Field(
+        1, ge=0, le=5, description="Extra attempts on another target, idempotent methods only."
+    )
+    circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
+    health_check: HealthCheckConfig | None = Field(
+        None, description="Active health checks; off when absent (passive checks always run)."
+    )
+
+    @field_validator("targets")
+    @classmethod
+    def _valid_targets(cls, targets: list[str]) -> list[str]:
+        for target in targets:
+            if not (_TARGET_RE.match(target) or _ASGI_RE.match(target)):
+                raise ValueError(
+                    f"{target!r} is not a valid target; use http://host:port[/prefix] "
+                    "or asgi:module:attribute"
+                )
+        if len(set(targets)) != len(targets):
+            raise ValueError("targets are listed twice; list each once")
+        return targets
+
+
+class ApiConfig(StrictModel):
+    name: str = Field(pattern=NAME_PATTERN, description="Unique API name, e.g. `customers`.")
+    tier: Tier = Field(description="system, process or experience.")
+    version: str = Field("v1", pattern=r"^v\d+$", description="Major version in the path.")
+    base_path: str | None = Field(
+        None, description="Public path prefix; default `/<tier>/<name>/<version>`."
+    )
+    contract: str = Field(description="OpenAPI document, relative to the config file.")
+    owner: str = Field("platform", description="Team that owns the API.")
+    description: str = Field("", description="One paragraph for the catalogue.")
+    upstream: UpstreamConfig
+    strip_base_path: bool = Field(
+        True, description="Forward the path after the base path (the API serves `/...`)."
+    )
+    depends_on: list[str] = Field(
+        default_factory=list, description="APIs this one calls; exactly one tier down."
+    )
+    visibility: Literal["public", "internal"] | None = Field(
+        None,
+        description="public APIs are reachable by external consumers; "
+        "default public for experience APIs, internal otherwise.",
+    )
+    hosts: list[str] = Field(default_factory=list, description="Match only these Host values.")
+    methods: list[str] = Field(default_factory=list, description="Match only these methods.")
+    policies: dict[str, Any] = Field(
+        default_factory=dict, description="Policy name → that policy's own config."
+    )
+
+    _policy_configs: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
+
+    @field_validator("base_path")
+    @classmethod
+    def _valid_base_path(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value) or "/../" in value + "/":
+            raise ValueError(f"{value!r} must look like /segment/segment (no trailing slash)")
+        if value.startswith(RESERVED_PREFIXES):
+            raise ValueError(f"{value!r} is reserved for the gateway's own endpoints")
+        return value
+
+    @field_validator("methods")
+    @classmethod
+    def _valid_methods(cls, methods: list[str]) -> list[str]:
+        upper = [m.upper() for m in methods]
+        unknown = sorted(set(upper) - HTTP_METHODS)
+        if unknown:
+            raise ValueError(f"unknown HTTP methods {unknown}; use {sorted(HTTP_METHODS)}")
+        return upper
+
+    @field_validator("hosts")
+    @classmethod
+    def _lower_hosts(cls, hosts: list[str]) -> list[str]:
+        return [h.lower() for h in hosts]
+
+    @property
+    def path(self) -> str:
+        return self.base_path or f"/{self.tier}/{self.name}/{self.version}"
+
+    @property
+    def is_public(self) -> bool:
+        if self.visibility is None:
+            return self.tier == "experience"
+        return self.visibility == "public"
+
+    @property
+    def policy_configs(self) -> dict[str, BaseModel]:
+        """Validated policy configs, filled by the loader."""
+        return self._policy_configs
+
+
+class GatewayConfig(StrictModel):
+    listeners: ListenersConfig = Field(default_factory=ListenersConfig)
+    registry_url: str = Field(
+        "sqlite:///var/registry.db", description="SQLAlchemy URL of the registry database."
+    )
+    limits_storage: str = Field(
+        "memory://", description="`limits` storage URL: memory:// or redis://host:port/db."
+    )
+    admin_token: str | None = Field(
+        None, description="Bearer token for the admin API; unset disables the admin API."
+    )
+    trusted_proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(
+        default_factory=list,
+        description="Peers whose X-Forwarded-For is believed (CIDR).",
+    )
+    access_log: bool = Field(True, description="One JSON line per request on stdout.")
+    shutdown_grace: float = Field(
+        20.0, ge=0, le=600, description="Seconds in-flight requests get to finish on shutdown."
+    )
+    defaults: dict[str, Any] = Field(
+        default_factory=dict, description="Policies applied to every API unless it overrides them."
+    )
+    apis: list[ApiConfig] = Field(default_factory=list)
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    def api(self, name: str) -> ApiConfig:
+        for api in self.apis:
+            if api.name == name:
+                return api
+        raise KeyError(name)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> GatewayConfig:
+        names = [a.name for a in self.apis]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"API names must be unique; repeated: {dupes}")
+        seen: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
+        for api in self.apis:
+            key = (api.path, tuple(sorted(api.hosts)), tuple(sorted(api.methods)))
+            if key in seen:
+                raise ValueError(
+                    f"APIs {seen[key]!r} and {api.name!r} share base path {api.path!r}; "
+                    "give one a different base_path, hosts or methods"
+                )
+            seen[key] = api.name
+        known = set(names)
+        for api in self.apis:
+            for dep in api.depends_on:
+                if dep not in known:
+                    raise ValueError(f"API {api.name!r} depends_on unknown API {dep!r}")
+                dep_tier = self.api(dep).tier
+                if TIER_ORDER[dep_tier] != TIER_ORDER[api.tier] - 1:
+                    raise ValueError(
+                        f"{api.tier} API {api.name!r} may not depend on {dep_tier} API {dep!r}: "
+                        "calls go one tier down (experience → process → system)"
+                    )
+        return self

@@ -1,0 +1,64 @@
+"""The policy chain: a protocol, a spec per policy, and the builder.
+
+Order is data: each policy declares a priority (higher runs first, as in Kong).
+A policy ends the request by returning an ASGI response; returning None passes on.
+A policy that is not configured for an API is simply absent from its chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from gateway.config.models import ApiConfig, GatewayConfig
+from gateway.context import RequestContext
+from gateway.types import ASGIApp
+
+
+class Policy(Protocol):
+    async def __call__(self, ctx: RequestContext) -> ASGIApp | None: ...
+
+
+@dataclass(slots=True)
+class BuildContext:
+    """What a policy may use when it is built at start-up."""
+
+    config: GatewayConfig
+    api: ApiConfig
+    services: Mapping[str, Any] = field(default_factory=dict)  # registry, limiter, jwks...
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySpec:
+    name: str
+    priority: int
+    config_model: type[BaseModel]
+    build: Callable[[Any, BuildContext], Policy]
+    description: str = ""
+
+
+# Priorities, highest first. Kept in one place so the order reads top to bottom.
+PRIORITY = {
+    "ip-restriction": 1000,
+    "request-size": 950,
+    "cors": 900,
+    "jwt": 800,
+    "api-key": 790,
+    "tier-guard": 700,
+    "rate-limit": 600,
+    "request-validation": 500,
+    "response-cache": 400,
+    "header-transform": 300,
+}
+
+
+def build_chain(
+    specs: Mapping[str, PolicySpec], config: GatewayConfig, api: ApiConfig, services: Mapping
+) -> tuple[Policy, ...]:
+    """Instantiate the API's configured policies in priority order."""
+    ctx = BuildContext(config=config, api=api, services=services)
+    ordered = sorted(api.policy_configs.items(), key=lambda kv: -specs[kv[0]].priority)
+    return tuple(specs[name].build(policy_config, ctx) for name, policy_config in ordered)

@@ -1,0 +1,11 @@
+"""Policy registry: one module per policy, each exporting SPEC (a PolicySpec)."""
+
+from __future__ import annotations
+
+from gateway.pipeline import PolicySpec
+
+_SPECS: list[PolicySpec] = []
+
+POLICIES: dict[str, PolicySpec] = {spec.name: spec for spec in _SPECS}
+
+__all__ = ["POLICIES"]

@@ -1,0 +1,247 @@
+"""Forward one request to an API's upstream and stream the answer back.
+
+This is the hot path. It is a plain ASGI-level function (no Request/Response
+objects), and everything that can be decided at start-up is decided in __init__.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+from gateway.context import RequestContext
+from gateway.proxy.balancer import Target, TargetPool
+from gateway.proxy.errors import (
+    UpstreamConnectError,
+    UpstreamError,
+    problem_for,
+)
+from gateway.proxy.headers import (
+    _DROP_REQUEST,
+    HOP_BY_HOP,
+    VIA,
+    ForwardedPolicy,
+    connection_tokens,
+    identity_headers,
+)
+from gateway.proxy.transport import UpstreamRequest, UpstreamResponse
+from gateway.types import Message, RawHeaders, Receive, Send
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+BUFFER_REQUEST_LIMIT = 1 << 20  # bodies up to 1 MiB with a Content-Length are read whole
+BUFFER_RESPONSE_LIMIT = 1 << 16  # responses up to 64 KiB are sent in one message
+FAILURE_STATUSES = frozenset({502, 503, 504})
+
+
+class ClientDisconnected(Exception):
+    """The client went away while its request body was being read."""
+
+
+class UpstreamStreamBroken(Exception):
+    """The upstream failed after the response had started; the connection is aborted."""
+
+
+class Forwarder:
+    def __init__(self, api_name: str, pool: TargetPool, forwarded: ForwardedPolicy) -> None:
+        self.api_name = api_name
+        self.pool = pool
+        self.forwarded = forwarded
+        timeouts = pool.config.timeouts
+        self.connect_timeout = timeouts.connect
+        self.read_timeout = timeouts.read
+        self.retries = pool.config.retries
+
+    async def forward(
+        self, ctx: RequestContext, path: str, receive: Receive, send: Send
+    ) -> int:
+        """Forward and answer; return the status sent to the client."""
+        headers, body, replayable = await self._request_parts(ctx, receive)
+        path_qs = path + "?" + ctx.query.decode("latin-1") if ctx.query else path
+        attempts = 1 + (self.retries if ctx.method in IDEMPOTENT and replayable else 0)
+        started = time.perf_counter()
+        target: Target | None = None
+        response: UpstreamResponse | None = None
+        for attempt in range(attempts):
+            try:
+                target = self.pool.pick(exclude=target)
+            except UpstreamError as error:
+                return await self._fail(ctx, error, send)
+            request = UpstreamRequest(
+                ctx.method,
+                target.url,
+                path_qs,
+                headers,
+                body,
+                self.connect_timeout,
+                self.read_timeout,
+            )
+            try:
+                response = await target.transport.send(request)
+            except UpstreamError as error:
+                self.pool.failed(target)
+                retry = attempt + 1 < attempts and (
+                    isinstance(error, UpstreamConnectError) or ctx.method in IDEMPOTENT
+                )
+                if retry:
+                    continue
+                ctx.log["upstream_ms"] = _ms(started)
+                return await self._fail(ctx, error, send)
+            break
+        assert response is not None and target is not None
+        if response.status in FAILURE_STATUSES:
+            self.pool.failed(target)
+        else:
+            self.pool.succeeded(target)
+        ctx.log["upstream_ms"] = _ms(started)
+        try:
+            await self._respond(ctx, response, receive, send, replayable)
+        finally:
+            await response.aclose()
+        return response.status
+
+    async def _request_parts(
+        self, ctx: RequestContext, receive: Receive
+    ) -> tuple[RawHeaders, bytes | AsyncIterator[bytes] | None, bool]:
+        listed = connection_tokens(ctx.headers) if ctx.header(b"connection") else frozenset()
+        drop = _DROP_REQUEST | listed if listed else _DROP_REQUEST
+        out: RawHeaders = []
+        length: int | None = None
+        chunked = False
+        host = b""
+        for key, value in ctx.headers:
+            if key == b"content-length":
+                length = int(value)
+            elif key == b"transfer-encoding":
+                chunked = True
+            elif key == b"host":
+                host = value
+            if key not in drop:
+                out.append((key, value))
+        peer = ctx.scope["client"][0] if ctx.scope.get("client") else ""
+        xff = ctx.header(b"x-forwarded-for")
+        trusted = self.forwarded.is_trusted(peer)
+        proto = (ctx.header(b"x-forwarded-proto") if trusted else None) or ctx.scope[
+            "scheme"
+        ].encode()
+        fwd_host = (ctx.header(b"x-forwarded-host") if trusted else None) or host
+        out.append((b"x-forwarded-for", self.forwarded.forwarded_for(peer, xff)))
+        out.append((b"x-forwarded-proto", proto))
+        if fwd_host:
+            out.append((b"x-forwarded-host", fwd_host))
+        out.append((b"x-request-id", ctx.request_id.encode()))
+        out.append(VIA)
+        if ctx.identity is not None:
+            out.extend(identity_headers(ctx.identity))
+        if ctx.upstream_headers:
+            out.extend(ctx.upstream_headers)
+        if length is not None and not chunked and length <= BUFFER_REQUEST_LIMIT:
+            return out, await _read_body(receive, length) if length else None, True
+        if length is None and not chunked:
+            return out, None, True
+        if chunked:
+            # aiohttp re-chunks a stream of unknown length itself.
+            out = [(k, v) for k, v in out if k != b"content-length"]
+        return out, _stream_body(receive), False
+
+    async def _respond(
+        self,
+        ctx: RequestContext,
+        response: UpstreamResponse,
+        receive: Receive,
+        send: Send,
+        body_consumed: bool,
+    ) -> None:
+        headers = _response_headers(response.headers, ctx)
+        for hook in ctx.response_hooks:
+            result = hook(ctx, response.status, headers)
+            if result is not None:
+                await result
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        if ctx.method == "HEAD":
+            await send({"type": "http.response.body", "body": b""})
+            return
+        length = _content_length(response.headers)
+        if length is not None and length <= BUFFER_RESPONSE_LIMIT:
+            chunks = [chunk async for chunk in _guarded(response)]
+            await send({"type": "http.response.body", "body": b"".join(chunks)})
+            return
+        # A long stream: stop reading the upstream as soon as the client goes away.
+        watcher = asyncio.ensure_future(receive()) if body_consumed else None
+        try:
+            async for chunk in _guarded(response):
+                if watcher is not None and watcher.done():
+                    ctx.log["client_disconnected"] = True
+                    return
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+
+    async def _fail(self, ctx: RequestContext, error: UpstreamError, send: Send) -> int:
+        ctx.log["upstream_error"] = type(error).__name__
+        response = problem_for(error, self.api_name)
+        response.headers.extend(ctx.response_headers)
+        response.headers.append((b"x-request-id", ctx.request_id.encode()))
+        await response({}, _no_receive, send)
+        return response.status
+
+
+def _response_headers(upstream: RawHeaders, ctx: RequestContext) -> RawHeaders:
+    listed = connection_tokens(upstream)
+    drop = HOP_BY_HOP | listed if listed else HOP_BY_HOP
+    out = [(k, v) for k, v in upstream if k not in drop and k != b"x-request-id"]
+    out.append((b"x-request-id", ctx.request_id.encode()))
+    if ctx.response_headers:
+        out.extend(ctx.response_headers)
+    return out
+
+
+def _content_length(headers: RawHeaders) -> int | None:
+    for key, value in headers:
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _guarded(response: UpstreamResponse) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in response.iter_body():
+            yield chunk
+    except UpstreamError as error:
+        raise UpstreamStreamBroken(str(error)) from error
+
+
+async def _read_body(receive: Receive, length: int) -> bytes:
+    parts = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected()
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+async def _stream_body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected()
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)

@@ -1,0 +1,112 @@
+"""Header rules of a proxy: hop-by-hop stripping (RFC 9110 §7.6.1), X-Forwarded-*,
+and the identity headers only the gateway may set."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from functools import lru_cache
+
+from gateway.context import Identity
+from gateway.types import RawHeaders
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+    }
+)
+# Set only by the gateway; copies sent by a client are dropped before forwarding.
+GATEWAY_OWNED = frozenset(
+    {
+        b"x-consumer-id",
+        b"x-client-id",
+        b"x-scopes",
+        b"x-consumer-plan",
+        b"x-consumer-kind",
+        b"x-caller-api",
+        b"x-caller-tier",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"x-real-ip",
+        b"forwarded",
+        b"x-request-id",
+        b"host",
+        b"via",
+    }
+)
+_DROP_REQUEST = HOP_BY_HOP | GATEWAY_OWNED
+VIA = (b"via", b"1.1 tiergate")
+
+
+def connection_tokens(headers: RawHeaders) -> frozenset[bytes]:
+    """Header names listed in Connection: they are hop-by-hop too."""
+    tokens: set[bytes] = set()
+    for key, value in headers:
+        if key == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b",") if t.strip())
+    return frozenset(tokens)
+
+
+def strip_hop_by_hop(headers: RawHeaders, extra: Iterable[bytes] = ()) -> RawHeaders:
+    listed = connection_tokens(headers)
+    drop = HOP_BY_HOP | listed | frozenset(extra)
+    return [(k, v) for k, v in headers if k not in drop]
+
+
+def identity_headers(identity: Identity) -> RawHeaders:
+    out = [
+        (b"x-consumer-id", identity.consumer_id.encode()),
+        (b"x-consumer-kind", identity.kind.encode()),
+    ]
+    if identity.client_id:
+        out.append((b"x-client-id", identity.client_id.encode()))
+    if identity.scopes:
+        out.append((b"x-scopes", " ".join(sorted(identity.scopes)).encode()))
+    if identity.plan:
+        out.append((b"x-consumer-plan", identity.plan.encode()))
+    if identity.api:
+        out.append((b"x-caller-api", identity.api.encode()))
+    if identity.tier:
+        out.append((b"x-caller-tier", identity.tier.encode()))
+    return out
+
+
+class ForwardedPolicy:
+    """Who the client is, believing X-Forwarded-* only from trusted proxies."""
+
+    def __init__(self, trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> None:
+        self._trusted = tuple(trusted)
+        self.is_trusted = lru_cache(maxsize=4096)(self._is_trusted)
+
+    def _is_trusted(self, address: str) -> bool:
+        if not self._trusted:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self._trusted)
+
+    def client_ip(self, peer: str, forwarded_for: bytes | None) -> str:
+        """Walk X-Forwarded-For from the right while hops are trusted proxies."""
+        if forwarded_for is None or not self.is_trusted(peer):
+            return peer
+        hops = [h.strip() for h in forwarded_for.decode("latin-1").split(",") if h.strip()]
+        for hop in reversed(hops):
+            if not self.is_trusted(hop):
+                return hop
+        return hops[0] if hops else peer
+
+    def forwarded_for(self, peer: str, forwarded_for: bytes | None) -> bytes:
+        if forwarded_for is not None and self.is_trusted(peer):
+            return forwarded_for + b", " + peer.encode()
+        return peer.encode()

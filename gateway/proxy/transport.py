@@ -1,0 +1,37 @@
+"""The upstream seam: every byte to or from an upstream goes through a Transport."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from gateway.types import RawHeaders
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    method: str
+    target: str  # base URL such as http://10.0.0.5:8000/prefix (no trailing slash)
+    path_qs: str  # percent-encoded path plus "?query" when present
+    headers: RawHeaders
+    body: bytes | AsyncIterator[bytes] | None  # bytes: replayable, sent with its length
+    connect_timeout: float
+    read_timeout: float
+
+
+class UpstreamResponse(Protocol):
+    status: int
+    headers: RawHeaders
+
+    def iter_body(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Transport(Protocol):
+    """Send one request. Raise only gateway.proxy.errors.UpstreamError subclasses."""
+
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse: ...
+
+    async def aclose(self) -> None: ...

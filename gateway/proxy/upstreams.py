@@ -1,0 +1,66 @@
+"""Builds every API's target pool at start-up and owns the transports' lifetimes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from gateway.config.models import GatewayConfig
+from gateway.proxy.aiohttp_transport import AiohttpTransport
+from gateway.proxy.balancer import Target, TargetPool
+from gateway.proxy.health import HealthChecker
+from gateway.proxy.inprocess import AsgiTransport, load_asgi
+from gateway.proxy.transport import Transport
+
+# Key in an in-process app's lifespan state: the gateway app itself, so that a tier
+# API can call the tier below through the gateway without a socket.
+GATEWAY_STATE_KEY = "tiergate.gateway"
+
+
+class Upstreams:
+    def __init__(self, config: GatewayConfig, gateway_app: Any = None,
+                 http: Transport | None = None) -> None:
+        self.config = config
+        self.gateway_app = gateway_app
+        self.http: Transport = http or AiohttpTransport()
+        self._asgi: dict[str, AsgiTransport] = {}
+        self._pools: dict[str, TargetPool] = {}
+        self._checkers: list[HealthChecker] = []
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        for api in self.config.apis:
+            targets = [Target(url.rstrip("/"), await self._transport(url))
+                       for url in api.upstream.targets]
+            pool = TargetPool(targets, api.upstream)
+            self._pools[api.name] = pool
+            if api.upstream.health_check is not None:
+                checker = HealthChecker(pool, api.upstream.health_check)
+                self._checkers.append(checker)
+                self._tasks.append(asyncio.create_task(checker.run()))
+
+    async def _transport(self, url: str) -> Transport:
+        if not url.startswith("asgi:"):
+            return self.http
+        if url not in self._asgi:
+            transport = AsgiTransport(load_asgi(url), {GATEWAY_STATE_KEY: self.gateway_app})
+            await transport.startup()
+            self._asgi[url] = transport
+        return self._asgi[url]
+
+    def pool(self, api: str) -> TargetPool:
+        return self._pools[api]
+
+    def state(self) -> dict[str, list[dict[str, object]]]:
+        return {name: pool.state() for name, pool in self._pools.items()}
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for transport in self._asgi.values():
+            await transport.aclose()
+        await self.http.aclose()

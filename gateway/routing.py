@@ -1,0 +1,113 @@
+"""Path normalisation and the route table. Pure: no I/O, built once at start-up.
+
+The gateway refuses ambiguous paths instead of rewriting them, so the string it
+routes on is exactly the string it forwards.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from gateway.config.models import ApiConfig
+
+BAD_PATH = "The request path is not allowed: {reason}."
+
+# %2e (dot), %2f (slash), %5c (backslash), %00 (NUL): encoded forms of characters
+# that change what a path means. %25 followed by hex is a second layer of encoding.
+_ENCODED_SPECIAL = re.compile(rb"%(2e|2f|5c|00|25[0-9a-f]{2})", re.IGNORECASE)
+_BAD_ESCAPE = re.compile(rb"%(?![0-9a-fA-F]{2})")
+
+
+class PathRejected(ValueError):
+    """The path is malformed or ambiguous; the reason is safe to show the client."""
+
+
+def normalise_path(raw_path: bytes) -> str:
+    """Check a raw (still percent-encoded) request path and return it as text.
+
+    Rejects rather than repairs: `..` or `.` segments, empty segments (`//`),
+    NUL, backslashes, encoded dots/slashes/backslashes/NUL and double encoding.
+    """
+    if not raw_path.startswith(b"/"):
+        raise PathRejected("it must start with '/'")
+    if b"\x00" in raw_path or b"\\" in raw_path:
+        raise PathRejected("it contains a NUL or a backslash")
+    if _BAD_ESCAPE.search(raw_path):
+        raise PathRejected("it contains a malformed percent-escape")
+    match = _ENCODED_SPECIAL.search(raw_path)
+    if match:
+        raise PathRejected(f"it contains the encoded sequence {match.group(0).decode()!r}")
+    if b"//" in raw_path:
+        raise PathRejected("it contains an empty segment ('//')")
+    for segment in raw_path.split(b"/"):
+        if segment in (b".", b".."):
+            raise PathRejected("it contains a '.' or '..' segment")
+    try:
+        return raw_path.decode("ascii")
+    except UnicodeDecodeError:
+        raise PathRejected("it contains raw non-ASCII bytes; percent-encode them") from None
+
+
+@dataclass(slots=True)
+class Route:
+    """One API as the router sees it. `chain` and `upstream` are filled at start-up."""
+
+    api: ApiConfig
+    prefix: str
+    hosts: frozenset[str]
+    methods: frozenset[str]
+    chain: tuple = ()
+    upstream: object = None
+    extra: dict = field(default_factory=dict)
+
+    def forward_path(self, path: str) -> str:
+        if not self.api.strip_base_path:
+            return path
+        rest = path[len(self.prefix) :]
+        return rest or "/"
+
+
+@dataclass(slots=True)
+class Match:
+    route: Route | None
+    method_not_allowed: frozenset[str] = frozenset()
+
+
+class RouteTable:
+    """Longest-prefix match on whole segments, then host and method."""
+
+    def __init__(self, apis: list[ApiConfig]) -> None:
+        self._by_prefix: dict[str, list[Route]] = {}
+        for api in apis:
+            route = Route(api, api.path, frozenset(api.hosts), frozenset(api.methods))
+            self._by_prefix.setdefault(api.path, []).append(route)
+        # Most specific first: host- and method-bound routes before catch-alls.
+        for routes in self._by_prefix.values():
+            routes.sort(key=lambda r: (not r.hosts, not r.methods))
+        self.routes = [r for rs in self._by_prefix.values() for r in rs]
+
+    def match(self, path: str, method: str = "GET", host: str = "") -> Match:
+        candidate = path
+        while candidate:
+            routes = self._by_prefix.get(candidate)
+            if routes is not None:
+                found = self._pick(routes, method, host)
+                if found.route is not None or found.method_not_allowed:
+                    return found
+            cut = candidate.rfind("/")
+            candidate = candidate[:cut]
+        return Match(None)
+
+    @staticmethod
+    def _pick(routes: list[Route], method: str, host: str) -> Match:
+        allowed: set[str] = set()
+        host = host.split(":", 1)[0].lower() if host else ""
+        for route in routes:
+            if route.hosts and host not in route.hosts:
+                continue
+            if route.methods and method not in route.methods:
+                allowed |= route.methods
+                continue
+            return Match(route)
+        return Match(None, frozenset(allowed))

@@ -1,0 +1,97 @@
+"""Real servers on real sockets for tests: uvicorn for ASGI apps, werkzeug for httpbin."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+
+
+def free_socket(host: str = "127.0.0.1") -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    sock.set_inheritable(True)
+    return sock
+
+
+def free_port() -> int:
+    with free_socket() as sock:
+        return int(sock.getsockname()[1])
+
+
+class UvicornThread:
+    """A uvicorn server in a thread of its own, with its own event loop."""
+
+    def __init__(self, app: Any, **options: Any) -> None:
+        self.sock = free_socket()
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        options.setdefault("log_level", "warning")
+        options.setdefault("lifespan", "on")
+        self.config = uvicorn.Config(app, **options)
+        self.server = uvicorn.Server(self.config)
+        self.server.capture_signals = _no_signals  # type: ignore[method-assign]
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def _run(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self.server.serve(sockets=[self.sock]))
+
+    def start(self, timeout: float = 20.0) -> UvicornThread:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("uvicorn stopped during start-up")
+            if time.monotonic() > deadline:
+                raise TimeoutError("uvicorn did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+        self.sock.close()
+
+
+@contextmanager
+def _no_signals_cm() -> Iterator[None]:
+    yield
+
+
+def _no_signals() -> Any:
+    return _no_signals_cm()
+
+
+@contextmanager
+def serve_asgi(app: Any, **options: Any) -> Iterator[UvicornThread]:
+    server = UvicornThread(app, **options).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def serve_httpbin() -> Iterator[str]:
+    """The httpbin service on a real socket (werkzeug's threaded HTTP/1.1 server)."""
+    import httpbin
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, httpbin.app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
