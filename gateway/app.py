@@ -18,8 +18,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
 from starlette.routing import Route as StarletteRoute
 
+from gateway.components import component_factories
 from gateway.config.models import GatewayConfig
 from gateway.context import RequestContext
 from gateway.observability.access_log import log_request
@@ -53,6 +55,7 @@ class Gateway:
         self.access_log = config.access_log
         self.ready = False
         self.in_flight = 0
+        self.components = [factory(self) for factory in component_factories()]
         self.shell = Starlette(
             routes=self._shell_routes(),
             lifespan=self._lifespan,
@@ -61,11 +64,14 @@ class Gateway:
 
     # -- start-up -------------------------------------------------------------
 
-    def _shell_routes(self) -> list[StarletteRoute]:
-        return [
+    def _shell_routes(self) -> list[BaseRoute]:
+        routes: list[BaseRoute] = [
             StarletteRoute("/healthz", self._healthz, methods=["GET", "HEAD"]),
             StarletteRoute("/readyz", self._readyz, methods=["GET", "HEAD"]),
         ]
+        for component in self.components:
+            routes.extend(component.public_routes())
+        return routes
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -76,6 +82,8 @@ class Gateway:
             await self.shutdown()
 
     async def startup(self) -> None:
+        for component in self.components:
+            await component.start()
         await self.upstreams.start()
         for route in self.table.routes:
             pool = self.upstreams.pool(route.api.name)
@@ -86,6 +94,8 @@ class Gateway:
     async def shutdown(self) -> None:
         self.ready = False
         await self.upstreams.aclose()
+        for component in reversed(self.components):
+            await component.stop()
 
     # -- the request path -----------------------------------------------------
 
@@ -192,11 +202,7 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 async def _http_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    detail = (
-        NOT_FOUND.format(path=request.url.path)
-        if exc.status_code == 404
-        else str(exc.detail)
-    )
+    detail = NOT_FOUND.format(path=request.url.path) if exc.status_code == 404 else str(exc.detail)
     headers = list((exc.headers or {}).items())
     return ProblemResponse(exc.status_code, detail, headers=headers)  # type: ignore[return-value]
 

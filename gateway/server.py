@@ -39,12 +39,18 @@ def build_servers(config: GatewayConfig, gateway: Gateway) -> list[uvicorn.Serve
         "timeout_keep_alive": 15,
     }
     public = uvicorn.Config(
-        gateway, host=config.listeners.public.host, port=config.listeners.public.port,
-        lifespan="on", **common,
+        gateway,
+        host=config.listeners.public.host,
+        port=config.listeners.public.port,
+        lifespan="on",
+        **common,
     )
     admin = uvicorn.Config(
-        admin_app(gateway), host=config.listeners.admin.host, port=config.listeners.admin.port,
-        lifespan="off", **common,
+        admin_app(gateway),
+        host=config.listeners.admin.host,
+        port=config.listeners.admin.port,
+        lifespan="off",
+        **common,
     )
     return [_Server(public), _Server(admin)]
 

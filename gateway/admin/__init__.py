@@ -15,12 +15,14 @@ from gateway.problem import ProblemResponse
 
 def create_admin_app(gateway: Any) -> Starlette:
     routes: list[BaseRoute] = []
+    for component in gateway.components:
+        routes.extend(component.admin_routes())
     return Starlette(routes=routes, exception_handlers={HTTPException: _problem})
 
 
 async def _problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    detail = f"No admin endpoint at '{request.url.path}'." if exc.status_code == 404 else str(
-        exc.detail
+    detail = (
+        f"No admin endpoint at '{request.url.path}'." if exc.status_code == 404 else str(exc.detail)
     )
     return ProblemResponse(exc.status_code, detail)  # type: ignore[return-value]

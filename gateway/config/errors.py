@@ -13,8 +13,10 @@ class ConfigError(Exception):
     def __init__(self, source: str, problems: Sequence[tuple[str, str]]) -> None:
         self.source = source
         self.problems = list(problems)
-        lines = [f"{source}: {field}: {message}" if field else f"{source}: {message}"
-                 for field, message in self.problems]
+        lines = [
+            f"{source}: {field}: {message}" if field else f"{source}: {message}"
+            for field, message in self.problems
+        ]
         super().__init__("\n".join(lines))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -77,7 +76,7 @@ class AiohttpTransport:
                 timeout=timeout,
                 skip_auto_headers=_SKIP_AUTO_HEADERS,
             )
-        except (TimeoutError, asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise UpstreamTimeout(str(exc)) from exc
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamConnectError(str(exc)) from exc

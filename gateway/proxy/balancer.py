@@ -72,4 +72,3 @@ class TargetPool:
             }
             for t in self.targets
         ]
-

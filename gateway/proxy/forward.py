@@ -52,9 +52,7 @@ class Forwarder:
         self.read_timeout = timeouts.read
         self.retries = pool.config.retries
 
-    async def forward(
-        self, ctx: RequestContext, path: str, receive: Receive, send: Send
-    ) -> int:
+    async def forward(self, ctx: RequestContext, path: str, receive: Receive, send: Send) -> int:
         """Forward and answer; return the status sent to the client."""
         headers, body, replayable = await self._request_parts(ctx, receive)
         path_qs = path + "?" + ctx.query.decode("latin-1") if ctx.query else path

@@ -23,8 +23,13 @@ class HealthChecker:
 
     async def probe(self, target: Target) -> bool:
         request = UpstreamRequest(
-            "GET", target.url, self.config.path, [(b"user-agent", b"tiergate-health")], None,
-            self.config.timeout, self.config.timeout,
+            "GET",
+            target.url,
+            self.config.path,
+            [(b"user-agent", b"tiergate-health")],
+            None,
+            self.config.timeout,
+            self.config.timeout,
         )
         try:
             response = await asyncio.wait_for(target.transport.send(request), self.config.timeout)

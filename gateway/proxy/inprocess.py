@@ -30,8 +30,15 @@ def load_asgi(target: str) -> ASGIApp:
 class AsgiResponse:
     __slots__ = ("_closed", "_ended", "_queue", "_read_timeout", "_task", "headers", "status")
 
-    def __init__(self, status: int, headers: RawHeaders, queue: asyncio.Queue,
-                 task: asyncio.Task, read_timeout: float, closed: asyncio.Event) -> None:
+    def __init__(
+        self,
+        status: int,
+        headers: RawHeaders,
+        queue: asyncio.Queue,
+        task: asyncio.Task,
+        read_timeout: float,
+        closed: asyncio.Event,
+    ) -> None:
         self._closed = closed
         self._ended = False
         self.status = status
@@ -171,9 +178,7 @@ class AsgiTransport:
 
         task = asyncio.create_task(run())
         try:
-            status, headers = await asyncio.wait_for(
-                asyncio.shield(started), request.read_timeout
-            )
+            status, headers = await asyncio.wait_for(asyncio.shield(started), request.read_timeout)
         except TimeoutError:
             task.cancel()
             raise UpstreamTimeout("in-process app did not answer in time") from None

@@ -19,8 +19,9 @@ GATEWAY_STATE_KEY = "tiergate.gateway"
 
 
 class Upstreams:
-    def __init__(self, config: GatewayConfig, gateway_app: Any = None,
-                 http: Transport | None = None) -> None:
+    def __init__(
+        self, config: GatewayConfig, gateway_app: Any = None, http: Transport | None = None
+    ) -> None:
         self.config = config
         self.gateway_app = gateway_app
         self.http: Transport = http or AiohttpTransport()
@@ -31,8 +32,9 @@ class Upstreams:
 
     async def start(self) -> None:
         for api in self.config.apis:
-            targets = [Target(url.rstrip("/"), await self._transport(url))
-                       for url in api.upstream.targets]
+            targets = [
+                Target(url.rstrip("/"), await self._transport(url)) for url in api.upstream.targets
+            ]
             pool = TargetPool(targets, api.upstream)
             self._pools[api.name] = pool
             if api.upstream.health_check is not None:
