@@ -55,6 +55,9 @@ class Gateway:
         self.access_log = config.access_log
         self.ready = False
         self.in_flight = 0
+        # Guards run before the shell's own endpoints (e.g. a per-IP limit on /oauth/token).
+        # Each is `async (scope, client_ip) -> ASGI response | None`; components add them.
+        self.shell_guards: list[Any] = []
         self.components = [factory(self) for factory in component_factories()]
         self.shell = Starlette(
             routes=self._shell_routes(),
@@ -116,9 +119,20 @@ class Gateway:
             if match.method_not_allowed:
                 await _method_not_allowed(scope, receive, send, match.method_not_allowed)
                 return
-            await self.shell(scope, receive, send)
+            await self._to_shell(scope, receive, send)
             return
         await self._handle(route, path, scope, receive, send)
+
+    async def _to_shell(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.shell_guards:
+            peer = scope["client"][0] if scope.get("client") else ""
+            client_ip = self.forwarded.client_ip(peer, _header(scope, b"x-forwarded-for"))
+            for guard in self.shell_guards:
+                response = await guard(scope, client_ip)
+                if response is not None:
+                    await response(scope, receive, send)
+                    return
+        await self.shell(scope, receive, send)
 
     async def _handle(
         self, route: Route, path: str, scope: Scope, receive: Receive, send: Send

@@ -16,6 +16,10 @@ from gateway.proxy.transport import Transport
 # Key in an in-process app's lifespan state: the gateway app itself, so that a tier
 # API can call the tier below through the gateway without a socket.
 GATEWAY_STATE_KEY = "tiergate.gateway"
+# Key in an in-process app's lifespan state: its service credentials
+# ({"client_id", "client_secret", "token_endpoint"}), provisioned by the identity
+# component into gateway.services["service_credentials"][api_name].
+CREDENTIALS_STATE_KEY = "tiergate.service_credentials"
 
 
 class Upstreams:
@@ -42,11 +46,16 @@ class Upstreams:
                 self._checkers.append(checker)
                 self._tasks.append(asyncio.create_task(checker.run()))
 
-    async def _transport(self, url: str) -> Transport:
+    async def _transport(self, url: str, api: str) -> Transport:
         if not url.startswith("asgi:"):
             return self.http
         if url not in self._asgi:
-            transport = AsgiTransport(load_asgi(url), {GATEWAY_STATE_KEY: self.gateway_app})
+            services = getattr(self.gateway_app, "services", {})
+            state = {
+                GATEWAY_STATE_KEY: self.gateway_app,
+                CREDENTIALS_STATE_KEY: services.get("service_credentials", {}).get(api),
+            }
+            transport = AsgiTransport(load_asgi(url), state)
             await transport.startup()
             self._asgi[url] = transport
         return self._asgi[url]
