@@ -42,6 +42,7 @@ class PolicySpec:
 
 # Priorities, highest first. Kept in one place so the order reads top to bottom.
 PRIORITY = {
+    "deprecation": 2000,
     "ip-restriction": 1000,
     "request-size": 950,
     "cors": 900,
