@@ -53,11 +53,14 @@ class CatalogueViews:
         entry = next((e for e in visible if e.name == name), None)
         return entry, visible
 
-    def _filters(self, request: Request) -> dict[str, str] | ProblemResponse:
+    def _filters(self, request: Request, strict: bool = False) -> dict[str, str] | ProblemResponse:
+        """Filters from the query. The HTML form sends empty values for "any"; the JSON
+        API is strict and refuses an empty or unknown tier or lifecycle."""
         params = request.query_params
         filters = {k: params.get(k, "").strip() for k in ("q", "tier", "owner", "tag", "lifecycle")}
         for field, choices in (("tier", TIER_ORDER), ("lifecycle", LIFECYCLES)):
-            if filters[field] and filters[field] not in choices:
+            given = field in params if strict else bool(filters[field])
+            if given and filters[field] not in choices:
                 detail = BAD_FILTER.format(
                     field=field, value=filters[field], choices=", ".join(choices)
                 )
@@ -112,7 +115,7 @@ class CatalogueViews:
     # -- JSON -----------------------------------------------------------------
 
     async def list_json(self, request: Request) -> Response:
-        filters = self._filters(request)
+        filters = self._filters(request, strict=True)
         if not isinstance(filters, dict):
             return filters  # type: ignore[return-value]
         visible, _ = self._visible(request)
