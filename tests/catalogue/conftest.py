@@ -47,8 +47,12 @@ def write_estate(root: Path) -> Path:
     (root / "openapi").mkdir()
     docs = {
         "shop": contract("Shop", "experience", ITEMS),
-        "legacy": contract("Legacy shop", "experience", ITEMS, {
-            "key": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}),
+        "legacy": contract(
+            "Legacy shop",
+            "experience",
+            ITEMS,
+            {"key": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+        ),
         "orders-proc": contract("Order processing", "process", ITEMS),
         "stock": contract("Stock", "system", ITEMS),
     }
@@ -59,18 +63,42 @@ def write_estate(root: Path) -> Path:
         "access_log": False,
         "admin_token": ADMIN_TOKEN,
         "apis": [
-            {"name": "shop", "tier": "experience", "contract": "openapi/shop.yaml",
-             "owner": "web-team", "tags": ["retail"], "description": "Browse the shop.",
-             "depends_on": ["orders-proc"], "upstream": {"targets": [upstream]}},
-            {"name": "legacy", "tier": "experience", "contract": "openapi/legacy.yaml",
-             "owner": "partner-team", "tags": ["b2b"], "lifecycle": "deprecated",
-             "deprecated_since": "2026-01-15", "sunset": "2027-06-30",
-             "upstream": {"targets": [upstream]}},
-            {"name": "orders-proc", "tier": "process", "contract": "openapi/orders-proc.yaml",
-             "owner": "ops-team", "depends_on": ["stock"], "upstream": {"targets": [upstream]}},
-            {"name": "stock", "tier": "system", "contract": "openapi/stock.yaml",
-             "owner": "ops-team",
-             "upstream": {"targets": [f"http://{INTERNAL_HOST}:9000"]}},
+            {
+                "name": "shop",
+                "tier": "experience",
+                "contract": "openapi/shop.yaml",
+                "owner": "web-team",
+                "tags": ["retail"],
+                "description": "Browse the shop.",
+                "depends_on": ["orders-proc"],
+                "upstream": {"targets": [upstream]},
+            },
+            {
+                "name": "legacy",
+                "tier": "experience",
+                "contract": "openapi/legacy.yaml",
+                "owner": "partner-team",
+                "tags": ["b2b"],
+                "lifecycle": "deprecated",
+                "deprecated_since": "2026-01-15",
+                "sunset": "2027-06-30",
+                "upstream": {"targets": [upstream]},
+            },
+            {
+                "name": "orders-proc",
+                "tier": "process",
+                "contract": "openapi/orders-proc.yaml",
+                "owner": "ops-team",
+                "depends_on": ["stock"],
+                "upstream": {"targets": [upstream]},
+            },
+            {
+                "name": "stock",
+                "tier": "system",
+                "contract": "openapi/stock.yaml",
+                "owner": "ops-team",
+                "upstream": {"targets": [f"http://{INTERNAL_HOST}:9000"]},
+            },
         ],
     }
     path = root / "tiergate.yaml"

@@ -15,8 +15,10 @@ def test_deprecated_api_needs_a_date(tmp_path):
 
 def test_sunset_not_before_deprecation(tmp_path):
     with pytest.raises(ConfigError, match="sunset must not be earlier"):
-        make_config(tmp_path, [api(lifecycle="deprecated", deprecated_since="2026-05-01",
-                                   sunset="2026-01-01")])
+        make_config(
+            tmp_path,
+            [api(lifecycle="deprecated", deprecated_since="2026-05-01", sunset="2026-01-01")],
+        )
 
 
 def test_unknown_catalogue_setting_is_refused(tmp_path):

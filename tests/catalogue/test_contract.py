@@ -18,10 +18,24 @@ def test_contract_is_valid_openapi():
 def test_endpoints_conform_to_the_contract(gateway_server, tmp_path):
     schemathesis = Path(sys.executable).parent / "schemathesis"
     result = subprocess.run(
-        [str(schemathesis), "run", str(CONTRACT), "--url", gateway_server.url,
-         "--checks", "all", "--max-examples", "25", "--seed", "1",
-         "--report-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=240,
+        [
+            str(schemathesis),
+            "run",
+            str(CONTRACT),
+            "--url",
+            gateway_server.url,
+            "--checks",
+            "all",
+            "--max-examples",
+            "25",
+            "--seed",
+            "1",
+            "--report-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "4 passed" in result.stdout or "passed" in result.stdout

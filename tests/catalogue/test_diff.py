@@ -100,6 +100,7 @@ def test_renamed_path_parameter_is_not_a_change():
         item = d["paths"].pop("/orders/{order_id}")
         item["get"]["parameters"][0]["name"] = "id"
         d["paths"]["/orders/{id}"] = item
+
     assert diff_contracts(BASE, changed(rename)) == []
 
 
@@ -107,9 +108,16 @@ def test_new_required_query_parameter_is_breaking_optional_is_not():
     def add(required):
         def mutate(d):
             d["paths"]["/orders"]["get"]["parameters"].append(
-                {"name": "region", "in": "query", "required": required,
-                 "schema": {"type": "string"}})
+                {
+                    "name": "region",
+                    "in": "query",
+                    "required": required,
+                    "schema": {"type": "string"},
+                }
+            )
+
         return changed(mutate)
+
     assert breaking(add(True)) == ["new required query parameter 'region'"]
     assert breaking(add(False)) == []
 
@@ -125,11 +133,14 @@ def test_narrowed_request_types_are_breaking():
         props["quantity"]["type"] = "integer"
         props["note"]["maxLength"] = 50
         d["paths"]["/orders"]["get"]["parameters"][0]["schema"]["enum"] = ["placed"]
-    assert sorted(breaking(changed(narrow))) == sorted([
-        "request body.quantity: type changed from number to integer",
-        "request body.note: maxLength tightened to 50",
-        "query parameter 'status': enum values ['cancelled'] no longer accepted",
-    ])
+
+    assert sorted(breaking(changed(narrow))) == sorted(
+        [
+            "request body.quantity: type changed from number to integer",
+            "request body.note: maxLength tightened to 50",
+            "query parameter 'status': enum values ['cancelled'] no longer accepted",
+        ]
+    )
 
 
 def test_widened_request_types_are_compatible():
@@ -138,6 +149,7 @@ def test_widened_request_types_are_compatible():
         props["note"]["maxLength"] = 500
         props["customer_id"]["type"] = ["string", "null"]
         d["paths"]["/orders"]["get"]["parameters"][1]["schema"]["maximum"] = 500
+
     assert breaking(changed(widen)) == []
 
 
@@ -148,6 +160,7 @@ def test_response_changes():
         order["required"].remove("total")
         order["properties"]["currency"] = {"type": "string"}
         del d["paths"]["/orders"]["post"]["responses"]["409"]
+
     messages = breaking(changed(mutate))
     assert "response 409 removed" in messages
     assert "response 201: property 'total' removed" in messages
@@ -158,14 +171,18 @@ def test_response_changes():
 
 
 def test_response_enum_widening_is_breaking():
-    doc = changed(lambda d: d["components"]["schemas"]["Order"]["properties"]["status"]["enum"]
-                  .append("lost"))
+    doc = changed(
+        lambda d: d["components"]["schemas"]["Order"]["properties"]["status"]["enum"].append("lost")
+    )
     assert "response 200.status: may now return enum values ['lost']" in breaking(doc)
 
 
 def test_added_operation_is_compatible():
-    doc = changed(lambda d: d["paths"]["/orders/{order_id}"].setdefault(
-        "delete", {"operationId": "cancel", "responses": {"204": {"description": "gone"}}}))
+    doc = changed(
+        lambda d: d["paths"]["/orders/{order_id}"].setdefault(
+            "delete", {"operationId": "cancel", "responses": {"204": {"description": "gone"}}}
+        )
+    )
     changes = diff_contracts(BASE, doc)
     assert [(c.breaking, c.message) for c in changes] == [(False, "operation added")]
 
@@ -176,13 +193,22 @@ def run_cli(tmp_path: Path, new: dict, *extra: str) -> subprocess.CompletedProce
     new_file.write_text(yaml.safe_dump(new))
     return subprocess.run(
         [sys.executable, "-m", "gateway.cli", "diff", str(old_file), str(new_file), *extra],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
 
 
 def test_cli_exit_codes_and_dependants(tmp_path, estate):
-    result = run_cli(tmp_path, changed(lambda d: d["paths"].pop("/orders/{order_id}")),
-                     "--config", str(estate), "--api", "stock")
+    result = run_cli(
+        tmp_path,
+        changed(lambda d: d["paths"].pop("/orders/{order_id}")),
+        "--config",
+        str(estate),
+        "--api",
+        "stock",
+    )
     assert result.returncode == 1, result.stderr
     assert "BREAKING  GET /orders/{order_id}: operation removed" in result.stdout
     assert "APIs that depend on it: orders-proc, shop" in result.stdout
@@ -197,7 +223,12 @@ def test_cli_refuses_what_is_not_a_contract(tmp_path, content):
     bad.write_text(content)
     good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump(BASE))
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", "diff", str(good), str(bad)],
-                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "diff", str(good), str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert result.returncode != 0
     assert "bad.yaml" in result.stderr and "Traceback" not in result.stderr

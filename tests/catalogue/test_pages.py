@@ -24,7 +24,9 @@ def test_anonymous_index_lists_experience_apis_only(gateway_server):
 def test_admin_viewer_sees_internal_apis(gateway_server):
     r = get(gateway_server, "/catalogue", headers=ADMIN)
     assert 'data-card="orders-proc"' in r.text and 'data-card="stock"' in r.text
-    names = [a["name"] for a in get(gateway_server, "/catalogue/apis", headers=ADMIN).json()["apis"]]
+    names = [
+        a["name"] for a in get(gateway_server, "/catalogue/apis", headers=ADMIN).json()["apis"]
+    ]
     assert names == ["legacy", "shop", "orders-proc", "stock"]
 
 
@@ -34,8 +36,12 @@ def test_wrong_bearer_is_anonymous(gateway_server):
 
 
 def test_internal_api_pages_are_not_found_for_anonymous(gateway_server):
-    for path in ("/catalogue/api/stock", "/catalogue/apis/stock",
-                 "/catalogue/apis/stock/openapi.json", "/catalogue/apis/orders-proc/openapi.yaml"):
+    for path in (
+        "/catalogue/api/stock",
+        "/catalogue/apis/stock",
+        "/catalogue/apis/stock/openapi.json",
+        "/catalogue/apis/orders-proc/openapi.yaml",
+    ):
         r = get(gateway_server, path)
         assert r.status_code == 404, path
         assert r.headers["content-type"] == "application/problem+json"
@@ -68,8 +74,16 @@ def test_api_detail_json(gateway_server):
     assert detail["sunset"] == "2027-06-30"
     assert detail["base_path"] == "/experience/legacy/v1"
     assert "X-API-Key" in detail["authentication"][0]
-    assert detail["operations"] == [{"method": "GET", "path": "/items", "operationId": "listItems",
-                                     "summary": "List items", "scopes": [], "deprecated": False}]
+    assert detail["operations"] == [
+        {
+            "method": "GET",
+            "path": "/items",
+            "operationId": "listItems",
+            "summary": "List items",
+            "scopes": [],
+            "deprecated": False,
+        }
+    ]
     shop = get(gateway_server, "/catalogue/apis/shop").json()
     assert shop["depends_on"] == [] and shop["hidden_dependencies"] == 1
     shop = get(gateway_server, "/catalogue/apis/shop", headers=ADMIN).json()
@@ -78,8 +92,9 @@ def test_api_detail_json(gateway_server):
 
 def test_contract_points_at_the_gateway_never_upstreams(gateway_server):
     doc = get(gateway_server, "/catalogue/apis/shop/openapi.json").json()
-    assert doc["servers"] == [{"url": "/experience/shop/v1",
-                               "description": "Through the Tiergate gateway"}]
+    assert doc["servers"] == [
+        {"url": "/experience/shop/v1", "description": "Through the Tiergate gateway"}
+    ]
     text = get(gateway_server, "/catalogue/apis/shop/openapi.yaml").text
     assert yaml.safe_load(text)["servers"][0]["url"] == "/experience/shop/v1"
     for path in ("/catalogue", "/catalogue/api/shop", "/catalogue/apis", "/catalogue/apis/shop"):
