@@ -73,3 +73,22 @@ def test_api_page_renders_operations_graph_and_try_it(page, gateway_server):
     url = page.locator("#swagger-ui .request-url pre").first.inner_text()
     assert url.startswith(gateway_server.url + "/experience/shop/v1/items")
     page.screenshot(path=str(ARTIFACTS / "try-it.png"), full_page=True)
+
+
+def test_internal_viewer_filters_by_tier(browser, gateway_server):
+    from tests.catalogue.conftest import ADMIN_TOKEN
+
+    context = browser.new_context(extra_http_headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    page = context.new_page()
+    try:
+        page.goto(gateway_server.url + "/catalogue")
+        assert page.locator("li.api-card").count() == 4
+        page.select_option("select[name=tier]", "system")
+        page.click("form.filters button")
+        page.wait_for_url("**tier=system**")
+        cards = page.locator("li.api-card")
+        assert cards.count() == 1 and cards.first.get_attribute("data-card") == "stock"
+        assert page.locator("section[data-tier=system] h2").inner_text() == "System APIs"
+        page.screenshot(path=str(ARTIFACTS / "tier-filter.png"), full_page=True)
+    finally:
+        context.close()
