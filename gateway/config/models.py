@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from gateway.observability.config import ObservabilityConfig
+
 Tier = Literal["system", "process", "experience"]
 TIER_ORDER: dict[str, int] = {"experience": 3, "process": 2, "system": 1}
 RESERVED_PREFIXES = ("/oauth", "/.well-known", "/catalogue", "/healthz", "/readyz", "/admin")
@@ -186,6 +188,7 @@ class GatewayConfig(StrictModel):
         default_factory=dict, description="Policies applied to every API unless it overrides them."
     )
     apis: list[ApiConfig] = Field(default_factory=list)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
 
     _source: Path | None = PrivateAttr(default=None)
 
