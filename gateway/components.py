@@ -45,5 +45,9 @@ class ComponentFactory(Protocol):
 def component_factories() -> list[Callable[[Gateway], Component]]:
     """Start-up order: stores first, then what uses them."""
     from gateway.catalogue.component import CatalogueComponent
+    from gateway.observability.component import ObservabilityComponent
 
-    return [CatalogueComponent]
+    return [
+        ObservabilityComponent,
+        CatalogueComponent,
+    ]

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from gateway.catalogue.config import CatalogueConfig
+from gateway.observability.config import ObservabilityConfig
 
 Tier = Literal["system", "process", "experience"]
 TIER_ORDER: dict[str, int] = {"experience": 3, "process": 2, "system": 1}
@@ -208,6 +209,7 @@ class GatewayConfig(StrictModel):
     )
     apis: list[ApiConfig] = Field(default_factory=list)
     catalogue: CatalogueConfig = Field(default_factory=CatalogueConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
 
     _source: Path | None = PrivateAttr(default=None)
 

@@ -41,6 +41,8 @@ GATEWAY_OWNED = frozenset(
         b"x-request-id",
         b"host",
         b"via",
+        b"traceparent",
+        b"tracestate",
     }
 )
 _DROP_REQUEST = HOP_BY_HOP | GATEWAY_OWNED
