@@ -45,8 +45,9 @@ def dependants(args: argparse.Namespace) -> tuple[str | None, list[str]]:
     name = args.api
     if name is None:
         wanted = {Path(args.old).resolve(), Path(args.new).resolve()}
-        name = next((a.name for a in config.apis
-                     if contract_path(config, a.contract) in wanted), None)
+        name = next(
+            (a.name for a in config.apis if contract_path(config, a.contract) in wanted), None
+        )
     if name is None or name not in {a.name for a in config.apis}:
         return name, []
     callers: dict[str, list[str]] = {}
@@ -78,5 +79,3 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print(f"\nno breaking changes ({len(changes)} compatible change(s))")
     sys.stdout.flush()
     return 1 if breaking else 0
-
-

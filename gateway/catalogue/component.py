@@ -29,6 +29,7 @@ class CatalogueComponent(Component):
             build_catalogue(config),
             ViewerPolicy(config.catalogue, config.admin_token, self.gateway.services),
             config.catalogue.title,
+            self.gateway.services,
         )
         return [
             Route("/catalogue", views.index, methods=["GET", "HEAD"]),

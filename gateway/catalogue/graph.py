@@ -25,7 +25,12 @@ def related(entries: dict[str, ApiEntry], name: str) -> set[str]:
     return seen
 
 
-def render_svg(entries: list[ApiEntry], highlight: str | None = None) -> str:
+Traffic = dict[tuple[str, str], dict[str, object]]
+
+
+def render_svg(
+    entries: list[ApiEntry], highlight: str | None = None, traffic: Traffic | None = None
+) -> str:
     names = {e.name for e in entries}
     columns = {tier: [e for e in entries if e.tier == tier] for tier in TIER_ORDER}
     positions: dict[str, tuple[int, int]] = {}
@@ -52,19 +57,31 @@ def render_svg(entries: list[ApiEntry], highlight: str | None = None) -> str:
     for entry in entries:
         for dep in entry.depends_on:
             if dep in names:
-                parts.append(_edge(positions[entry.name], positions[dep], entry.name, dep))
+                live = (traffic or {}).get((entry.name, dep))
+                parts.append(_edge(positions[entry.name], positions[dep], entry.name, dep, live))
     for entry in entries:
         parts.append(_node(entry, positions[entry.name], entry.name == highlight))
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _edge(src: tuple[int, int], dst: tuple[int, int], a: str, b: str) -> str:
+def _edge(src: tuple[int, int], dst: tuple[int, int], a: str, b: str, live: dict | None) -> str:
     x1, y1 = src[0] + NODE_W, src[1] + NODE_H // 2
     x2, y2 = dst[0], dst[1] + NODE_H // 2
-    return (
-        f'<line class="edge" data-from="{escape(a)}" data-to="{escape(b)}" x1="{x1}" y1="{y1}" '
-        f'x2="{x2}" y2="{y2}" stroke="#5b6b7f" stroke-width="1.5" marker-end="url(#arrow)"/>'
+    failing = bool(live and float(live["error_rate"]) > 0)
+    line = (
+        f'<line class="edge{" failing" if failing else ""}" data-from="{escape(a)}" '
+        f'data-to="{escape(b)}" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" '
+        f'stroke="{"#c62828" if failing else "#5b6b7f"}" stroke-width="1.5" '
+        'marker-end="url(#arrow)"/>'
+    )
+    if not live:
+        return line
+    label = f"{live['calls_per_min']}/min · {float(live['error_rate']) * 100:.0f}% errors"
+    mx, my = (x1 + x2) // 2, (y1 + y2) // 2 - 6
+    return line + (
+        f'<text class="traffic" data-from="{escape(a)}" data-to="{escape(b)}" '
+        f'x="{mx}" y="{my}" text-anchor="middle">{escape(label)}</text>'
     )
 
 

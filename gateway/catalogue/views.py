@@ -36,12 +36,22 @@ _TEMPLATES = Environment(
 
 
 class CatalogueViews:
-    def __init__(self, catalogue: Catalogue, viewer: ViewerPolicy, title: str) -> None:
+    def __init__(
+        self, catalogue: Catalogue, viewer: ViewerPolicy, title: str, services: dict[str, Any]
+    ) -> None:
+        self.services = services
         self.catalogue = catalogue
         self.viewer = viewer
         self.title = title
 
     # -- helpers -------------------------------------------------------------
+
+    def _traffic(self) -> dict[tuple[str, str], dict[str, object]]:
+        """Live calls/min and error rate per edge, from the gateway's own counters."""
+        flow = self.services.get("dataflow")
+        if flow is None:
+            return {}
+        return {(str(e["from"]), str(e["to"])): e for e in flow.snapshot()}
 
     def _visible(self, request: Request) -> tuple[list[ApiEntry], bool]:
         internal = self.viewer.sees_internal(request)
@@ -90,7 +100,7 @@ class CatalogueViews:
                 "owners": self.catalogue.owners(visible),
                 "tags": self.catalogue.tags(visible),
                 "lifecycles": LIFECYCLES if internal else LIFECYCLES[1:],
-                "graph": render_svg(visible),
+                "graph": render_svg(visible, traffic=self._traffic()),
                 "internal": internal,
             },
         )
@@ -102,13 +112,21 @@ class CatalogueViews:
         names = {e.name for e in visible}
         neighbourhood = related(self.catalogue.by_name, entry.name) & names
         detail = entry.detail_json(names)
+        traffic = self._traffic()
+        live = [
+            edge
+            for (caller, callee), edge in sorted(traffic.items())
+            if entry.name in (caller, callee) and {caller, callee} - {"clients"} <= names
+        ]
+        shown = [e for e in visible if e.name in neighbourhood]
         return _html(
             "api.html",
             {
                 "title": self.title,
                 "api": entry,
                 "detail": detail,
-                "graph": render_svg([e for e in visible if e.name in neighbourhood], entry.name),
+                "graph": render_svg(shown, entry.name, traffic),
+                "traffic": live,
             },
         )
 

@@ -136,3 +136,14 @@ def test_swagger_assets_are_served_locally(gateway_server):
     r = get(gateway_server, "/catalogue/swagger-ui/swagger-ui-bundle.js")
     assert r.status_code == 200 and "SwaggerUIBundle" in r.text[:2000]
     assert get(gateway_server, "/catalogue/static/catalogue.js").status_code == 200
+
+
+def test_pages_show_live_traffic_per_edge(gateway_server):
+    for _ in range(3):
+        assert get(gateway_server, "/experience/shop/v1/items").status_code == 200
+    r = get(gateway_server, "/catalogue/api/shop")
+    assert '<tr data-from="clients" data-to="shop">' in r.text
+    row = r.text.split('<tr data-from="clients" data-to="shop">')[1].split("</tr>")[0]
+    assert "<td>0.0%</td>" in row
+    calls = float(row.split("<td>")[3].split("</td>")[0])
+    assert calls >= 3.0
