@@ -66,7 +66,7 @@ class GatewayMetrics:
         status_class = STATUS_CLASSES.get(status // 100, "other")
         identity = ctx.identity
         plan = (identity.plan or "none") if identity else "anonymous"
-        key = (api.name, route, ctx.method, status_class, plan)
+        key: tuple[str, ...] = (api.name, route, ctx.method, status_class, plan)
         if self.consumer_label:
             key += (identity.consumer_id if identity else "anonymous",)
         children = self._children.get(key)

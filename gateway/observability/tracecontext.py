@@ -36,9 +36,8 @@ def from_headers(traceparent: bytes | None, tracestate: bytes | None) -> TraceCo
     if traceparent is not None:
         match = _TRACEPARENT.match(traceparent.strip())
         if match is not None:
-            version, trace_id, parent_id, flags, rest = (
-                g.decode() if g is not None else None for g in match.groups()
-            )
+            version, trace_id, parent_id, flags = (g.decode() for g in match.groups()[:4])
+            rest = match.group(5)
             valid = (
                 version != "ff"
                 and not (version == "00" and rest)
