@@ -49,6 +49,13 @@ def normalise_path(raw_path: bytes) -> str:
         raise PathRejected("it contains raw non-ASCII bytes; percent-encode them") from None
 
 
+def host_name(host: str) -> str:
+    """The name part of a Host header: no port, lower case, IPv6 without brackets."""
+    if host.startswith("["):
+        return host[1 : host.find("]")].lower() if "]" in host else ""
+    return host.rsplit(":", 1)[0].lower() if ":" in host else host.lower()
+
+
 @dataclass(slots=True)
 class Route:
     """One API as the router sees it. `chain` and `upstream` are filled at start-up."""
@@ -102,7 +109,7 @@ class RouteTable:
     @staticmethod
     def _pick(routes: list[Route], method: str, host: str) -> Match:
         allowed: set[str] = set()
-        host = host.split(":", 1)[0].lower() if host else ""
+        host = host_name(host) if host else ""
         for route in routes:
             if route.hosts and host not in route.hosts:
                 continue
