@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from urllib.parse import unquote_to_bytes
 
 from gateway.config.models import ApiConfig
 
 BAD_PATH = "The request path is not allowed: {reason}."
 
 # %2e (dot), %2f (slash), %5c (backslash), %00 (NUL): encoded forms of characters
-# that change what a path means. %25 followed by hex is a second layer of encoding.
-_ENCODED_SPECIAL = re.compile(rb"%(2e|2f|5c|00|25[0-9a-f]{2})", re.IGNORECASE)
+# that change what a path means.
+_ENCODED_SPECIAL = re.compile(rb"%(2e|2f|5c|00)", re.IGNORECASE)
 _BAD_ESCAPE = re.compile(rb"%(?![0-9a-fA-F]{2})")
+_ESCAPE = re.compile(rb"%[0-9a-fA-F]{2}")
 
 
 class PathRejected(ValueError):
@@ -38,6 +40,9 @@ def normalise_path(raw_path: bytes) -> str:
     match = _ENCODED_SPECIAL.search(raw_path)
     if match:
         raise PathRejected(f"it contains the encoded sequence {match.group(0).decode()!r}")
+    if b"%25" in raw_path and _ESCAPE.search(unquote_to_bytes(raw_path)):
+        # Decoding once still leaves an escape (%252e, %25%32%65): a second layer.
+        raise PathRejected("it is percent-encoded twice")
     if b"//" in raw_path:
         raise PathRejected("it contains an empty segment ('//')")
     for segment in raw_path.split(b"/"):

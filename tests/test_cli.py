@@ -41,7 +41,10 @@ BAD_CONFIGS = {
         [api(base_path="/s"), api(name="other", base_path="/s")],
         "apis[1].base_path: APIs 'shop' and 'other' share base path '/s'",
     ),
-    "missing-contract": ([api(contract="gone.yaml")], "apis[0].contract: file 'gone.yaml' not found"),
+    "missing-contract": (
+        [api(contract="gone.yaml")],
+        "apis[0].contract: file 'gone.yaml' not found",
+    ),
     "unknown-policy": ([api(policies={"magic": {}})], "apis[0].policies.magic: unknown policy"),
 }
 

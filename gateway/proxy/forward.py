@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from gateway.context import RequestContext
 from gateway.proxy.balancer import Target, TargetPool
 from gateway.proxy.errors import (
-    UpstreamConnectError,
     UpstreamError,
     problem_for,
 )
@@ -60,11 +59,13 @@ class Forwarder:
         started = time.perf_counter()
         target: Target | None = None
         response: UpstreamResponse | None = None
+        last_error: UpstreamError | None = None
         for attempt in range(attempts):
             try:
                 target = self.pool.pick(exclude=target)
             except UpstreamError as error:
-                return await self._fail(ctx, error, send)
+                # On a retry, the failure the client should hear about is the first one.
+                return await self._fail(ctx, last_error or error, send)
             request = UpstreamRequest(
                 ctx.method,
                 target.url,
@@ -78,10 +79,8 @@ class Forwarder:
                 response = await target.transport.send(request)
             except UpstreamError as error:
                 self.pool.failed(target)
-                retry = attempt + 1 < attempts and (
-                    isinstance(error, UpstreamConnectError) or ctx.method in IDEMPOTENT
-                )
-                if retry:
+                if attempt + 1 < attempts:  # only idempotent, replayable requests get here
+                    last_error = error
                     continue
                 ctx.log["upstream_ms"] = _ms(started)
                 return await self._fail(ctx, error, send)
@@ -93,10 +92,14 @@ class Forwarder:
             self.pool.succeeded(target)
         ctx.log["upstream_ms"] = _ms(started)
         try:
-            await self._respond(ctx, response, receive, send, replayable)
+            return await self._respond(ctx, response, receive, send, replayable)
+        except UpstreamStreamBroken as error:
+            # Headers are gone already: the only honest signal left is to abort.
+            self.pool.failed(target)
+            ctx.log["upstream_error"] = str(error)
+            raise
         finally:
             await response.aclose()
-        return response.status
 
     async def _request_parts(
         self, ctx: RequestContext, receive: Receive
@@ -149,30 +152,36 @@ class Forwarder:
         receive: Receive,
         send: Send,
         body_consumed: bool,
-    ) -> None:
+    ) -> int:
+        """Send the upstream's answer; return the status the client got."""
+        body = b""
+        length = _content_length(response.headers)
+        small = ctx.method == "HEAD" or (length is not None and length <= BUFFER_RESPONSE_LIMIT)
+        if small and ctx.method != "HEAD":
+            # Read a small body before answering, so an upstream failure is still a 502.
+            try:
+                body = b"".join([chunk async for chunk in response.iter_body()])
+            except UpstreamError as error:
+                return await self._fail(ctx, error, send)
         headers = _response_headers(response.headers, ctx)
         for hook in ctx.response_hooks:
             result = hook(ctx, response.status, headers)
             if result is not None:
                 await result
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        if ctx.method == "HEAD":
-            await send({"type": "http.response.body", "body": b""})
-            return
-        length = _content_length(response.headers)
-        if length is not None and length <= BUFFER_RESPONSE_LIMIT:
-            chunks = [chunk async for chunk in _guarded(response)]
-            await send({"type": "http.response.body", "body": b"".join(chunks)})
-            return
+        if small:
+            await send({"type": "http.response.body", "body": body})
+            return response.status
         # A long stream: stop reading the upstream as soon as the client goes away.
-        watcher = asyncio.ensure_future(receive()) if body_consumed else None
+        watcher = asyncio.ensure_future(_disconnected(receive)) if body_consumed else None
         try:
             async for chunk in _guarded(response):
                 if watcher is not None and watcher.done():
                     ctx.log["client_disconnected"] = True
-                    return
+                    return 499
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
+            return response.status
         finally:
             if watcher is not None:
                 watcher.cancel()
@@ -235,6 +244,12 @@ async def _stream_body(receive: Receive) -> AsyncIterator[bytes]:
             yield chunk
         if not message.get("more_body", False):
             return
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return once the client has gone (reading past any empty request body)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _no_receive() -> Message:

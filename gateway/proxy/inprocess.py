@@ -7,6 +7,7 @@ and are reached without sockets, yet through the same seam and the same policies
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -66,10 +67,8 @@ class AsgiResponse:
         # background tasks after the last body message): only cut short a stream.
         if not self._ended and not self._task.done():
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # being torn down
                 await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: S110 - the app is being torn down
-                pass
 
 
 class AsgiTransport:

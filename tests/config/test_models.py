@@ -27,7 +27,12 @@ def test_targets_listed_twice():
 
 
 def make_api(**fields):
-    base = {"name": "a", "tier": "system", "contract": "c.yaml", "upstream": {"targets": ["http://a:1"]}}
+    base = {
+        "name": "a",
+        "tier": "system",
+        "contract": "c.yaml",
+        "upstream": {"targets": ["http://a:1"]},
+    }
     return ApiConfig.model_validate({**base, **fields})
 
 
