@@ -25,7 +25,8 @@ from gateway.components import component_factories
 from gateway.config.models import GatewayConfig
 from gateway.context import RequestContext
 from gateway.observability.access_log import log_outside, log_request
-from gateway.pipeline import build_chain
+from gateway.observability.tracecontext import from_headers as trace_from_headers
+from gateway.pipeline import build_chain, policy_name
 from gateway.problem import ProblemResponse
 from gateway.proxy.forward import ClientDisconnected, Forwarder, UpstreamStreamBroken
 from gateway.proxy.headers import ForwardedPolicy
@@ -58,6 +59,9 @@ class Gateway:
         # Guards run before the shell's own endpoints (e.g. a per-IP limit on /oauth/token).
         # Each is `async (scope, client_ip) -> ASGI response | None`; components add them.
         self.shell_guards: list[Any] = []
+        # Called with (ctx, status) after every API request: metrics, data flow, spans.
+        self.observers: list[Any] = []
+        self.tracer: Any = None  # a SpanTracer when span export is configured
         self.components = [factory(self) for factory in component_factories()]
         self.shell = Starlette(
             routes=self._shell_routes(),
@@ -177,13 +181,17 @@ class Gateway:
             ),
             client_ip=self.forwarded.client_ip(peer, _header(scope, b"x-forwarded-for")),
             started=time.perf_counter(),
+            trace=trace_from_headers(_header(scope, b"traceparent"), _header(scope, b"tracestate")),
         )
+        if self.tracer is not None:
+            ctx.log["_span"] = self.tracer.start(ctx)
         status = 500
         self.in_flight += 1
         try:
             for policy in route.chain:
                 response = await policy(ctx)
                 if response is not None:
+                    ctx.log["ended_by"] = policy_name(policy)
                     status = await _send_policy_response(ctx, response, receive, send)
                     return
             status = await route.upstream.forward(ctx, route.forward_path(path), receive, send)
@@ -196,6 +204,8 @@ class Gateway:
             raise
         finally:
             self.in_flight -= 1
+            for observe in self.observers:
+                observe(ctx, status)
             if self.access_log:
                 log_request(ctx, status)
 

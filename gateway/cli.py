@@ -22,7 +22,13 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
     check.set_defaults(handler=cmd_check)
 
 
-REGISTRARS: list[Registrar] = [_register_core]
+def _register_catalogue(sub: argparse._SubParsersAction) -> None:
+    from gateway.catalogue.commands import register
+
+    register(sub)
+
+
+REGISTRARS: list[Registrar] = [_register_core, _register_catalogue]
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -94,6 +94,8 @@ def _resolve_policies(config: GatewayConfig) -> list[tuple[str, str]]:
         defaults[name] = raw
     for index, api in enumerate(config.apis):
         merged = {**defaults, **api.policies}
+        if api.lifecycle == "deprecated":
+            merged.setdefault("deprecation", {})
         for name, raw in merged.items():
             where = f"apis[{index}].policies.{name}" if name in api.policies else f"defaults.{name}"
             spec = POLICIES.get(name)

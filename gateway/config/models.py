@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from gateway.catalogue.config import CatalogueConfig
+from gateway.observability.config import ObservabilityConfig
 
 Tier = Literal["system", "process", "experience"]
 TIER_ORDER: dict[str, int] = {"experience": 3, "process": 2, "system": 1}
@@ -124,8 +128,26 @@ class ApiConfig(StrictModel):
     policies: dict[str, Any] = Field(
         default_factory=dict, description="Policy name → that policy's own config."
     )
+    tags: list[str] = Field(default_factory=list, description="Catalogue tags.")
+    lifecycle: Literal["draft", "published", "deprecated"] = Field(
+        "published", description="draft APIs are hidden from the catalogue index."
+    )
+    deprecated_since: date | None = Field(
+        None, description="When the API was deprecated (Deprecation header, RFC 9745)."
+    )
+    sunset: date | None = Field(
+        None, description="When the API goes away (Sunset header, RFC 8594)."
+    )
 
     _policy_configs: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _lifecycle_dates(self) -> ApiConfig:
+        if self.lifecycle == "deprecated" and self.deprecated_since is None:
+            raise ValueError("a deprecated API needs deprecated_since (a date, e.g. 2026-01-31)")
+        if self.deprecated_since and self.sunset and self.sunset < self.deprecated_since:
+            raise ValueError("sunset must not be earlier than deprecated_since")
+        return self
 
     @field_validator("base_path")
     @classmethod
@@ -192,6 +214,8 @@ class GatewayConfig(StrictModel):
         default_factory=dict, description="Policies applied to every API unless it overrides them."
     )
     apis: list[ApiConfig] = Field(default_factory=list)
+    catalogue: CatalogueConfig = Field(default_factory=CatalogueConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
 
     _source: Path | None = PrivateAttr(default=None)
 

@@ -31,6 +31,7 @@ def log_request(ctx: RequestContext, status: int) -> None:
     record = {
         "ts": round(time.time(), 3),
         "request_id": ctx.request_id,
+        "trace_id": ctx.trace.trace_id if ctx.trace else None,
         "api": ctx.route.api.name,
         "route": ctx.route.prefix,
         "tier": ctx.route.api.tier,
@@ -42,7 +43,7 @@ def log_request(ctx: RequestContext, status: int) -> None:
         "total_ms": round((time.perf_counter() - ctx.started) * 1000, 3),
     }
     if ctx.log:
-        record.update(ctx.log)
+        record.update((k, v) for k, v in ctx.log.items() if not k.startswith("_"))
     logger.info(json.dumps(record, separators=(",", ":")))
 
 

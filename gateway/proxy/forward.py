@@ -75,6 +75,7 @@ class Forwarder:
                 self.connect_timeout,
                 self.read_timeout,
             )
+            ctx.log["upstream_target"] = target.url
             try:
                 response = await target.transport.send(request)
             except UpstreamError as error:
@@ -132,6 +133,10 @@ class Forwarder:
             out.append((b"x-forwarded-host", fwd_host))
         out.append((b"x-request-id", ctx.request_id.encode()))
         out.append(VIA)
+        if ctx.trace is not None:
+            out.append((b"traceparent", ctx.trace.traceparent()))
+            if ctx.trace.state:
+                out.append((b"tracestate", ctx.trace.state))
         if ctx.identity is not None:
             out.extend(identity_headers(ctx.identity))
         if ctx.upstream_headers:

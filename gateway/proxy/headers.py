@@ -41,6 +41,8 @@ GATEWAY_OWNED = frozenset(
         b"x-request-id",
         b"host",
         b"via",
+        b"traceparent",
+        b"tracestate",
     }
 )
 # Expect: 100-continue was answered by the gateway's own server; aiohttp would wait
