@@ -146,9 +146,9 @@ class Gateway:
         try:
             await app(scope, receive, send_status)
         finally:
-            request_id = _header(scope, b"x-request-id")
-            valid = request_id is not None and _REQUEST_ID.match(request_id)
-            log_outside(scope, status, started, request_id.decode() if valid else None)
+            sent_id = _header(scope, b"x-request-id")
+            request_id = sent_id.decode() if sent_id and _REQUEST_ID.match(sent_id) else None
+            log_outside(scope, status, started, request_id)
 
     async def _to_shell(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.shell_guards:
@@ -224,7 +224,7 @@ async def _send_policy_response(
     ctx: RequestContext, response: Any, receive: Receive, send: Send
 ) -> int:
     """Send a policy's response, adding the headers the gateway always adds."""
-    status = getattr(response, "status", None) or getattr(response, "status_code", 200)
+    status = getattr(response, "status", 0) or getattr(response, "status_code", 200)
     extra = [(b"x-request-id", ctx.request_id.encode()), *ctx.response_headers]
 
     async def send_with_headers(message: Message) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from gateway.config.models import ApiConfig
@@ -70,7 +71,7 @@ class Route:
     hosts: frozenset[str]
     methods: frozenset[str]
     chain: tuple = ()
-    upstream: object = None
+    upstream: Any = None  # a gateway.proxy.forward.Forwarder once started
     extra: dict = field(default_factory=dict)
 
     def forward_path(self, path: str) -> str:

@@ -33,7 +33,6 @@ def log_request(ctx: RequestContext, status: int) -> None:
         "request_id": ctx.request_id,
         "trace_id": ctx.trace.trace_id if ctx.trace else None,
         "api": ctx.route.api.name,
-        "route": ctx.route.prefix,
         "tier": ctx.route.api.tier,
         "method": ctx.method,
         "path": ctx.path,

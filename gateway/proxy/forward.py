@@ -93,7 +93,7 @@ class Forwarder:
             self.pool.succeeded(target)
         ctx.log["upstream_ms"] = _ms(started)
         try:
-            return await self._respond(ctx, response, receive, send, replayable)
+            return await self._respond(ctx, target, response, receive, send, replayable)
         except UpstreamStreamBroken as error:
             # Headers are gone already: the only honest signal left is to abort.
             self.pool.failed(target)
@@ -153,6 +153,7 @@ class Forwarder:
     async def _respond(
         self,
         ctx: RequestContext,
+        target: Target,
         response: UpstreamResponse,
         receive: Receive,
         send: Send,
@@ -167,6 +168,7 @@ class Forwarder:
             try:
                 body = b"".join([chunk async for chunk in response.iter_body()])
             except UpstreamError as error:
+                self.pool.failed(target)
                 return await self._fail(ctx, error, send)
         headers = _response_headers(response.headers, ctx)
         for hook in ctx.response_hooks:

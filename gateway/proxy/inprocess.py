@@ -163,7 +163,7 @@ class AsgiTransport:
 
         async def run() -> None:
             try:
-                await self.app(scope, receive, send)  # type: ignore[arg-type]
+                await self.app(scope, receive, send)
             except Exception as exc:
                 if not started.done():
                     started.set_exception(UpstreamProtocolError(f"in-process app failed: {exc!r}"))

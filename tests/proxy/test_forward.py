@@ -90,6 +90,7 @@ def test_nothing_is_added_but_the_gateway_headers(gw):
             "x-forwarded-host",
             "x-request-id",
             "via",
+            "traceparent",
         ]
     )
     assert got["content-length"] == ["3"]
