@@ -31,6 +31,7 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 BUFFER_REQUEST_LIMIT = 1 << 20  # bodies up to 1 MiB with a Content-Length are read whole
 BUFFER_RESPONSE_LIMIT = 1 << 16  # responses up to 64 KiB are sent in one message
 FAILURE_STATUSES = frozenset({502, 503, 504})
+CLIENT_GONE = "client_disconnected"  # access-log field, set when the client went away
 
 
 class ClientDisconnected(Exception):
@@ -79,6 +80,8 @@ class Forwarder:
             try:
                 response = await target.transport.send(request)
             except UpstreamError as error:
+                if CLIENT_GONE in ctx.log:  # the client broke its own upload: not the target
+                    raise ClientDisconnected() from error
                 self.pool.failed(target)
                 if attempt + 1 < attempts:  # only idempotent, replayable requests get here
                     last_error = error
@@ -96,7 +99,8 @@ class Forwarder:
             return await self._respond(ctx, target, response, receive, send, replayable)
         except UpstreamStreamBroken as error:
             # Headers are gone already: the only honest signal left is to abort.
-            self.pool.failed(target)
+            if CLIENT_GONE not in ctx.log:
+                self.pool.failed(target)
             ctx.log["upstream_error"] = str(error)
             raise
         finally:
@@ -148,7 +152,7 @@ class Forwarder:
         if chunked:
             # aiohttp re-chunks a stream of unknown length itself.
             out = [(k, v) for k, v in out if k != b"content-length"]
-        return out, _stream_body(receive), False
+        return out, _stream_body(receive, ctx), False
 
     async def _respond(
         self,
@@ -184,7 +188,7 @@ class Forwarder:
         try:
             async for chunk in _guarded(response):
                 if watcher is not None and watcher.done():
-                    ctx.log["client_disconnected"] = True
+                    ctx.log[CLIENT_GONE] = True
                     return 499
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
@@ -241,10 +245,12 @@ async def _read_body(receive: Receive, length: int) -> bytes:
             return b"".join(parts)
 
 
-async def _stream_body(receive: Receive) -> AsyncIterator[bytes]:
+async def _stream_body(receive: Receive, ctx: RequestContext) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
+            # The transport wraps this in its own error; the mark tells whose fault it was.
+            ctx.log[CLIENT_GONE] = True
             raise ClientDisconnected()
         chunk = message.get("body", b"")
         if chunk:

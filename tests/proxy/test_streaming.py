@@ -150,3 +150,27 @@ def test_one_gib_download_through_tiergate_up_keeps_memory_flat(tmp_path):
     assert received > GIB  # headers + exactly one GiB of body
     assert received - GIB < 1024
     assert growth < 50 << 20
+
+
+@pytest.mark.parametrize("in_process", [False, True], ids=["http", "asgi"])
+def test_client_aborting_an_upload_does_not_trip_the_breaker(tmp_path, in_process):
+    with serve_asgi(handshake) as upstream:
+        breaker = {"failures": 1, "cooldown": 30}
+        target = IN_PROCESS if in_process else upstream.url
+        api = {
+            "name": "up",
+            "base_path": "/up",
+            "upstream": {"targets": [target], "circuit_breaker": breaker},
+        }
+        with serve_asgi(Gateway(make_config(tmp_path, [api]))) as gateway:
+            host, port = gateway.url.removeprefix("http://").split(":")
+            with socket.create_connection((host, int(port)), timeout=5) as sock:
+                sock.sendall(
+                    b"POST /up/upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b"10000\r\n" + b"a" * 0x10000 + b"\r\n"
+                )
+                assert handshake.first_seen.wait(5)
+            time.sleep(0.3)  # let the gateway notice
+            response = httpx.post(f"{gateway.url}/up/upload", content=b"fine")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"size": 4}
