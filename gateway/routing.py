@@ -47,7 +47,8 @@ def normalise_path(raw_path: bytes) -> str:
     if b"//" in raw_path:
         raise PathRejected("it contains an empty segment ('//')")
     for segment in raw_path.split(b"/"):
-        if segment in (b".", b".."):
+        # `..;x` is `..` to servers that strip path parameters (Tomcat, Jetty).
+        if segment.split(b";", 1)[0] in (b".", b".."):
             raise PathRejected("it contains a '.' or '..' segment")
     try:
         return raw_path.decode("ascii")

@@ -40,6 +40,7 @@ ATTACKS = [
     "/v1/a%5Cb",
     "/v1/a%2Fb",
     "/v1/./x",
+    "/v1/..;/admin",
 ]
 
 

@@ -18,6 +18,7 @@ from gateway.proxy.transport import UpstreamRequest
 from gateway.types import ASGIApp, Message, RawHeaders
 
 _END = object()
+INTERNAL_HOST = b"tiergate.internal"
 
 
 def load_asgi(target: str) -> ASGIApp:
@@ -121,9 +122,11 @@ class AsgiTransport:
             "raw_path": path.encode("ascii"),
             "root_path": "",
             "query_string": query.encode("latin-1"),
-            "headers": request.headers,
+            # The gateway drops the client's Host; HTTP/1.1 apps expect one (aiohttp adds
+            # the target's for HTTP upstreams).
+            "headers": [(b"host", INTERNAL_HOST), *request.headers],
             "client": ("127.0.0.1", 0),
-            "server": ("tiergate.internal", 80),
+            "server": (INTERNAL_HOST.decode(), 80),
             "state": dict(self.state),
         }
         started: asyncio.Future = asyncio.get_running_loop().create_future()

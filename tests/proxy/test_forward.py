@@ -201,3 +201,4 @@ def test_in_process_target(gw):
     assert body["query"] == "y=1"
     assert body["size"] == 5
     assert headers_of(body)["via"] == ["1.1 tiergate"]
+    assert headers_of(body)["host"] == ["tiergate.internal"]
