@@ -260,7 +260,7 @@ async def _stream_body(receive: Receive, ctx: RequestContext) -> AsyncIterator[b
 
 
 async def _disconnected(receive: Receive) -> None:
-    """Return once the client has gone (reading past any empty request body)."""
+    """Return when the client goes away (an unread empty request body is not that)."""
     while (await receive())["type"] != "http.disconnect":
         pass
 
