@@ -37,6 +37,8 @@ def build_servers(config: GatewayConfig, gateway: Gateway) -> list[uvicorn.Serve
         "date_header": True,
         "timeout_graceful_shutdown": config.shutdown_grace,
         "timeout_keep_alive": 15,
+        # X-Forwarded-* is the gateway's business (trusted_proxies), not uvicorn's.
+        "proxy_headers": False,
     }
     public = uvicorn.Config(
         gateway,
@@ -70,7 +72,7 @@ async def serve(config: GatewayConfig) -> None:
         loop.add_signal_handler(sig, stop)
     public, admin = servers
     public_task = asyncio.create_task(public.serve())
-    while not public.started and not public_task.done():
+    while not public.started and not public_task.done():  # noqa: ASYNC110 - uvicorn has no event
         await asyncio.sleep(0.05)
     if public_task.done():  # start-up failed; uvicorn has said why
         await public_task

@@ -39,7 +39,11 @@ def load_config(
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(str(source), [(where, f"not valid YAML: {exc}")]) from None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(
+            str(source),
+            [(where, f"not valid YAML ({problem}); check indentation, quotes and brackets")],
+        ) from None
     if not isinstance(raw, dict):
         raise ConfigError(str(source), [("", "the top level must be a mapping of settings")])
     return validate_config(raw, source, os.environ if env is None else env)

@@ -8,6 +8,7 @@ import sys
 import time
 
 from gateway.context import RequestContext
+from gateway.types import Scope
 
 LOGGER_NAME = "tiergate.access"
 logger = logging.getLogger(LOGGER_NAME)
@@ -42,4 +43,22 @@ def log_request(ctx: RequestContext, status: int) -> None:
     }
     if ctx.log:
         record.update((k, v) for k, v in ctx.log.items() if not k.startswith("_"))
+    logger.info(json.dumps(record, separators=(",", ":")))
+
+
+def log_outside(scope: Scope, status: int, started: float, request_id: str | None) -> None:
+    """The line for a request no API handled: gateway endpoints, 400/404/405 answers."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    raw_path = scope.get("raw_path")
+    record = {
+        "ts": round(time.time(), 3),
+        "request_id": request_id,
+        "api": None,
+        "method": scope["method"],
+        "path": raw_path.decode("latin-1") if raw_path else scope["path"],
+        "status": status,
+        "client_ip": scope["client"][0] if scope.get("client") else None,
+        "total_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
     logger.info(json.dumps(record, separators=(",", ":")))

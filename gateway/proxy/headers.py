@@ -45,7 +45,9 @@ GATEWAY_OWNED = frozenset(
         b"tracestate",
     }
 )
-_DROP_REQUEST = HOP_BY_HOP | GATEWAY_OWNED
+# Expect: 100-continue was answered by the gateway's own server; aiohttp would wait
+# for a second 100 from the upstream.
+_DROP_REQUEST = HOP_BY_HOP | GATEWAY_OWNED | {b"expect"}
 VIA = (b"via", b"1.1 tiergate")
 
 
