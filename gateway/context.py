@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from gateway.routing import Route
-from gateway.types import RawHeaders, Scope
+from gateway.types import RawHeaders, Receive, Scope, Send
 
 
 @dataclass(slots=True, frozen=True)
@@ -24,6 +24,8 @@ class Identity:
 
 
 ResponseHook = Callable[["RequestContext", int, RawHeaders], Awaitable[None] | None]
+# Wraps the request's ASGI channels before forwarding (body limits, body validation, caching).
+ChannelWrapper = Callable[[Receive, Send], tuple[Receive, Send]]
 
 
 @dataclass(slots=True)
@@ -42,6 +44,7 @@ class RequestContext:
     response_headers: RawHeaders = field(default_factory=list)  # added for the client
     response_hooks: list[ResponseHook] = field(default_factory=list)
     log: dict[str, object] = field(default_factory=dict)  # extra access-log fields
+    channel_wrappers: list[ChannelWrapper] = field(default_factory=list)  # applied in order
 
     def header(self, name: bytes) -> bytes | None:
         """First value of a request header (name in lower case)."""
