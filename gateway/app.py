@@ -25,6 +25,7 @@ from gateway.channels import GuardedChannels, RequestRejected
 from gateway.components import component_factories
 from gateway.config.models import GatewayConfig
 from gateway.context import RequestContext
+from gateway.framing import framing_problem
 from gateway.observability.access_log import log_request
 from gateway.pipeline import build_chain
 from gateway.problem import ProblemResponse
@@ -106,6 +107,10 @@ class Gateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.shell(scope, receive, send)
+            return
+        refused = framing_problem(scope)
+        if refused is not None:
+            await refused(scope, receive, send)
             return
         try:
             path = normalise_path(scope.get("raw_path") or scope["path"].encode())
