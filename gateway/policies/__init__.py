@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from gateway.pipeline import PolicySpec
-from gateway.policies import request_size
+from gateway.policies import cors, request_size
 
 _SPECS: list[PolicySpec] = [
     request_size.SPEC,
+    cors.SPEC,
 ]
 
 POLICIES: dict[str, PolicySpec] = {spec.name: spec for spec in _SPECS}
