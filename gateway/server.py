@@ -12,6 +12,7 @@ import uvicorn
 
 from gateway.app import Gateway
 from gateway.config.models import GatewayConfig
+from gateway.listener import listener_options
 from gateway.observability.access_log import configure_access_log
 
 
@@ -45,7 +46,7 @@ def build_servers(config: GatewayConfig, gateway: Gateway) -> list[uvicorn.Serve
         host=config.listeners.public.host,
         port=config.listeners.public.port,
         lifespan="on",
-        **common,
+        **{**common, **listener_options(config.listeners.public)},
     )
     admin = uvicorn.Config(
         admin_app(gateway),
