@@ -9,8 +9,9 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -288,40 +289,60 @@ def parse_wrk(text: str) -> WrkResult:
 @dataclass
 class Measurement:
     system: str
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    cpu_us_per_request: float
+    rps: float  # all rounds' requests / all rounds' seconds
+    p50_ms: float  # median over rounds
+    p99_ms: float  # median over rounds
+    cpu_us_per_request: float  # CPU of the system under test / requests
     cpu_utilisation: float  # CPU seconds of the system under test / wall seconds
     requests: int
     errors: int
+    rounds: list[dict[str, float]] = field(default_factory=list)  # one entry per round
     note: str = ""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
-def measure(
-    system: str,
-    sut: Process,
-    url: str,
-    duration: float,
-    warmup: float,
-    connections: int,
-    headers: dict[str, str] | None = None,
-) -> Measurement:
-    if warmup > 0:
-        run_wrk(url, warmup, connections, headers)
-    cpu_before = sut.cpu_seconds()
-    result = run_wrk(url, duration, connections, headers)
-    cpu = sut.cpu_seconds() - cpu_before
-    return Measurement(
-        system=system,
-        rps=round(result.rps, 1),
-        p50_ms=round(result.p50_ms, 3),
-        p99_ms=round(result.p99_ms, 3),
-        cpu_us_per_request=round(cpu * 1e6 / max(result.requests, 1), 1),
-        cpu_utilisation=round(cpu / result.seconds, 3),
-        requests=result.requests,
-        errors=result.errors,
-    )
+@dataclass
+class System:
+    """A running system under test, measured round after round."""
+
+    name: str
+    process: Process
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    rounds: list[tuple[WrkResult, float]] = field(default_factory=list)  # (wrk, CPU seconds)
+
+    def warm_up(self, seconds: float, connections: int) -> None:
+        if seconds > 0:
+            run_wrk(self.url, seconds, connections, self.headers)
+
+    def measure_round(self, seconds: float, connections: int) -> WrkResult:
+        cpu_before = self.process.cpu_seconds()
+        result = run_wrk(self.url, seconds, connections, self.headers)
+        self.rounds.append((result, self.process.cpu_seconds() - cpu_before))
+        return result
+
+    def result(self) -> Measurement:
+        requests = sum(r.requests for r, _ in self.rounds)
+        seconds = sum(r.seconds for r, _ in self.rounds)
+        cpu = sum(c for _, c in self.rounds)
+        return Measurement(
+            system=self.name,
+            rps=round(requests / seconds, 1),
+            p50_ms=round(statistics.median(r.p50_ms for r, _ in self.rounds), 3),
+            p99_ms=round(statistics.median(r.p99_ms for r, _ in self.rounds), 3),
+            cpu_us_per_request=round(cpu * 1e6 / max(requests, 1), 1),
+            cpu_utilisation=round(cpu / seconds, 3),
+            requests=requests,
+            errors=sum(r.errors for r, _ in self.rounds),
+            rounds=[
+                {
+                    "rps": round(r.rps, 1),
+                    "cpu_us_per_request": round(c * 1e6 / max(r.requests, 1), 1),
+                    "p50_ms": r.p50_ms,
+                    "p99_ms": r.p99_ms,
+                }
+                for r, c in self.rounds
+            ],
+        )

@@ -29,10 +29,10 @@ from harness import (
     UPSTREAM_SERVER,
     Measurement,
     Process,
+    System,
     ensure_tools,
     free_port,
     machine,
-    measure,
     start_nginx,
     tool_versions,
 )
@@ -60,7 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     from gateway.policies import POLICIES
 
     jwt = JwtMaterial()
-    results: list[Measurement] = []
     skipped: list[str] = []
     with tempfile.TemporaryDirectory(prefix="tiergate-bench-") as tmp:
         workdir = Path(tmp)
@@ -88,10 +87,13 @@ def main(argv: list[str] | None = None) -> int:
                         headers,
                     )
                 )
-            for name, start, headers in systems:
-                if args.only and not any(name == o or name.startswith(o + "+") for o in args.only):
-                    continue
-                results.append(_run_one(name, start, headers, args))
+            chosen = [
+                system
+                for system in systems
+                if not args.only
+                or any(system[0] == o or system[0].startswith(o + "+") for o in args.only)
+            ]
+            results = _measure_all(chosen, args)
         finally:
             upstream.stop()
     _report(results, skipped, args)
@@ -100,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per system")
+    parser.add_argument(
+        "--duration", type=float, default=4.0, help="measured seconds per system and round"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="round-robin rounds")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per system")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
@@ -185,27 +190,37 @@ def _tiergate(scenario: Scenario, workdir: Path, upstream_url: str) -> tuple[Pro
     return process, f"http://127.0.0.1:{port}{API_PREFIX}{UPSTREAM_PATH}"
 
 
-def _run_one(
-    name: str,
-    start: Callable[[], tuple[Process, str]],
-    headers: dict[str, str],
+def _measure_all(
+    chosen: list[tuple[str, Callable[[], tuple[Process, str]], dict[str, str]]],
     args: argparse.Namespace,
-) -> Measurement:
-    process, url = start()
+) -> list[Measurement]:
+    """Start every system, then measure them round-robin so load drift hits all alike."""
+    running: list[System] = []
     try:
-        _check(process, url, headers)
-        result = measure(name, process, url, args.duration, args.warmup, args.connections, headers)
+        for name, start, headers in chosen:
+            process, url = start()
+            running.append(System(name, process, url, headers))
+            _check(process, url, headers)
+        for system in running:
+            system.warm_up(args.warmup, args.connections)
+        for index in range(args.rounds):
+            print(f"round {index + 1}/{args.rounds}", flush=True)
+            for system in running:
+                r = system.measure_round(args.duration, args.connections)
+                cpu = system.rounds[-1][1] * 1e6 / max(r.requests, 1)
+                print(
+                    f"  {system.name:<22} {r.rps:>9.0f} rps  p50 {r.p50_ms:6.2f} ms"
+                    f"  p99 {r.p99_ms:7.2f} ms  {cpu:5.0f} µs/req",
+                    flush=True,
+                )
     finally:
-        process.stop()
-    print(
-        f"  {name:<22} {result.rps:>9.0f} rps  p50 {result.p50_ms:.2f} ms"
-        f"  p99 {result.p99_ms:.2f} ms  {result.cpu_us_per_request:.0f} µs/req",
-        flush=True,
-    )
-    if result.errors:
-        result.note = f"{result.errors} errors (non-2xx or socket)"
-        print(f"  !! {name}: {result.note}", flush=True)
-    return result
+        for system in running:
+            system.process.stop()
+    results = [system.result() for system in running]
+    for result in results:
+        if result.errors:
+            result.note = f"{result.errors} errors (non-2xx or socket)"
+    return results
 
 
 def _report(results: list[Measurement], skipped: list[str], args: argparse.Namespace) -> None:
@@ -252,6 +267,7 @@ def _report(results: list[Measurement], skipped: list[str], args: argparse.Names
         "tools": tool_versions(),
         "settings": {
             "duration_s": args.duration,
+            "rounds": args.rounds,
             "warmup_s": args.warmup,
             "connections": args.connections,
             "sut_core": SUT_CORE,
