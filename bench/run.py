@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -87,11 +88,22 @@ def main(argv: list[str] | None = None) -> int:
                         headers,
                     )
                 )
+            for ref in args.compare:
+                systems.append(
+                    (
+                        f"tiergate@{ref}",
+                        lambda r=ref: _tiergate_at(r, workdir, upstream_url),
+                        {},
+                    )
+                )
             chosen = [
                 system
                 for system in systems
                 if not args.only
-                or any(system[0] == o or system[0].startswith(o + "+") for o in args.only)
+                or any(
+                    system[0] == o or (o[-1] == "*" and system[0].startswith(o[:-1]))
+                    for o in args.only
+                )
             ]
             results = _measure_all(chosen, args)
         finally:
@@ -112,7 +124,14 @@ def _parser() -> argparse.ArgumentParser:
         "--only",
         type=lambda s: [p.strip() for p in s.split(",") if p.strip()],
         default=[],
-        help="comma-separated systems, e.g. fast-gateway,tiergate (tiergate+jwt matches too)",
+        help="comma-separated systems; a trailing * matches a prefix: fast-gateway,tiergate*",
+    )
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="GITREF",
+        help="also run Tiergate (no policies) as of GITREF, e.g. HEAD~1 (repeatable)",
     )
     return parser
 
@@ -176,7 +195,10 @@ def _fast_gateway(workdir: Path, upstream_url: str) -> tuple[Process, str]:
     return process, f"http://127.0.0.1:{port}{API_PREFIX}{UPSTREAM_PATH}"
 
 
-def _tiergate(scenario: Scenario, workdir: Path, upstream_url: str) -> tuple[Process, str]:
+def _tiergate(
+    scenario: Scenario, workdir: Path, upstream_url: str, source: Path = REPO
+) -> tuple[Process, str]:
+    """Tiergate as `tiergate up` runs it; `source` is a checkout whose gateway/ is used."""
     directory = workdir / scenario.name
     directory.mkdir()
     (directory / "contract.yaml").write_text(CONTRACT)
@@ -186,8 +208,20 @@ def _tiergate(scenario: Scenario, workdir: Path, upstream_url: str) -> tuple[Pro
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
     argv = [sys.executable, "-m", "gateway.cli", "up", "--config", str(config_file)]
     # The access log goes to a file, as it would to a log shipper's pipe.
-    process = Process(scenario.name, argv, SUT_CORE, directory / "stdout.log", cwd=REPO)
+    process = Process(scenario.name, argv, SUT_CORE, directory / "stdout.log", cwd=source)
     return process, f"http://127.0.0.1:{port}{API_PREFIX}{UPSTREAM_PATH}"
+
+
+def _tiergate_at(ref: str, workdir: Path, upstream_url: str) -> tuple[Process, str]:
+    """Tiergate (no policies) as of a git ref, to compare a change within one run."""
+    source = workdir / f"src-{ref.replace('/', '_')}"
+    source.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", ref, "gateway"], cwd=REPO, capture_output=True, check=True, timeout=60
+    )
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True, timeout=60)
+    scenario = Scenario(f"tiergate@{ref.replace('/', '_')}")
+    return _tiergate(scenario, workdir, upstream_url, source)
 
 
 def _measure_all(
