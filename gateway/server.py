@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -82,3 +82,18 @@ async def serve(config: GatewayConfig) -> None:
         flush=True,
     )
     await asyncio.gather(public_task, admin_task)
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when it is installed (uvicorn[standard]): the cheaper event loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def run(config: GatewayConfig) -> None:
+    """Serve until SIGINT/SIGTERM, on uvloop when available."""
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(serve(config))
