@@ -11,6 +11,7 @@ under bench/results/.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -88,12 +89,13 @@ def main(argv: list[str] | None = None) -> int:
                         headers,
                     )
                 )
+            base = next(s for s in scenarios(upstream_url) if s.name == args.compare_scenario)
             for ref in args.compare:
                 systems.append(
                     (
-                        f"tiergate@{ref}",
-                        lambda r=ref: _tiergate_at(r, workdir, upstream_url),
-                        {},
+                        f"{base.name}@{ref}",
+                        lambda r=ref: _tiergate_at(r, workdir, upstream_url, base),
+                        {"Authorization": f"Bearer {jwt.token}"} if base.jwt else {},
                     )
                 )
             chosen = [
@@ -131,7 +133,10 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="GITREF",
-        help="also run Tiergate (no policies) as of GITREF, e.g. HEAD~1 (repeatable)",
+        help="also run Tiergate as of GITREF, e.g. HEAD~1 (repeatable)",
+    )
+    parser.add_argument(
+        "--compare-scenario", default="tiergate", help="the scenario --compare runs"
     )
     return parser
 
@@ -212,15 +217,15 @@ def _tiergate(
     return process, f"http://127.0.0.1:{port}{API_PREFIX}{UPSTREAM_PATH}"
 
 
-def _tiergate_at(ref: str, workdir: Path, upstream_url: str) -> tuple[Process, str]:
-    """Tiergate (no policies) as of a git ref, to compare a change within one run."""
+def _tiergate_at(ref: str, workdir: Path, upstream_url: str, base: Scenario) -> tuple[Process, str]:
+    """Tiergate as of a git ref, to compare a change within one run."""
     source = workdir / f"src-{ref.replace('/', '_')}"
     source.mkdir()
     archive = subprocess.run(
         ["git", "archive", ref, "gateway"], cwd=REPO, capture_output=True, check=True, timeout=60
     )
     subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True, timeout=60)
-    scenario = Scenario(f"tiergate@{ref.replace('/', '_')}")
+    scenario = dataclasses.replace(base, name=f"{base.name}@{ref.replace('/', '_')}")
     return _tiergate(scenario, workdir, upstream_url, source)
 
 

@@ -12,7 +12,7 @@ import uvicorn
 
 from gateway.app import Gateway
 from gateway.config.models import GatewayConfig
-from gateway.observability.access_log import configure_access_log
+from gateway.observability.access_log import configure_access_log, flush_access_log
 
 
 class _Server(uvicorn.Server):
@@ -82,6 +82,7 @@ async def serve(config: GatewayConfig) -> None:
         flush=True,
     )
     await asyncio.gather(public_task, admin_task)
+    flush_access_log()
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
