@@ -29,15 +29,22 @@ def admin_app(gateway: Gateway) -> Any:
     return create_admin_app(gateway)
 
 
-def build_servers(config: GatewayConfig, gateway: Gateway) -> list[uvicorn.Server]:
-    common: dict[str, Any] = {
+def uvicorn_options(config: GatewayConfig) -> dict[str, Any]:
+    """Options of both listeners. uvicorn's own X-Forwarded-For handling is off: it
+    would believe any local peer; the gateway decides with `trusted_proxies`."""
+    return {
         "log_level": "warning",
         "access_log": False,
+        "proxy_headers": False,
         "server_header": False,
         "date_header": True,
         "timeout_graceful_shutdown": config.shutdown_grace,
         "timeout_keep_alive": 15,
     }
+
+
+def build_servers(config: GatewayConfig, gateway: Gateway) -> list[uvicorn.Server]:
+    common = uvicorn_options(config)
     public = uvicorn.Config(
         gateway,
         host=config.listeners.public.host,
