@@ -165,7 +165,7 @@ class Forwarder:
             await send({"type": "http.response.body", "body": b"".join(chunks)})
             return
         # A long stream: stop reading the upstream as soon as the client goes away.
-        watcher = asyncio.ensure_future(receive()) if body_consumed else None
+        watcher = asyncio.ensure_future(_disconnected(receive)) if body_consumed else None
         try:
             async for chunk in _guarded(response):
                 if watcher is not None and watcher.done():
@@ -235,6 +235,12 @@ async def _stream_body(receive: Receive) -> AsyncIterator[bytes]:
             yield chunk
         if not message.get("more_body", False):
             return
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return when the client goes away (an unread empty request body is not that)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _no_receive() -> Message:
