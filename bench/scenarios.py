@@ -2,8 +2,8 @@
 
 ==========================================================================
   SCENARIO CONFIGS — edit here when a policy's config shape changes.
-  The policy shapes below (jwt, rate-limit) were written before those
-  policies were merged; they are guesses to adjust to the real models.
+  The policy shapes below (jwt, rate-limit) validate against the config
+  models on branches auth-policies and limits as of 2026-11-27 08:05 UTC.
   A scenario whose policies are not in gateway.policies.POLICIES is skipped.
 ==========================================================================
 """
@@ -51,7 +51,7 @@ class Scenario:
 def scenarios(upstream_url: str) -> list[Scenario]:
     """Every Tiergate scenario, in the order they run."""
     jwt_policy = {
-        # GUESS of the jwt policy's config (issue 4): one trusted issuer by JWKS URL.
+        # jwt policy (issue 4): one external issuer by JWKS URL (served by the upstream).
         "issuers": [
             {
                 "issuer": ISSUER,
@@ -62,7 +62,7 @@ def scenarios(upstream_url: str) -> list[Scenario]:
         ],
     }
     rate_limit_policy = {
-        # GUESS of the rate-limit policy's config (issue 5): high enough never to refuse.
+        # rate-limit policy (issue 5), memory storage: high enough never to refuse.
         "limits": ["1000000000/minute"],
     }
     return [
