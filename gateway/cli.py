@@ -22,7 +22,13 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
     check.set_defaults(handler=cmd_check)
 
 
-REGISTRARS: list[Registrar] = [_register_core]
+def _register_limits(sub: argparse._SubParsersAction) -> None:
+    from gateway.limits.cli import register
+
+    register(sub)
+
+
+REGISTRARS: list[Registrar] = [_register_core, _register_limits]
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -44,4 +44,8 @@ class ComponentFactory(Protocol):
 
 def component_factories() -> list[Callable[[Gateway], Component]]:
     """Start-up order: stores first, then what uses them."""
-    return []
+    from gateway.limits.component import LimitsComponent
+
+    return [
+        LimitsComponent,
+    ]
