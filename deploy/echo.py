@@ -1,6 +1,6 @@
 """A tiny stand-alone service for the cluster demo: answers with who served it.
 
-    uvicorn deploy.echo:app --port 9100
+uvicorn deploy.echo:app --port 9100
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from starlette.routing import Route
 
 async def echo(request: Request) -> JSONResponse:
     consumer = request.headers.get("x-consumer-id")
-    return JSONResponse({"path": request.url.path, "service_pid": os.getpid(), "consumer": consumer})
+    return JSONResponse(
+        {"path": request.url.path, "service_pid": os.getpid(), "consumer": consumer}
+    )
 
 
 async def healthz(request: Request) -> JSONResponse:
