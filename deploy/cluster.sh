@@ -22,6 +22,7 @@ PG_ADMIN_URL="${TG_PG_ADMIN_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
 PG_DB="${TG_PG_DB:-tiergate_cluster}"
 REGISTRY_URL="${TIERGATE_REGISTRY_URL:-postgresql://postgres@127.0.0.1:5432/$PG_DB}"
 ADMIN_TOKEN="${TIERGATE_ADMIN_TOKEN:-cluster-admin-token}"
+SOURCE="${TG_SOURCE_CONFIG:-$ROOT/tiergate.yaml}"       # the estate to distribute
 
 say() { printf 'cluster: %s\n' "$*"; }
 
@@ -43,7 +44,15 @@ up() {
     command -v nginx >/dev/null || { say "nginx missing: apt-get install nginx-light"; exit 1; }
     [[ -x "$PY" ]] || { say "no $PY: run 'make test' (or set TG_PYTHON) first"; exit 1; }
     if [[ -e "$RUN/nginx.pid" ]]; then say "already up (deploy/cluster.sh down first)"; exit 1; fi
+    local ports=("$LB_PORT" ${NODES//[,:]/ })
+    [[ -n "${TG_REDIS_URL:-}" ]] || ports+=("$REDIS_PORT")
+    for port in "${ports[@]}"; do
+        if (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            say "port $port is in use; pick others (TG_LB_PORT, TG_NODES, TG_REDIS_PORT)"; exit 1
+        fi
+    done
     mkdir -p "$RUN/nginx-tmp" "$RUN/var"
+    trap 'say "start-up failed; stopping what was started"; down' ERR
 
     if [[ -z "${TG_REDIS_URL:-}" ]]; then
         command -v redis-server >/dev/null || { say "redis-server missing: apt-get install redis-server"; exit 1; }
@@ -56,7 +65,8 @@ up() {
             || { say "cannot create database $PG_DB at $PG_ADMIN_URL"; exit 1; }
     fi
 
-    "$PY" "$ROOT/deploy/make_config.py" "$RUN" --nodes "$NODES" --api-port "$API_PORT"
+    "$PY" "$ROOT/deploy/make_config.py" "$RUN" --source "$SOURCE" --nodes "$NODES" \
+        --api-port "$API_PORT"
 
     local lb_url="http://127.0.0.1:$LB_PORT"
     while read -r name app port; do
@@ -82,6 +92,8 @@ up() {
     for pair in ${NODES//,/ }; do
         index=$((index + 1))
         wait_http "http://127.0.0.1:${pair%%:*}/readyz" 60
+        kill -0 "$(cat "$RUN/node$index.pid")" 2>/dev/null \
+            || { say "node$index exited (see $RUN/node$index.log)"; false; }
     done
 
     sed -e "s|@RUN@|$RUN|g" -e "s|@LB_PORT@|$LB_PORT|g" "$ROOT/deploy/nginx.conf.template" \
@@ -89,6 +101,7 @@ up() {
         >"$RUN/nginx.conf"
     nginx -p "$RUN" -c "$RUN/nginx.conf"
     wait_http "$lb_url/healthz" 10
+    trap - ERR
     say "up: $lb_url (nodes ${NODES}; redis $REDIS_URL; registry $REGISTRY_URL)"
     say "try: for i in \$(seq 120); do curl -s -o /dev/null -w '%{http_code}\\n' $lb_url/experience/echo/v1/hi; done | sort | uniq -c"
 }
