@@ -40,9 +40,9 @@ NO_IDENTITY = "This API needs an authenticated caller (an OAuth2 token or an API
 PUBLIC_ONLY = "External consumers may only call public APIs; '{api}' is an internal {tier} API."
 WRONG_TIER = (
     "{caller_tier} API '{caller}' may only call {below} APIs it depends on; "
-    "'{api}' is a {tier} API."
+    "'{api}' is {a_tier} API."
 )
-BOTTOM_TIER = "system API '{caller}' may not call other APIs; '{api}' is a {tier} API."
+BOTTOM_TIER = "system API '{caller}' may not call other APIs; '{api}' is {a_tier} API."
 NOT_A_DEPENDENCY = (
     "{caller_tier} API '{caller}' may only call {below} APIs it depends on; "
     "'{api}' is not in its depends_on."
@@ -86,7 +86,13 @@ class TierGuard:
         if identity.tier != caller_tier:
             return TIER_MISMATCH.format(caller=caller, claimed=identity.tier, tier=caller_tier)
         below = TIER_BELOW.get(caller_tier)
-        facts = {"caller": caller, "caller_tier": caller_tier, "api": self.api, "tier": self.tier}
+        article = "an" if self.tier == "experience" else "a"
+        facts = {
+            "caller": caller,
+            "caller_tier": caller_tier,
+            "api": self.api,
+            "a_tier": f"{article} {self.tier}",
+        }
         if below is None:
             return BOTTOM_TIER.format(**facts)
         if below != self.tier:

@@ -1,0 +1,248 @@
+"""The api-key policy: config rules, then behaviour over real uvicorn → gateway → httpbin,
+with keys in a real SQLite database behind the registry's agreed lookup."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from gateway.app import Gateway
+from gateway.policies import api_key as policy
+from gateway.policies.api_key import ApiKeyConfig
+from tests.support.configs import make_config
+from tests.support.keystore import SqliteKeys
+from tests.support.servers import serve_asgi
+
+# -- config -------------------------------------------------------------------------------
+
+
+def test_defaults_refuse_query_keys_and_cache_at_most_5s():
+    config = ApiKeyConfig.model_validate({})
+    assert config.allow_query is False
+    assert config.cache_ttl <= 5
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"cache_ttl": 6}, "less than or equal to 5"),
+        ({"negative_cache_ttl": 10}, "less than or equal to 5"),
+        ({"query_param": "a b"}, "pattern"),
+        ({"header": "X-Key"}, "Extra inputs"),
+    ],
+)
+def test_config_rules(raw, message):
+    with pytest.raises(ValidationError, match=message):
+        ApiKeyConfig.model_validate(raw)
+
+
+def test_the_gateway_does_not_start_without_a_registry(tmp_path):
+    config = make_config(
+        tmp_path,
+        [
+            {
+                "name": "p",
+                "upstream": {"targets": ["http://127.0.0.1:1"]},
+                "policies": {"api-key": {}},
+            }
+        ],
+    )
+    gateway = Gateway(config)
+
+    async def start() -> None:
+        try:
+            await gateway.startup()
+        finally:
+            await gateway.shutdown()
+
+    with pytest.raises(RuntimeError, match="registry"):
+        asyncio.run(start())
+
+
+# -- behaviour ------------------------------------------------------------------------------
+
+PARTNER = "/experience/partner/v1"
+MOBILE = "/experience/mobile/v1"
+
+
+@contextmanager
+def estate(tmp_path, httpbin_url, **key_config: Any) -> Iterator[Any]:
+    keys = SqliteKeys(tmp_path / "keys.db")
+    apis = [
+        {"name": name, "upstream": {"targets": [httpbin_url]}, "policies": {"api-key": cfg}}
+        for name, cfg in [("partner", key_config), ("mobile", {}), ("bulk", {"allow_query": True})]
+    ]
+    gateway = Gateway(make_config(tmp_path, apis), services={"registry": keys})
+    with serve_asgi(gateway) as gw:
+        yield SimpleNamespace(keys=keys, url=gw.url, gateway=gateway)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory, httpbin_url):
+    with estate(tmp_path_factory.mktemp("keys"), httpbin_url) as env:
+        yield env
+
+
+def get(env, path: str, key: str | None = None, **kw: Any) -> httpx.Response:
+    headers = kw.pop("headers", {})
+    if key is not None:
+        headers["x-api-key"] = key
+    return httpx.get(f"{env.url}{path}", headers=headers, timeout=10, **kw)
+
+
+def refused(response: httpx.Response, status: int, detail: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == detail
+    if status == 401:
+        assert response.headers["www-authenticate"].startswith("APIKey ")
+
+
+def test_a_valid_key_reaches_upstream_as_a_partner_with_its_plan_and_without_the_key(shared):
+    _, key = shared.keys.create("acme", "gold", ["partner"])
+    r = get(shared, f"{PARTNER}/headers", key)
+    assert r.status_code == 200, r.text
+    sent = r.json()["headers"]
+    assert sent["X-Consumer-Id"] == "acme"
+    assert sent["X-Consumer-Kind"] == "partner"
+    assert sent["X-Consumer-Plan"] == "gold"
+    assert "X-Api-Key" not in sent
+    assert key not in json.dumps(r.json())
+
+
+def test_missing_malformed_unknown_and_duplicated_keys_are_401(shared):
+    refused(get(shared, f"{PARTNER}/get"), 401, policy.NO_KEY)
+    refused(get(shared, f"{PARTNER}/get", "secret"), 401, policy.MALFORMED)
+    refused(get(shared, f"{PARTNER}/get", "tg_abcdefgh_" + "x" * 42), 401, policy.MALFORMED)
+    refused(get(shared, f"{PARTNER}/get", "tg_abcdefgh_" + "x" * 43), 401, policy.UNKNOWN)
+    _, key = shared.keys.create("acme", "gold", ["partner"])
+    r = httpx.get(f"{shared.url}{PARTNER}/get", headers=[("x-api-key", key), ("x-api-key", key)])
+    refused(r, 401, policy.MANY_KEYS)
+    # A key with a valid secret but someone else's prefix does not match.
+    forged = key[:3] + "Zz" + key[5:]
+    refused(get(shared, f"{PARTNER}/get", forged), 401, policy.UNKNOWN)
+
+
+@pytest.mark.parametrize("param", ["api_key", "apikey", "API-KEY"])
+def test_a_key_in_the_query_string_is_refused_with_a_pointer_to_the_header(shared, param):
+    _, key = shared.keys.create("acme", "gold", ["partner"])
+    refused(get(shared, f"{PARTNER}/get", params={param: key}), 401, policy.KEY_IN_QUERY)
+    refused(get(shared, f"{PARTNER}/get", key, params={param: key}), 401, policy.KEY_IN_QUERY)
+    assert "X-API-Key header" in policy.KEY_IN_QUERY
+    assert get(shared, f"{PARTNER}/get", key, params={"monkey": "1"}).status_code == 200
+
+
+def test_allow_query_accepts_the_key_and_strips_it_before_forwarding(shared):
+    _, key = shared.keys.create("acme", "gold", ["bulk"])
+    r = get(shared, "/experience/bulk/v1/get", params={"api_key": key, "page": "2"})
+    assert r.status_code == 200, r.text
+    assert r.json()["args"] == {"page": "2"}
+    assert r.json()["headers"]["X-Consumer-Id"] == "acme"
+
+
+def test_keys_are_scoped_to_apis(shared):
+    _, key = shared.keys.create("acme", "gold", ["partner"])
+    refused(
+        get(shared, f"{MOBILE}/get", key),
+        403,
+        policy.WRONG_API.format(prefix=key[3:11], api="mobile"),
+    )
+    assert get(shared, f"{PARTNER}/get", key).status_code == 200
+
+
+def test_expiry_and_rotation_overlap(shared):
+    now = datetime.now(UTC)
+    _, expired = shared.keys.create(
+        "acme", "gold", ["partner"], expires_at=now - timedelta(seconds=1)
+    )
+    refused(
+        get(shared, f"{PARTNER}/get", expired), 401, policy.EXPIRED.format(prefix=expired[3:11])
+    )
+    # Rotation: the old key stays valid until its expires_at while the new one works already.
+    _, old = shared.keys.create(
+        "acme", "gold", ["partner"], expires_at=now + timedelta(seconds=1.5)
+    )
+    _, new = shared.keys.create("acme", "gold", ["partner"])
+    assert get(shared, f"{PARTNER}/get", old).status_code == 200
+    assert get(shared, f"{PARTNER}/get", new).status_code == 200
+    time.sleep(max(0.0, (now + timedelta(seconds=1.5) - datetime.now(UTC)).total_seconds()) + 0.05)
+    refused(get(shared, f"{PARTNER}/get", old), 401, policy.EXPIRED.format(prefix=old[3:11]))
+    assert get(shared, f"{PARTNER}/get", new).status_code == 200
+
+
+def test_revocation_reaches_the_gateway_within_the_cache_ttl(tmp_path, httpbin_url):
+    with estate(tmp_path, httpbin_url, cache_ttl=0.5) as env:
+        key_id, key = env.keys.create("acme", "gold", ["partner"])
+        assert get(env, f"{PARTNER}/get", key).status_code == 200
+        assert get(env, f"{PARTNER}/get", key).status_code == 200  # from the cache
+        assert env.keys.lookups == 1
+        env.keys.revoke(key_id)
+        revoked_at = time.monotonic()
+        while get(env, f"{PARTNER}/get", key).status_code == 200:
+            assert time.monotonic() - revoked_at < 0.5 + 0.5, "revocation not seen in time"
+            time.sleep(0.05)
+        refused(get(env, f"{PARTNER}/get", key), 401, policy.REVOKED.format(prefix=key[3:11]))
+
+
+def test_unknown_keys_are_cached_briefly_and_looked_up_once_when_concurrent(shared):
+    unknown = "tg_nobody00_" + "y" * 43
+    before = shared.keys.lookups
+
+    async def flood() -> list[int]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            responses = await asyncio.gather(
+                *(
+                    client.get(f"{shared.url}{PARTNER}/get", headers={"x-api-key": unknown})
+                    for _ in range(30)
+                )
+            )
+        return [r.status_code for r in responses]
+
+    assert set(asyncio.run(flood())) == {401}
+    assert set(asyncio.run(flood())) == {401}
+    assert shared.keys.lookups - before == 1
+
+
+def test_only_the_prefix_is_logged(tmp_path, httpbin_url):
+    lines: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    access = logging.getLogger("tiergate.access")
+    handler, level = Capture(), access.level
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        keys = SqliteKeys(tmp_path / "keys.db")
+        api = {
+            "name": "partner",
+            "upstream": {"targets": [httpbin_url]},
+            "policies": {"api-key": {}},
+        }
+        config = make_config(tmp_path, [api], access_log=True)
+        with serve_asgi(Gateway(config, services={"registry": keys})) as gw:
+            _, key = keys.create("acme", "gold", ["partner"])
+            assert (
+                httpx.get(f"{gw.url}{PARTNER}/get", headers={"x-api-key": key}).status_code == 200
+            )
+            httpx.get(f"{gw.url}{PARTNER}/get", params={"api_key": key})
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(level)
+    records = [json.loads(line) for line in lines]
+    assert records[0]["key_prefix"] == key[3:11]
+    assert records[0]["status"] == 200
+    assert all(key not in line and key[12:] not in line for line in lines)
