@@ -266,6 +266,10 @@ def test_builtin_token_reaches_upstream_with_identity_and_without_the_token(shar
     assert "Authorization" not in sent
 
 
+def test_aud_may_be_a_list_holding_ours(shared, keys):
+    assert shared.call("/get", builtin_token(keys, aud=["other", "tiergate"])).status_code == 200
+
+
 def test_service_token_carries_its_api_and_tier(shared, keys):
     token = builtin_token(
         keys,
@@ -353,6 +357,11 @@ def _rejections(keys, env, attacker_url):
             policy.MISSING_CLAIM.format(claim="sub"),
         ),
         ("garbage", "not-a-jwt", policy.MALFORMED),
+        ("oversized", sign(b, {**good, "pad": "x" * 9000}), policy.MALFORMED),
+        ("critical extension", sign(b, good, crit=["exp"]), policy.MALFORMED),
+        ("exp not a number", sign(b, {**good, "exp": "soon"}), policy.BAD_CLAIMS),
+        ("issued in the future", sign(b, claims(BUILTIN, iat=now + 600)), policy.NOT_YET_VALID),
+        ("aud list without us", sign(b, claims(BUILTIN, aud=["a", "b"])), policy.WRONG_AUDIENCE),
         ("three segments of nothing", "a.b.c", policy.MALFORMED),
         ("unknown kid (builtin)", sign(ec_key("gw-9"), good), policy.UNKNOWN_KEY),
         ("RS256 claiming the EC key's kid", sign(rsa_key("gw-1"), good), policy.UNKNOWN_KEY),
