@@ -22,7 +22,13 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
     check.set_defaults(handler=cmd_check)
 
 
-REGISTRARS: list[Registrar] = [_register_core]
+def _register_identity(sub: argparse._SubParsersAction) -> None:
+    from gateway.registry.commands import register
+
+    register(sub)
+
+
+REGISTRARS: list[Registrar] = [_register_core, _register_identity]
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -44,4 +44,12 @@ class ComponentFactory(Protocol):
 
 def component_factories() -> list[Callable[[Gateway], Component]]:
     """Start-up order: stores first, then what uses them."""
-    return []
+    from gateway.admin.identity import IdentityAdminComponent
+    from gateway.oauth.component import OAuthComponent
+    from gateway.registry.component import RegistryComponent
+
+    return [
+        RegistryComponent,
+        OAuthComponent,
+        IdentityAdminComponent,
+    ]
