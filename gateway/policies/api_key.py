@@ -15,10 +15,8 @@ upstream.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import logging
-import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -32,12 +30,12 @@ from gateway.config.models import StrictModel
 from gateway.context import Identity, RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
 from gateway.problem import ProblemResponse
+from gateway.registry.credentials import api_key_prefix, hash_credential
 from gateway.types import ASGIApp
 
 logger = logging.getLogger("tiergate.api_key")
 
 HEADER = b"x-api-key"
-KEY_PATTERN = re.compile(r"^tg_([A-Za-z0-9_-]{8})_[A-Za-z0-9_-]{43}$")
 QUERY_NAMES = frozenset({"api_key", "apikey", "api-key", "x-api-key", "x_api_key"})
 
 
@@ -87,10 +85,6 @@ class _Key:
     revoked: bool
 
 
-def key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 class ApiKeyPolicy:
     def __init__(self, config: ApiKeyConfig, build: BuildContext) -> None:
         registry = build.services.get("registry")
@@ -126,13 +120,12 @@ class ApiKeyPolicy:
                 return refused
         if key is None:
             return _unauthorized(NO_KEY)
-        match = KEY_PATTERN.match(key)
-        if match is None:
+        prefix = api_key_prefix(key)
+        if prefix is None:
             return _unauthorized(MALFORMED)
-        prefix = match.group(1)
         ctx.log["key_prefix"] = prefix
         try:
-            found = await self._lookup(key_hash(key))
+            found = await self._lookup(hash_credential(key))
         except Exception as error:
             logger.warning("API key lookup failed for prefix %s: %s", prefix, type(error).__name__)
             return ProblemResponse(503, STORE_DOWN, headers=[("retry-after", "5")])

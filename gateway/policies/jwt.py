@@ -278,12 +278,13 @@ class _Issuer:
         if self.jwks is not None:
             return await self.jwks.key_for(kid)
         keys = self.builtin.public_keys()
+        if kid is None and len(keys) == 1:
+            kid = next(iter(keys))
         key = keys.get(kid) if kid is not None else None
-        if key is None and kid is None and len(keys) == 1:
-            key = next(iter(keys.values()))
         if key is None:
             return None
-        return VerificationKey(getattr(key, "key", key), None)
+        algorithm = getattr(self.builtin, "algorithm", None)  # the key's own alg, if told
+        return VerificationKey(getattr(key, "key", key), algorithm(kid) if algorithm else None)
 
 
 @dataclass(frozen=True, slots=True)

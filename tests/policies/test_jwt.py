@@ -17,15 +17,16 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from gateway.app import Gateway
 from gateway.policies import jwt as policy
 from gateway.policies.jwt import IssuerConfig, JwtConfig
+from tests.support.auth_estate import identity_gateway
 from tests.support.configs import make_config
 from tests.support.servers import serve_asgi
 from tests.support.tokens import (
-    BuiltinIssuer,
+    BUILTIN_ISSUER as BUILTIN,
+)
+from tests.support.tokens import (
     IdP,
-    Revocations,
     claims,
     ec_key,
     forge,
@@ -33,7 +34,6 @@ from tests.support.tokens import (
     sign,
 )
 
-BUILTIN = "http://gateway.test"
 ORDERS = "/experience/orders/v1"
 
 # -- config -------------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def test_error_descriptions_fit_rfc6750():
 
 @pytest.fixture(scope="module")
 def keys():
-    return {"builtin": ec_key("gw-1"), "idp": rsa_key("idp-1"), "idp2": rsa_key("idp-2")}
+    return {"idp": rsa_key("idp-1"), "idp2": rsa_key("idp-2")}
 
 
 @contextmanager
@@ -184,27 +184,21 @@ def estate(tmp_path, httpbin_url, keys, jwt_config=None, **api) -> Iterator[Any]
             }
         elif callable(jwt_config):
             jwt_config = jwt_config(idp)
-        config = make_config(
-            tmp_path,
-            [
-                {
-                    "name": "orders",
-                    "upstream": {"targets": [httpbin_url]},
-                    "policies": {"jwt": jwt_config},
-                    **api,
-                }
-            ],
-        )
-        builtin = BuiltinIssuer(BUILTIN, [keys["builtin"]])
-        revocations = Revocations()
-        gateway = Gateway(config, services={"issuer": builtin, "revocations": revocations})
-        with serve_asgi(gateway) as gw:
+        apis = [
+            {
+                "name": "orders",
+                "upstream": {"targets": [httpbin_url]},
+                "policies": {"jwt": jwt_config},
+                **api,
+            }
+        ]
+        with identity_gateway(tmp_path, apis) as gw:
             yield SimpleNamespace(
                 idp=idp,
-                gateway=gateway,
+                gateway=gw.gateway,
                 url=gw.url,
-                builtin=builtin,
-                revocations=revocations,
+                key=gw.key,
+                registry=gw.registry,
                 call=partial(call, gw.url),
             )
 
@@ -229,8 +223,9 @@ def shared(tmp_path_factory, httpbin_url, keys):
         yield env
 
 
-def builtin_token(keys, **extra) -> str:
-    return sign(keys["builtin"], claims(BUILTIN, **extra))
+def builtin_token(env, **extra) -> str:
+    """A token signed with the built-in server's own key (claims chosen by the test)."""
+    return sign(env.key, claims(BUILTIN, **extra))
 
 
 def idp_token(keys, env, key="idp", **extra) -> str:
@@ -254,7 +249,7 @@ def assert_invalid_token(response: httpx.Response, description: str) -> None:
 
 
 def test_builtin_token_reaches_upstream_with_identity_and_without_the_token(shared, keys):
-    token = builtin_token(keys, tg_plan="gold", scope="orders:read extra")
+    token = builtin_token(shared, tg_plan="gold", scope="orders:read extra")
     r = shared.call("/headers", token)
     assert r.status_code == 200, r.text
     sent = r.json()["headers"]
@@ -267,12 +262,12 @@ def test_builtin_token_reaches_upstream_with_identity_and_without_the_token(shar
 
 
 def test_aud_may_be_a_list_holding_ours(shared, keys):
-    assert shared.call("/get", builtin_token(keys, aud=["other", "tiergate"])).status_code == 200
+    assert shared.call("/get", builtin_token(shared, aud=["other", "tiergate"])).status_code == 200
 
 
 def test_service_token_carries_its_api_and_tier(shared, keys):
     token = builtin_token(
-        keys,
+        shared,
         tg_kind="service",
         tg_api="mobile",
         tg_tier="experience",
@@ -288,7 +283,7 @@ def test_service_token_carries_its_api_and_tier(shared, keys):
 
 
 def test_service_token_without_api_is_refused(shared, keys):
-    token = builtin_token(keys, tg_kind="service", tg_tier="process")
+    token = builtin_token(shared, tg_kind="service", tg_tier="process")
     assert_invalid_token(
         shared.call("/get", token), policy.MISSING_CLAIM.format(claim="tg_api/tg_tier")
     )
@@ -304,7 +299,7 @@ def test_no_token_is_401_without_an_error_code(shared):
 
 
 def test_two_authorization_headers_are_invalid_request(shared, keys):
-    token = builtin_token(keys)
+    token = builtin_token(shared)
     r = httpx.get(
         f"{shared.url}{ORDERS}/get",
         timeout=10,
@@ -315,7 +310,7 @@ def test_two_authorization_headers_are_invalid_request(shared, keys):
 
 
 def _rejections(keys, env, attacker_url):
-    b = keys["builtin"]
+    b = env.key
     now = int(time.time())
     good = claims(BUILTIN)
     header = {"alg": "RS256", "typ": "JWT", "kid": "idp-1"}
@@ -403,13 +398,13 @@ def insufficient(response: httpx.Response) -> str:
 
 
 def test_api_wide_scope_is_required(shared, keys):
-    assert insufficient(shared.call("/get", builtin_token(keys, scope="other"))) == "orders:read"
-    assert insufficient(shared.call("/get", builtin_token(keys, scope=None))) == "orders:read"
+    assert insufficient(shared.call("/get", builtin_token(shared, scope="other"))) == "orders:read"
+    assert insufficient(shared.call("/get", builtin_token(shared, scope=None))) == "orders:read"
 
 
 def test_operation_scopes(shared, keys):
-    reader = builtin_token(keys, scope="orders:read")
-    writer = builtin_token(keys, scope="orders:read orders:write")
+    reader = builtin_token(shared, scope="orders:read")
+    writer = builtin_token(shared, scope="orders:read orders:write")
     assert shared.call("/post", reader, method="POST", json={}).status_code == 403
     assert insufficient(shared.call("/post", reader, "POST", json={})) == "orders:read orders:write"
     assert shared.call("/post", writer, method="POST", json={"a": 1}).json()["json"] == {"a": 1}
@@ -422,7 +417,7 @@ def test_operation_scopes(shared, keys):
         insufficient(shared.call("/anything/42", reader, method="HEAD"))
         == "orders:read things:read"
     )
-    both = builtin_token(keys, scope="orders:read things:read")
+    both = builtin_token(shared, scope="orders:read things:read")
     assert shared.call("/anything/42", both).status_code == 200
     assert shared.call("/anything/42/more", reader).status_code == 200
 
@@ -457,17 +452,55 @@ def test_external_issuer_by_discovery(shared, keys):
     assert_invalid_token(shared.call("/get", ps), policy.UNKNOWN_KEY)
 
 
-def test_verified_tokens_are_cached_and_revocation_is_checked_on_every_hit(shared, keys):
-    payload = claims(BUILTIN)
-    token = sign(keys["builtin"], payload)
-    assert shared.call("/get", token).status_code == 200
+def _client_token(env, scope: str = "orders:read") -> tuple[str, tuple[str, str]]:
+    """A real token from the built-in server's /oauth/token (client_credentials)."""
+
+    async def create(registry):
+        client, secret = await registry.create_client("shop-app", scope.split(), plan="gold")
+        return client.client_id, secret
+
+    credentials = env.registry(create)
+    r = httpx.post(
+        f"{env.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=credentials,
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"], credentials
+
+
+def test_a_real_client_token_is_cached_and_revocation_is_checked_on_every_hit(shared):
+    token, credentials = _client_token(shared)
+    r = shared.call("/headers", token)
+    assert r.status_code == 200, r.text
+    assert r.json()["headers"]["X-Consumer-Plan"] == "gold"
     jwt_policy = shared.gateway.table.routes[0].chain[0]
     assert token in jwt_policy.cache
     assert shared.call("/get", token).status_code == 200
-    shared.revocations.revoked.add(payload["jti"])
+    revoked = httpx.post(
+        f"{shared.url}/oauth/revoke", data={"token": token}, auth=credentials, timeout=10
+    )
+    assert revoked.status_code == 200
     assert_invalid_token(shared.call("/get", token), policy.REVOKED)
     assert token not in jwt_policy.cache
     assert_invalid_token(shared.call("/get", token), policy.REVOKED)  # and on a fresh verify
+
+
+def test_revocation_by_another_node_is_honoured_within_5s(shared):
+    payload = claims(BUILTIN)
+    token = sign(shared.key, payload)
+    assert shared.call("/get", token).status_code == 200
+
+    async def revoke(registry):  # what /oauth/revoke on another gateway node does
+        await registry.revoke_token(payload["jti"], payload["exp"])
+
+    shared.registry(revoke)
+    started = time.monotonic()
+    while shared.call("/get", token).status_code == 200:
+        assert time.monotonic() - started < 5, "revocation not seen within 5 s"
+        time.sleep(0.1)
+    assert_invalid_token(shared.call("/get", token), policy.REVOKED)
 
 
 def test_cached_token_stops_working_at_exp(tmp_path, httpbin_url, keys):
@@ -476,7 +509,7 @@ def test_cached_token_stops_working_at_exp(tmp_path, httpbin_url, keys):
 
     with estate(tmp_path, httpbin_url, keys, config) as env:
         exp = int(time.time()) + 2
-        token = sign(keys["builtin"], claims(BUILTIN, exp=exp))
+        token = sign(env.key, claims(BUILTIN, exp=exp))
         assert env.call("/get", token).status_code == 200
         assert token in env.gateway.table.routes[0].chain[0].cache
         time.sleep(max(0.0, exp - time.time()) + 0.05)

@@ -4,22 +4,17 @@ signed tokens (jwt policy) and real API keys (api-key policy)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import ValidationError
 
-from gateway.app import Gateway
 from gateway.policies import tier_guard as policy
 from gateway.policies.tier_guard import TierGuardConfig
-from tests.support.configs import make_config
-from tests.support.keystore import SqliteKeys
-from tests.support.servers import serve_asgi
-from tests.support.tokens import BuiltinIssuer, claims, ec_key, sign
-
-ISSUER = "http://gateway.test"
+from tests.support.auth_estate import identity_gateway
+from tests.support.tokens import BUILTIN_ISSUER as ISSUER
+from tests.support.tokens import claims, sign
 
 # -- config -------------------------------------------------------------------------------
 
@@ -63,12 +58,9 @@ def env(tmp_path_factory, httpbin_url) -> Iterator[Any]:
             "policies": {"jwt": {"optional": True}},
         }
     )
-    config = make_config(tmp_path, apis, defaults={"jwt": {}, "tier-guard": {}})
-    key = ec_key("gw-1")
-    keys = SqliteKeys(tmp_path / "keys.db")
-    services = {"issuer": BuiltinIssuer(ISSUER, [key]), "registry": keys}
-    with serve_asgi(Gateway(config, services=services)) as gw:
-        yield SimpleNamespace(url=gw.url, key=key, keys=keys)
+    defaults = {"jwt": {}, "tier-guard": {}}
+    with identity_gateway(tmp_path, apis, defaults=defaults) as env:
+        yield env
 
 
 def call(env, tier: str, api: str, token: str | None = None) -> httpx.Response:
@@ -111,18 +103,49 @@ def test_external_clients_reach_public_apis_only(env):
 
 
 def test_partners_with_api_keys_are_external_too(tmp_path, httpbin_url):
-    keys = SqliteKeys(tmp_path / "keys.db")
     apis = [
         {"name": n, "tier": t, "upstream": {"targets": [httpbin_url]}}
         for n, t in [("partner", "experience"), ("orders", "system")]
     ]
-    config = make_config(tmp_path, apis, defaults={"api-key": {}, "tier-guard": {}})
-    _, key = keys.create("acme", "gold", ["partner", "orders"])
-    with serve_asgi(Gateway(config, services={"registry": keys})) as gw:
-        headers = {"x-api-key": key}
-        assert httpx.get(f"{gw.url}/experience/partner/v1/get", headers=headers).status_code == 200
-        r = httpx.get(f"{gw.url}/system/orders/v1/get", headers=headers)
+    defaults = {"api-key": {}, "tier-guard": {}}
+    with identity_gateway(tmp_path, apis, defaults=defaults) as env:
+
+        async def create(registry):
+            return (await registry.create_api_key("acme", "gold", ["partner", "orders"]))[1]
+
+        headers = {"x-api-key": env.registry(create)}
+        r = httpx.get(f"{env.url}/experience/partner/v1/get", headers=headers)
+        assert r.status_code == 200
+        r = httpx.get(f"{env.url}/system/orders/v1/get", headers=headers)
         forbidden(r, policy.PUBLIC_ONLY.format(api="orders", tier="system"), policy.RULE_PUBLIC)
+
+
+def test_a_real_service_client_of_the_builtin_server(env):
+    """A service identity as the OAuth server issues it: client_credentials for svc-<api>."""
+
+    async def provision(registry):
+        client, secret = await registry.provision_service_client(
+            "customer-360", "process", ["customers:read"]
+        )
+        return client.client_id, secret
+
+    credentials = env.registry(provision)
+    r = httpx.post(
+        f"{env.url}/oauth/token", data={"grant_type": "client_credentials"}, auth=credentials
+    )
+    token = r.json()["access_token"]
+    assert call(env, "system", "customers", token).status_code == 200
+    r = call(env, "system", "orders", token)
+    assert r.status_code == 200  # customer-360 depends on orders too
+    r = call(env, "experience", "mobile", token)
+    detail = policy.WRONG_TIER.format(
+        caller_tier="process",
+        caller="customer-360",
+        below="system",
+        api="mobile",
+        a_tier="an experience",
+    )
+    forbidden(r, detail, policy.RULE_TIER)
 
 
 def test_service_identities_call_one_tier_down_what_they_depend_on(env):

@@ -1,9 +1,4 @@
-"""Real keys, real signed JWTs and a real IdP (discovery + JWKS on uvicorn) for auth tests.
-
-`BuiltinIssuer` and `Revocations` stand in for the authorization server's
-`services["issuer"]` and `services["revocations"]` with the agreed interface
-(issuer, audience, public_keys(); is_revoked(jti)) until that branch is merged.
-"""
+"""Real keys, real signed JWTs and a real external IdP (discovery + JWKS on uvicorn)."""
 
 from __future__ import annotations
 
@@ -13,7 +8,7 @@ import hmac
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -23,6 +18,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+BUILTIN_ISSUER = "http://gateway.test"  # `oauth.issuer` of the gateways under test
 
 
 @dataclass
@@ -91,26 +88,6 @@ def forge(header: dict, payload: dict, secret: bytes | None = None) -> str:
         return signing_input + "."
     mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{_b64(mac)}"
-
-
-@dataclass
-class BuiltinIssuer:
-    """The agreed `services["issuer"]` interface of the built-in authorization server."""
-
-    issuer: str
-    keys: list[SigningKey]
-    audience: str = "tiergate"
-
-    def public_keys(self) -> dict[str, Any]:
-        return {k.kid: k.public for k in self.keys}
-
-
-@dataclass
-class Revocations:
-    revoked: set[str] = field(default_factory=set)
-
-    def is_revoked(self, jti: str) -> bool:
-        return jti in self.revoked
 
 
 class IdP:
