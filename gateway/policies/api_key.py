@@ -55,6 +55,13 @@ class ApiKeyConfig(StrictModel):
         1.0, ge=0, le=5, description="Seconds an unknown key is remembered as unknown."
     )
     cache_size: int = Field(10_000, ge=1, le=1_000_000, description="Keys cached (LRU).")
+    usage_interval: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="Seconds between batched writes of keys' last-used times to the registry; "
+        "0 turns usage recording off.",
+    )
 
 
 # -- error texts ----------------------------------------------------------------------------
@@ -101,6 +108,10 @@ class ApiKeyPolicy:
         self.cache_size = config.cache_size
         self.cache: OrderedDict[str, tuple[float, _Key | None]] = OrderedDict()
         self.pending: dict[str, asyncio.Future[_Key | None]] = {}
+        self.usage_interval = config.usage_interval
+        self.used: dict[str, float] = {}  # key id → last use (epoch seconds), not yet written
+        self.flush_at = time.monotonic() + config.usage_interval
+        self.writes: set[asyncio.Task[None]] = set()
 
     async def __call__(self, ctx: RequestContext) -> ASGIApp | None:
         if ctx.identity is not None:  # already authenticated by a policy that ran first (jwt)
@@ -138,6 +149,8 @@ class ApiKeyPolicy:
         if self.api not in found.apis:
             return ProblemResponse(403, WRONG_API.format(prefix=prefix, api=self.api))
         ctx.identity = found.identity
+        if self.usage_interval:
+            self._record_use(found)
         if count:
             ctx.headers = [h for h in ctx.headers if h[0] != HEADER]  # hide the credential
         return None
@@ -160,6 +173,25 @@ class ApiKeyPolicy:
             return key, _unauthorized(MANY_KEYS)
         ctx.query = urlencode(kept).encode("latin-1")
         return from_query[0], None
+
+    def _record_use(self, found: _Key) -> None:
+        """Remember the use; every usage_interval, write the batch in the background."""
+        assert found.identity.credential_id is not None
+        self.used[found.identity.credential_id] = time.time()
+        now = time.monotonic()
+        if now < self.flush_at:
+            return
+        self.flush_at = now + self.usage_interval
+        batch, self.used = self.used, {}
+        task = asyncio.ensure_future(self._write_usage(batch))
+        self.writes.add(task)
+        task.add_done_callback(self.writes.discard)
+
+    async def _write_usage(self, batch: dict[str, float]) -> None:
+        try:
+            await self.registry.mark_api_keys_used(batch)
+        except Exception as error:  # usage is informational: never fail a request for it
+            logger.warning("recording API key usage failed: %s", type(error).__name__)
 
     async def _lookup(self, digest: str) -> _Key | None:
         now = time.monotonic()

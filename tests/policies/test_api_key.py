@@ -200,6 +200,25 @@ def test_revocation_reaches_the_gateway_within_the_cache_ttl(tmp_path, httpbin_u
         refused(get(env, f"{PARTNER}/get", key), 401, policy.REVOKED.format(prefix=key[3:11]))
 
 
+def test_last_use_is_written_to_the_registry_in_batches(tmp_path, httpbin_url):
+    with estate(tmp_path, httpbin_url, usage_interval=1) as env:
+        key_id, key = env.create("acme", "gold", ["partner"])
+        used_at = time.time()
+        assert get(env, f"{PARTNER}/get", key).status_code == 200
+
+        async def last_used(registry):
+            return (await registry.api_key(key_id)).last_used_at
+
+        assert env.registry(last_used) is None  # not written per request
+        time.sleep(1.05)
+        assert get(env, f"{PARTNER}/get", key).status_code == 200  # this one flushes
+        deadline = time.monotonic() + 2
+        while env.registry(last_used) is None:
+            assert time.monotonic() < deadline, "usage never written"
+            time.sleep(0.1)
+        assert env.registry(last_used) >= used_at
+
+
 def test_unknown_keys_are_cached_briefly_and_looked_up_once_when_concurrent(shared):
     unknown = "tg_nobody00_" + "y" * 43
     before = len(shared.lookups)
