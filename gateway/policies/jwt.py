@@ -274,6 +274,11 @@ class _Issuer:
     builtin: Any  # services["issuer"] for the built-in server, else None
     jwks: JwksKeys | None
 
+    def publishes(self, kid: str | None) -> bool:
+        """Is the key still published (cheap: checked on every verified-token cache hit)?"""
+        keys = self.jwks.keys if self.jwks is not None else self.builtin.public_keys()
+        return kid in keys or (kid is None and len(keys) == 1)
+
     async def key_for(self, kid: str | None) -> VerificationKey | None:
         if self.jwks is not None:
             return await self.jwks.key_for(kid)
@@ -292,6 +297,8 @@ class _Verified:
     identity: Identity
     exp: float
     jti: str | None
+    issuer: _Issuer
+    kid: str | None
 
 
 class OperationScopes:
@@ -359,7 +366,11 @@ class JwtPolicy:
         if not token:
             return unauthorized(MALFORMED)
         verified = self.cache.get(token)
-        if verified is not None and verified.exp > time.time():
+        if (
+            verified is not None
+            and verified.exp > time.time()
+            and verified.issuer.publishes(verified.kid)  # a withdrawn key ends its tokens
+        ):
             self.cache.move_to_end(token)
         else:
             try:
@@ -420,7 +431,8 @@ class JwtPolicy:
         if not algorithm.verify(token_parts.signing_input, key.key, token_parts.signature):
             raise TokenRejected(BAD_SIGNATURE)
         _check_claims(claims, issuer)
-        return _Verified(_identity(claims, issuer), float(claims["exp"]), _jti(claims))
+        identity = _identity(claims, issuer)
+        return _Verified(identity, float(claims["exp"]), _jti(claims), issuer, kid)
 
 
 def _make_issuer(config: IssuerConfig, services: Mapping[str, Any]) -> _Issuer:

@@ -534,14 +534,24 @@ def _jwks_config(cooldown: float):
 
 def test_jwks_rotation_picks_up_a_new_kid_once(tmp_path, httpbin_url, keys):
     with estate(tmp_path, httpbin_url, keys, _jwks_config(0.5)) as env:
-        assert env.call("/get", idp_token(keys, env)).status_code == 200
+        old_token = idp_token(keys, env)
+        assert env.call("/get", old_token).status_code == 200
         assert env.idp.jwks_fetches == 1
         env.idp.keys = [keys["idp"], keys["idp2"]]  # the IdP rotates in a new key
         time.sleep(0.6)
         for _ in range(5):
             assert env.call("/get", idp_token(keys, env, key="idp2")).status_code == 200
-        assert env.call("/get", idp_token(keys, env)).status_code == 200  # old key overlaps
+        assert env.call("/get", old_token).status_code == 200  # the old key overlaps
         assert env.idp.jwks_fetches == 2
+        # The IdP withdraws the old key; the next refetch (another unknown kid, after the
+        # cooldown) learns it, and the old key's cached tokens stop at once.
+        env.idp.keys = [keys["idp2"]]
+        time.sleep(0.6)
+        unknown = sign(rsa_key("idp-3"), claims(env.idp.issuer, aud="tiergate-ext"), typ=None)
+        assert_invalid_token(env.call("/get", unknown), policy.UNKNOWN_KEY)
+        assert env.idp.jwks_fetches == 3
+        assert_invalid_token(env.call("/get", old_token), policy.UNKNOWN_KEY)
+        assert env.call("/get", idp_token(keys, env, key="idp2")).status_code == 200
 
 
 def test_a_storm_of_random_kids_fetches_the_jwks_at_most_once(tmp_path, httpbin_url, keys):
