@@ -560,6 +560,8 @@ def _identity(claims: dict[str, Any], issuer: _Issuer) -> Identity:
         # external issuer are ignored, so no outside IdP can mint a service identity.
         kind = "client" if client_id is not None and client_id == subject else "user"
         return Identity(kind, subject, client_id, scopes, credential_id=_jti(claims))
+    if _jti(claims) is None:  # RFC 9068 §2.2; without it a token could not be revoked
+        raise TokenRejected(MISSING_CLAIM.format(claim="jti"))
     kind = claims.get("tg_kind", "client")
     if kind not in ("client", "service"):
         raise TokenRejected(BAD_CLAIMS)

@@ -351,6 +351,11 @@ def _rejections(keys, env, attacker_url):
             sign(b, {k: v for k, v in good.items() if k != "sub"}),
             policy.MISSING_CLAIM.format(claim="sub"),
         ),
+        (
+            "built-in token without jti",
+            sign(b, {k: v for k, v in good.items() if k != "jti"}),
+            policy.MISSING_CLAIM.format(claim="jti"),
+        ),
         ("garbage", "not-a-jwt", policy.MALFORMED),
         ("oversized", sign(b, {**good, "pad": "x" * 9000}), policy.MALFORMED),
         ("critical extension", sign(b, good, crit=["exp"]), policy.MALFORMED),
