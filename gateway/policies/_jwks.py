@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import jwt
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 logger = logging.getLogger("tiergate.jwks")
 
 MAX_DOCUMENT_BYTES = 512 * 1024
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 FETCH_TIMEOUT = 5.0
 
 # Which key classes may verify which algorithm (HMAC never: keys here are public).
@@ -37,6 +39,14 @@ KEY_TYPES: dict[str, tuple[type, ...]] = {
 }
 CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1", "ES256K": "secp256k1"}
 ASYMMETRIC_ALGORITHMS = frozenset(KEY_TYPES)
+
+
+def secure_url(url: str) -> bool:
+    """https, or plain http on loopback only (a local IdP in development and tests)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and parts.hostname in LOOPBACK
 
 
 class KeysUnavailable(Exception):
@@ -152,8 +162,8 @@ class JwksKeys:
                 f"expected {self.issuer!r}"
             )
         jwks_uri = document.get("jwks_uri")
-        if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
-            raise ValueError("discovery document has no usable jwks_uri")
+        if not isinstance(jwks_uri, str) or not secure_url(jwks_uri):
+            raise ValueError("discovery document has no https jwks_uri")
         return jwks_uri
 
 

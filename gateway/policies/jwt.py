@@ -27,7 +27,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import jwt as pyjwt
 from pydantic import Field, field_validator, model_validator
@@ -41,6 +41,7 @@ from gateway.policies._jwks import (
     KeysUnavailable,
     VerificationKey,
     key_fits,
+    secure_url,
     shared_keys,
 )
 from gateway.problem import ProblemResponse
@@ -48,7 +49,6 @@ from gateway.types import ASGIApp
 
 OIDC_SUFFIX = "/.well-known/openid-configuration"
 RFC8414_SUFFIX = "/.well-known/oauth-authorization-server"
-_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 _OPERATION = re.compile(r"^([A-Z]+) (/[^\s?#]*)$")
 _TEMPLATE_PARAM = re.compile(r"\{[^/{}]+\}")
 _COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
@@ -129,11 +129,8 @@ class IssuerConfig(StrictModel):
     def _https(cls, url: str | None) -> str | None:
         if url is None:
             return None
-        parts = urlsplit(url)
-        if parts.scheme == "https" and parts.hostname:
+        if secure_url(url):
             return url
-        if parts.scheme == "http" and parts.hostname in _LOOPBACK:
-            return url  # a local IdP (tests, development)
         raise ValueError(f"{url!r} must be an https:// URL (plain http only on loopback)")
 
     @model_validator(mode="after")
@@ -339,6 +336,11 @@ class JwtPolicy:
         self.issuers: dict[str, _Issuer] = {}
         for issuer_config in config.issuers:
             issuer = _make_issuer(issuer_config, build.services)
+            if issuer.name in self.issuers:
+                raise RuntimeError(
+                    f"API {build.api.name!r}: the jwt policy lists issuer {issuer.name!r} twice "
+                    "(an external issuer has the built-in server's name)"
+                )
             self.issuers[issuer.name] = issuer
         self.single = next(iter(self.issuers.values())) if len(self.issuers) == 1 else None
         self.revocations = build.services.get("revocations")

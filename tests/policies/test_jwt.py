@@ -619,3 +619,16 @@ def test_optional_lets_anonymous_requests_through_but_not_bad_tokens(tmp_path, h
         assert r.status_code == 200
         assert "X-Consumer-Id" not in r.json()["headers"]
         assert_invalid_token(env.call("/get", "junk"), policy.MALFORMED)
+
+
+def test_a_discovery_document_naming_another_issuer_is_not_trusted(tmp_path, httpbin_url, keys):
+    def config(idp):
+        discovery = f"{idp.url}/.well-known/openid-configuration"
+        issuer = {"discovery_url": discovery, "issuer": "https://elsewhere", "audience": "x"}
+        return {"issuers": [issuer]}
+
+    with estate(tmp_path, httpbin_url, keys, config) as env:
+        token = sign(keys["idp"], claims("https://elsewhere", aud="x"), typ=None)
+        r = env.call("/get", token)
+        assert r.status_code == 503
+        assert (env.idp.discovery_fetches, env.idp.jwks_fetches) == (1, 0)
