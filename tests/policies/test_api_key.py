@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -266,3 +270,47 @@ def test_only_the_prefix_is_logged(tmp_path, httpbin_url):
     assert records[0]["key_prefix"] == key[3:11]
     assert records[0]["status"] == 200
     assert all(key not in line and key[12:] not in line for line in lines)
+
+
+def test_a_key_from_the_cli_calls_the_partner_api_until_revoked_with_the_cli(tmp_path, httpbin_url):
+    with estate(tmp_path, httpbin_url, cache_ttl=0.5) as env:
+        run_dir = tmp_path / "cli"
+        run_dir.mkdir()
+        environment = {**os.environ, "TIERGATE_REGISTRY_URL": env.registry_url}
+        environment.pop("TIERGATE_CONFIG", None)
+
+        def tiergate(*args: str) -> str:
+            done = subprocess.run(
+                [str(Path(sys.executable).parent / "tiergate"), *args],
+                cwd=run_dir,
+                env=environment,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, done.stderr
+            return done.stdout
+
+        created = json.loads(
+            tiergate(
+                "keys",
+                "create",
+                "--consumer",
+                "acme",
+                "--plan",
+                "gold",
+                "--apis",
+                "partner",
+                "--json",
+            )
+        )
+        r = get(env, f"{PARTNER}/headers", created["key"])
+        assert r.status_code == 200, r.text
+        assert r.json()["headers"]["X-Consumer-Plan"] == "gold"
+        tiergate("keys", "revoke", created["id"])
+        deadline = time.monotonic() + 5
+        while get(env, f"{PARTNER}/get", created["key"]).status_code == 200:
+            assert time.monotonic() < deadline, "revoked key still accepted after 5 s"
+            time.sleep(0.1)
+        detail = policy.REVOKED.format(prefix=created["prefix"])
+        refused(get(env, f"{PARTNER}/get", created["key"]), 401, detail)

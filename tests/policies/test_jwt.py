@@ -632,3 +632,25 @@ def test_a_discovery_document_naming_another_issuer_is_not_trusted(tmp_path, htt
         r = env.call("/get", token)
         assert r.status_code == 503
         assert (env.idp.discovery_fetches, env.idp.jwks_fetches) == (1, 0)
+
+
+def test_an_authlib_client_calls_the_api_end_to_end(shared):
+    """A real OAuth2 client: authlib's AsyncOAuth2Client, client_credentials, then the API."""
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+    async def create(registry):
+        client, secret = await registry.create_client("mobile-app", ["orders:read"])
+        return client.client_id, secret
+
+    client_id, secret = shared.registry(create)
+
+    async def run() -> httpx.Response:
+        async with AsyncOAuth2Client(client_id, secret, scope="orders:read", timeout=10) as client:
+            await client.fetch_token(f"{shared.url}/oauth/token", grant_type="client_credentials")
+            return await client.get(f"{shared.url}{ORDERS}/headers")
+
+    r = asyncio.run(run())
+    assert r.status_code == 200, r.text
+    sent = r.json()["headers"]
+    assert (sent["X-Client-Id"], sent["X-Scopes"]) == (client_id, "orders:read")
+    assert "Authorization" not in sent
