@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.admin.auth import require_admin
 from gateway.components import Component
+from gateway.config.models import NAME_PATTERN
 from gateway.oauth.keys import rotate_signing_key
 from gateway.problem import ProblemResponse
 from gateway.registry import Conflict, NotFound, Registry
@@ -30,6 +31,16 @@ Model = TypeVar("Model", bound=BaseModel)
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _json_integer(value: Any) -> Any:
+    """JSON Schema integers include 1.0; strings and booleans are not integers."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
 
 
 class NewConsumer(_Body):
@@ -54,12 +65,12 @@ class NewClient(_Body):
 class NewKey(_Body):
     consumer: str = Field(pattern=ID_PATTERN)
     plan: str = Field(pattern=ID_PATTERN)
-    apis: list[str] = Field(min_length=1, max_length=100)
-    expires_in: int | None = Field(None, ge=1, le=10 * 365 * 86400)
+    apis: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(min_length=1, max_length=100)
+    expires_in: JsonInt | None = Field(None, ge=1, le=10 * 365 * 86400)
 
 
 class Rotation(_Body):
-    overlap_seconds: int = Field(3600, ge=0, le=30 * 86400)
+    overlap_seconds: JsonInt = Field(3600, ge=0, le=30 * 86400)
 
 
 class IdentityAdminComponent(Component):
@@ -81,11 +92,11 @@ class IdentityAdminComponent(Component):
             ("/admin/clients", self.list_clients, "GET"),
             ("/admin/clients", self.create_client, "POST"),
             ("/admin/clients/{client_id}", self.get_client, "GET"),
-            ("/admin/clients/{client_id}", self.revoke_client, "DELETE"),
+            ("/admin/clients/{client_id}/revoke", self.revoke_client, "POST"),
             ("/admin/keys", self.list_keys, "GET"),
             ("/admin/keys", self.create_key, "POST"),
             ("/admin/keys/{key_id}", self.get_key, "GET"),
-            ("/admin/keys/{key_id}", self.revoke_key, "DELETE"),
+            ("/admin/keys/{key_id}/revoke", self.revoke_key, "POST"),
             ("/admin/keys/{key_id}/rotate", self.rotate_key, "POST"),
             ("/admin/plans", self.list_plans, "GET"),
             ("/admin/usage", self.usage, "GET"),
@@ -96,7 +107,7 @@ class IdentityAdminComponent(Component):
         for path, endpoint, method in table:
             by_path.setdefault(path, {})[method] = endpoint
         return [
-            Route(path, require_admin(token, _dispatch(methods)), methods=list(methods))
+            Route(path, _AnyMethod(require_admin(token, _dispatch(methods))))
             for path, methods in by_path.items()
         ]
 
@@ -108,7 +119,7 @@ class IdentityAdminComponent(Component):
     async def create_consumer(self, request: Request) -> Response:
         body = await _parse(request, NewConsumer)
         if body.plan and (why := unknown_plan(self.config, body.plan)):
-            return _problem(400, why)
+            return _problem(404, why)
         consumer = await self.registry.create_consumer(body.id, body.plan, body.description)
         return JSONResponse(consumer.public(), status_code=201)
 
@@ -134,7 +145,7 @@ class IdentityAdminComponent(Component):
     async def create_client(self, request: Request) -> Response:
         body = await _parse(request, NewClient)
         if body.plan and (why := unknown_plan(self.config, body.plan)):
-            return _problem(400, why)
+            return _problem(404, why)
         if any(not _valid_scope(s) for s in body.scopes):
             return _problem(400, "A scope may not contain spaces, quotes or backslashes.")
         client, secret = await self.registry.create_client(
@@ -168,7 +179,7 @@ class IdentityAdminComponent(Component):
         body = await _parse(request, NewKey)
         why = unknown_plan(self.config, body.plan) or unknown_apis(self.config, body.apis)
         if why:
-            return _problem(400, why)
+            return _problem(404, why)
         record, plaintext = await self.registry.create_api_key(
             body.consumer, body.plan, body.apis, body.expires_in
         )
@@ -247,6 +258,17 @@ class IdentityAdminComponent(Component):
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
+class _AnyMethod:
+    """An ASGI endpoint taking every method, so the dispatcher answers 405 with Allow."""
+
+    def __init__(self, endpoint: Any) -> None:
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        response = await self.endpoint(Request(scope, receive))
+        await response(scope, receive, send)
+
+
 class _BadBody(Exception):
     pass
 
@@ -254,8 +276,13 @@ class _BadBody(Exception):
 def _dispatch(methods: dict[str, Any]) -> Any:
     """One route per path: pick the method's handler and map registry errors to problems."""
 
+    allowed = ", ".join(sorted({*methods, "HEAD"} if "GET" in methods else methods))
+
     async def endpoint(request: Request) -> Response:
-        handler = methods[request.method if request.method != "HEAD" else "GET"]
+        handler = methods.get(request.method if request.method != "HEAD" else "GET")
+        if handler is None:
+            detail = f"{request.method} is not allowed here; allowed: {allowed}."
+            return ProblemResponse(405, detail, headers=[("allow", allowed)])  # type: ignore[return-value]
         try:
             response: Response = await handler(request)
         except _BadBody as error:
@@ -289,7 +316,7 @@ async def _parse(request: Request, model: type[Model], empty_ok: bool = False) -
 
 
 def _valid_scope(scope: str) -> bool:
-    return bool(scope) and all(c not in ' "\\' and 0x21 <= ord(c) <= 0x7E for c in scope)
+    return 0 < len(scope) <= 128 and all(c not in ' "\\' and 0x21 <= ord(c) <= 0x7E for c in scope)
 
 
 def _items(items: list[dict[str, Any]]) -> Response:
