@@ -24,6 +24,7 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
 
 # Modules with a `register(subparsers)` function, one per area.
 COMMAND_MODULES = [
+    "gateway.registry.commands",
     "gateway.catalogue.commands",
     "gateway.limits.cli",
 ]

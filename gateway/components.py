@@ -44,11 +44,17 @@ class ComponentFactory(Protocol):
 
 def component_factories() -> list[Callable[[Gateway], Component]]:
     """Start-up order: stores first, then what uses them."""
+    from gateway.admin.identity import IdentityAdminComponent
     from gateway.catalogue.component import CatalogueComponent
     from gateway.limits.component import LimitsComponent
+    from gateway.oauth.component import OAuthComponent
     from gateway.observability.component import ObservabilityComponent
+    from gateway.registry.component import RegistryComponent
 
     return [
+        RegistryComponent,
+        OAuthComponent,
+        IdentityAdminComponent,
         LimitsComponent,
         ObservabilityComponent,
         CatalogueComponent,

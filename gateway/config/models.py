@@ -211,6 +211,29 @@ class ApiConfig(StrictModel):
         return self._policy_configs
 
 
+class OAuthConfig(StrictModel):
+    """The built-in OAuth2 authorization server (client_credentials, JWT access tokens)."""
+
+    issuer: str = Field(
+        "http://127.0.0.1:8080", description="`iss` of issued tokens: the public base URL."
+    )
+    audience: str = Field("tiergate", description="`aud` of issued tokens.")
+    token_ttl: int = Field(600, ge=30, le=86400, description="Access-token lifetime, seconds.")
+    signing_alg: Literal["RS256", "ES256"] = Field(
+        "RS256", description="Algorithm of newly created signing keys."
+    )
+    key_activation_delay: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="Seconds a rotated-in key is published in the JWKS before it signs, "
+        "so every node knows it first.",
+    )
+    refresh_interval: float = Field(
+        2.0, gt=0, le=5, description="Seconds between refreshes of keys and revocations."
+    )
+
+
 class GatewayConfig(StrictModel):
     listeners: ListenersConfig = Field(default_factory=ListenersConfig)
     registry_url: str = Field(
@@ -228,6 +251,9 @@ class GatewayConfig(StrictModel):
     )
     admin_token: str | None = Field(
         None, description="Bearer token for the admin API; unset disables the admin API."
+    )
+    oauth: OAuthConfig = Field(
+        default_factory=OAuthConfig, description="Built-in OAuth2 authorization server."
     )
     trusted_proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(
         default_factory=list,

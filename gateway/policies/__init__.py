@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from gateway.pipeline import PolicySpec
 from gateway.policies import (
+    api_key,
     cors,
     deprecation,
     header_transform,
     ip_restriction,
+    jwt,
     rate_limit,
     request_size,
     request_validation,
+    tier_guard,
 )
 
 _SPECS: list[PolicySpec] = [
@@ -18,6 +21,9 @@ _SPECS: list[PolicySpec] = [
     request_size.SPEC,
     cors.SPEC,
     ip_restriction.SPEC,
+    jwt.SPEC,
+    api_key.SPEC,
+    tier_guard.SPEC,
     rate_limit.SPEC,
     header_transform.SPEC,
     request_validation.SPEC,

@@ -1,0 +1,39 @@
+"""Bearer protection for admin endpoints: constant-time compare with the admin token."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.problem import ProblemResponse
+
+ADMIN_DISABLED = (
+    "The admin API is disabled: set TIERGATE_ADMIN_TOKEN (or admin_token in the config) "
+    "and restart the gateway."
+)
+ADMIN_UNAUTHORIZED = "Send the admin token as 'Authorization: Bearer <token>'."
+CHALLENGE = ("www-authenticate", 'Bearer realm="tiergate-admin"')
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def require_admin(token: str | None, endpoint: Endpoint) -> Endpoint:
+    """Wrap an endpoint: 503 when no token is configured, 401 without the right one."""
+    expected = token.encode() if token else None
+
+    @functools.wraps(endpoint)
+    async def guarded(request: Request) -> Response:
+        if expected is None:
+            return ProblemResponse(503, ADMIN_DISABLED)  # type: ignore[return-value]
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            presented.strip().encode(), expected
+        ):
+            return ProblemResponse(401, ADMIN_UNAUTHORIZED, headers=[CHALLENGE])  # type: ignore[return-value]
+        return await endpoint(request)
+
+    return guarded

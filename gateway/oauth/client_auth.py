@@ -1,0 +1,68 @@
+"""Client authentication at the token, introspection and revocation endpoints:
+client_secret_basic or client_secret_post (RFC 6749 §2.3.1), never both."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
+from starlette.requests import Request
+
+from gateway.oauth.errors import (
+    BAD_CLIENT,
+    NO_CLIENT_AUTH,
+    REPEATED_PARAMETER,
+    TWO_AUTH_METHODS,
+    WRONG_CONTENT_TYPE,
+    InvalidClientError,
+    InvalidRequestError,
+)
+from gateway.registry import ClientRecord, Registry
+
+MAX_FORM_BYTES = 16 * 1024
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The form parameters; a parameter sent twice is an invalid_request (RFC 6749 §3.2)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != FORM_TYPE:
+        raise InvalidRequestError(description=WRONG_CONTENT_TYPE)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise InvalidRequestError(description="The request body is too large.")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequestError(description="The body is not valid form data.") from None
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            raise InvalidRequestError(description=REPEATED_PARAMETER.format(name=name[:40]))
+        form[name] = value
+    return form
+
+
+async def authenticate(request: Request, form: dict[str, str], registry: Registry) -> ClientRecord:
+    """The authenticated client, or an OAuth error (invalid_request / invalid_client)."""
+    authorization = request.headers.get("authorization", "")
+    uses_basic = authorization[:6].lower() == "basic "
+    uses_post = "client_secret" in form
+    if uses_basic and uses_post:
+        raise InvalidRequestError(description=TWO_AUTH_METHODS)
+    if uses_basic:
+        client_id, secret = extract_basic_authorization(request.headers)
+        if form.get("client_id") not in (None, client_id):
+            raise InvalidRequestError(description=TWO_AUTH_METHODS)
+    elif uses_post:
+        client_id, secret = form.get("client_id"), form["client_secret"]
+    else:
+        raise InvalidClientError(description=NO_CLIENT_AUTH)
+    if not client_id or not secret:
+        raise InvalidClientError(description=BAD_CLIENT)
+    client = await registry.authenticate_client(client_id, secret)
+    if client is None:
+        raise InvalidClientError(description=BAD_CLIENT)
+    return client

@@ -1,0 +1,97 @@
+"""The authorization-server component: key ring, revocation cache, public endpoints,
+and in embedded mode the service identities of in-process tier APIs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from starlette.routing import BaseRoute
+
+from gateway.components import Component
+from gateway.config.models import ApiConfig, GatewayConfig
+from gateway.oauth.endpoints import OAuthEndpoints
+from gateway.oauth.keys import KeyRing, ensure_signing_key
+from gateway.oauth.revocations import RevocationCache
+from gateway.registry import Registry
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+INTERNAL_TOKEN_ENDPOINT = "http://tiergate.internal/oauth/token"  # noqa: S105
+
+
+class OAuthComponent(Component):
+    name = "oauth"
+
+    def __init__(self, gateway: Gateway) -> None:
+        super().__init__(gateway)
+        registry: Registry = gateway.services["registry"]
+        oauth = gateway.config.oauth
+        self.ring = KeyRing(registry, oauth)
+        self.revocations = RevocationCache(registry, oauth.refresh_interval)
+        self.endpoints = OAuthEndpoints(registry, self.ring, self.revocations)
+        self._tasks: list[asyncio.Task] = []
+        gateway.services["issuer"] = self.ring
+        gateway.services["revocations"] = self.revocations
+        gateway.services.setdefault("service_credentials", {})
+
+    def public_routes(self) -> list[BaseRoute]:
+        return self.endpoints.routes()
+
+    async def start(self) -> None:
+        await ensure_signing_key(self.ring.registry, self.ring.oauth)
+        await self.ring.refresh()
+        await self.revocations.refresh()
+        self._tasks = [
+            asyncio.create_task(self.ring.run()),
+            asyncio.create_task(self.revocations.run()),
+        ]
+        credentials = self.gateway.services["service_credentials"]
+        for api in self.gateway.config.apis:
+            if not _in_process(api) or not api.depends_on:
+                continue
+            scopes = service_scopes(self.gateway.config, api)
+            client, secret = await self.ring.registry.provision_service_client(
+                api.name, api.tier, scopes
+            )
+            credentials[api.name] = {
+                "client_id": client.client_id,
+                "client_secret": secret,
+                "token_endpoint": INTERNAL_TOKEN_ENDPOINT,
+            }
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _in_process(api: ApiConfig) -> bool:
+    return any(target.startswith("asgi:") for target in api.upstream.targets)
+
+
+def service_scopes(config: GatewayConfig, api: ApiConfig) -> set[str]:
+    """Every scope the APIs below `api` ask for in their jwt policy (any `*scope*` key,
+    per API or per operation), plus `<dependency>:read` and `<dependency>:write`."""
+    scopes: set[str] = set()
+    for name in api.depends_on:
+        dependency = config.api(name)
+        scopes.update({f"{name}:read", f"{name}:write"})
+        raw = dependency.policies.get("jwt", config.defaults.get("jwt"))
+        _collect_scopes(raw, scopes, inside=False)
+    return scopes
+
+
+def _collect_scopes(value: Any, into: set[str], inside: bool) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _collect_scopes(item, into, inside or "scope" in str(key).lower())
+    elif isinstance(value, list | tuple | set):
+        for item in value:
+            _collect_scopes(item, into, inside)
+    elif isinstance(value, str) and inside:
+        into.update(value.split())

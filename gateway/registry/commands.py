@@ -1,0 +1,202 @@
+"""`tiergate clients ...`, `tiergate keys ...`, `tiergate signing-keys rotate`: work
+directly on the registry named by the config (or TIERGATE_REGISTRY_URL)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from gateway.config import load_config
+from gateway.config.loader import config_path, validate_config
+from gateway.config.models import GatewayConfig
+from gateway.registry.plans import unknown_apis, unknown_plan
+from gateway.registry.records import ApiKeyRecord
+from gateway.registry.store import Registry, RegistryError
+
+ONCE = "Shown once: store it now; Tiergate keeps only a hash."
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    clients = sub.add_parser("clients", help="OAuth2 clients").add_subparsers(
+        dest="action", required=True
+    )
+    create = _with_config(clients.add_parser("create", help="register a client; prints its secret"))
+    create.add_argument("name")
+    create.add_argument("--scopes", default="", help='space-separated, e.g. "orders:read"')
+    create.add_argument("--consumer", help="consumer it acts for (default: NAME)")
+    create.add_argument("--json", action="store_true", help="machine-readable output")
+    create.set_defaults(handler=_run(_create_client))
+    listing = _with_config(clients.add_parser("list", help="list clients (never secrets)"))
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_run(_list_clients))
+
+    keys = sub.add_parser("keys", help="partner API keys").add_subparsers(
+        dest="action", required=True
+    )
+    create = _with_config(keys.add_parser("create", help="issue a key; prints it once"))
+    create.add_argument("--consumer", required=True)
+    create.add_argument("--plan", required=True)
+    create.add_argument("--apis", required=True, help="comma-separated API names")
+    create.add_argument("--expires-in", type=int, help="seconds until the key expires")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(handler=_run(_create_key))
+    revoke = _with_config(keys.add_parser("revoke", help="revoke a key by id"))
+    revoke.add_argument("key_id")
+    revoke.set_defaults(handler=_run(_revoke_key))
+    rotate = _with_config(keys.add_parser("rotate", help="replace a key; the old one overlaps"))
+    rotate.add_argument("key_id")
+    rotate.add_argument("--overlap", type=int, default=3600, help="seconds the old key lives")
+    rotate.add_argument("--json", action="store_true")
+    rotate.set_defaults(handler=_run(_rotate_key))
+    listing = _with_config(keys.add_parser("list", help="list keys (prefix only)"))
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_run(_list_keys))
+
+    signing = sub.add_parser("signing-keys", help="token signing keys").add_subparsers(
+        dest="action", required=True
+    )
+    rotate = _with_config(signing.add_parser("rotate", help="start signing with a new key"))
+    rotate.set_defaults(handler=_run(_rotate_signing_key))
+
+
+def _with_config(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--config", help="config file (default: $TIERGATE_CONFIG or tiergate.yaml)")
+    return parser
+
+
+def cli_config(path: str | None) -> GatewayConfig:
+    """The config; without a file (and none asked for) the defaults plus the environment."""
+    if path is None and not os.environ.get("TIERGATE_CONFIG") and not config_path().exists():
+        return validate_config({}, Path("tiergate.yaml"), os.environ)
+    return load_config(path)
+
+
+Action = Callable[[Registry, GatewayConfig, argparse.Namespace], Awaitable[int]]
+
+
+def _run(action: Action) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        config = cli_config(args.config)
+
+        async def main() -> int:
+            registry = Registry.from_url(config.registry_url)
+            try:
+                await registry.start()
+                return await action(registry, config, args)
+            finally:
+                await registry.aclose()
+
+        try:
+            return asyncio.run(main())
+        except RegistryError as error:
+            print(f"tiergate: {error}", file=sys.stderr)
+            return 1
+
+    return handler
+
+
+def _fail(message: str) -> int:
+    print(f"tiergate: {message}", file=sys.stderr)
+    return 1
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2))
+    else:
+        print("\n".join(lines))
+
+
+async def _create_client(
+    registry: Registry, config: GatewayConfig, args: argparse.Namespace
+) -> int:
+    client, secret = await registry.create_client(
+        args.name, args.scopes.split(), consumer=args.consumer
+    )
+    data = {**client.public(), "client_secret": secret}
+    _emit(
+        args,
+        data,
+        [
+            f"client_id:     {client.client_id}",
+            f"client_secret: {secret}",
+            f"scopes:        {' '.join(sorted(client.scopes)) or '(none)'}",
+            ONCE,
+        ],
+    )
+    return 0
+
+
+async def _list_clients(registry: Registry, config: GatewayConfig, args: argparse.Namespace) -> int:
+    clients = [c.public() for c in await registry.list_clients()]
+    lines = [
+        f"{c['client_id']:24} {c['kind']:8} {c['consumer']:20} "
+        f"{'revoked' if c['revoked_at'] else 'active':8} {' '.join(c['scopes'])}"
+        for c in clients
+    ]
+    _emit(args, {"items": clients}, lines or ["(no clients)"])
+    return 0
+
+
+async def _create_key(registry: Registry, config: GatewayConfig, args: argparse.Namespace) -> int:
+    apis = [a.strip() for a in args.apis.split(",") if a.strip()]
+    if not apis:
+        return _fail("--apis needs at least one API name")
+    why = unknown_plan(config, args.plan) or unknown_apis(config, apis)
+    if why:
+        return _fail(why)
+    record, plaintext = await registry.create_api_key(
+        args.consumer, args.plan, apis, args.expires_in
+    )
+    return _emit_key(args, record, plaintext)
+
+
+async def _revoke_key(registry: Registry, config: GatewayConfig, args: argparse.Namespace) -> int:
+    record = await registry.revoke_api_key(args.key_id)
+    print(f"revoked {record.id} (prefix {record.prefix}); every node refuses it within seconds")
+    return 0
+
+
+async def _rotate_key(registry: Registry, config: GatewayConfig, args: argparse.Namespace) -> int:
+    record, plaintext = await registry.rotate_api_key(args.key_id, args.overlap)
+    note = f"the old key {args.key_id} stays valid for {args.overlap} s"
+    return _emit_key(args, record, plaintext, note)
+
+
+def _emit_key(args: argparse.Namespace, record: ApiKeyRecord, plaintext: str, *notes: str) -> int:
+    lines = [f"id:   {record.id}", f"key:  {plaintext}", *notes, ONCE]
+    _emit(args, {**record.public(time.time()), "key": plaintext}, lines)
+    return 0
+
+
+async def _list_keys(registry: Registry, config: GatewayConfig, args: argparse.Namespace) -> int:
+    now = time.time()
+    keys = [k.public(now) for k in await registry.list_api_keys()]
+    lines = [
+        f"{k['id']:22} tg_{k['prefix']}_…  {k['consumer']:16} {k['plan']:10} "
+        f"{k['state']:8} {','.join(k['apis'])}"
+        for k in keys
+    ]
+    _emit(args, {"items": keys}, lines or ["(no keys)"])
+    return 0
+
+
+async def _rotate_signing_key(
+    registry: Registry, config: GatewayConfig, args: argparse.Namespace
+) -> int:
+    from gateway.oauth.keys import rotate_signing_key
+
+    key = await rotate_signing_key(registry, config.oauth)
+    delay = config.oauth.key_activation_delay
+    print(
+        f"new signing key {key.kid} ({key.alg}) signs in {delay:g} s; previous keys stay in "
+        f"the JWKS until their tokens expire"
+    )
+    return 0

@@ -1,0 +1,126 @@
+"""Immutable records the registry hands out. None of them carries a secret."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerRecord:
+    id: str
+    plan: str | None
+    description: str
+    created_at: float
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "plan": self.plan,
+            "description": self.description,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationRecord:
+    id: str
+    consumer_id: str
+    name: str
+    created_at: float
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "consumer": self.consumer_id,
+            "name": self.name,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRecord:
+    client_id: str
+    name: str
+    consumer_id: str
+    scopes: frozenset[str]
+    kind: str  # client | service
+    api: str | None
+    tier: str | None
+    plan: str | None
+    grant_types: frozenset[str]
+    application_id: str | None
+    created_at: float
+    revoked_at: float | None
+    tokens_issued: int = 0
+    last_token_at: float | None = None
+    secret_hash: str = field(default="", repr=False, compare=False)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "client_id": self.client_id,
+            "name": self.name,
+            "consumer": self.consumer_id,
+            "application": self.application_id,
+            "scopes": sorted(self.scopes),
+            "kind": self.kind,
+            "api": self.api,
+            "tier": self.tier,
+            "plan": self.plan,
+            "grant_types": sorted(self.grant_types),
+            "created_at": self.created_at,
+            "revoked_at": self.revoked_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: str
+    prefix: str
+    consumer_id: str
+    plan: str
+    apis: frozenset[str]
+    created_at: float
+    expires_at: float | None
+    revoked_at: float | None
+    replaced_by: str | None = None
+    last_used_at: float | None = None
+
+    def usable(self, now: float) -> bool:
+        """Neither revoked nor expired at `now`."""
+        if self.revoked_at is not None and self.revoked_at <= now:
+            return False
+        return self.expires_at is None or now < self.expires_at
+
+    def state(self, now: float) -> str:
+        if self.revoked_at is not None and self.revoked_at <= now:
+            return "revoked"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "expired"
+        return "active"
+
+    def public(self, now: float) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "prefix": self.prefix,
+            "consumer": self.consumer_id,
+            "plan": self.plan,
+            "apis": sorted(self.apis),
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "revoked_at": self.revoked_at,
+            "replaced_by": self.replaced_by,
+            "last_used_at": self.last_used_at,
+            "state": self.state(now),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeyRecord:
+    kid: str
+    alg: str
+    private_pem: str = field(repr=False)
+    public_jwk: dict[str, Any] = field(compare=False)
+    created_at: float = 0.0
+    activates_at: float = 0.0
+    retire_after: float | None = None

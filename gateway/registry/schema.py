@@ -1,0 +1,168 @@
+"""Registry tables and the start-up schema creation, safe when several nodes start at once.
+
+Times are POSIX seconds (float). Secrets are never stored: client secrets and API keys
+are kept as SHA-256 hex digests (they are 256-bit random values, so a fast hash is right).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+SCHEMA_VERSION = 1
+# version reached → statements that bring the previous version there
+MIGRATIONS: dict[int, list[str]] = {}
+# Any constant: the key of the PostgreSQL advisory lock that serialises schema work.
+_ADVISORY_LOCK_KEY = 0x7469657267617465  # "tiergate"
+
+metadata = MetaData()
+
+schema_version = Table(
+    "tiergate_schema",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+consumers = Table(
+    "consumers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("plan", String(64)),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+)
+
+applications = Table(
+    "applications",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("consumer_id", String(64), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+oauth_clients = Table(
+    "oauth_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("scopes", Text, nullable=False, default=""),  # space-separated
+    Column("consumer_id", String(64), nullable=False),
+    Column("application_id", String(64)),
+    Column("kind", String(16), nullable=False, default="client"),  # client | service
+    Column("api", String(64)),
+    Column("tier", String(16)),
+    Column("plan", String(64)),
+    Column("grant_types", Text, nullable=False, default="client_credentials"),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+    Column("tokens_issued", Integer, nullable=False, default=0),
+    Column("last_token_at", Float),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("consumer_id", String(64), nullable=False),
+    Column("plan", String(64), nullable=False),
+    Column("apis", Text, nullable=False, default=""),  # comma-separated
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float),
+    Column("revoked_at", Float),
+    Column("replaced_by", String(32)),
+    Column("last_used_at", Float),
+)
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("limits", Text, nullable=False, default=""),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(8), nullable=False),
+    Column("private_pem", Text, nullable=False),
+    Column("public_jwk", Text, nullable=False),  # JSON
+    Column("created_at", Float, nullable=False),
+    Column("activates_at", Float, nullable=False),  # signs from then on (JWKS has it before)
+    Column("retire_after", Float),  # leaves the JWKS then; None while current
+)
+
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("exp", Float, nullable=False),
+    Column("revoked_at", Float, nullable=False),
+)
+
+INDEXES = [
+    Index("ix_api_keys_consumer", api_keys.c.consumer_id),
+    Index("ix_revoked_tokens_revoked_at", revoked_tokens.c.revoked_at),
+    Index("ix_applications_consumer", applications.c.consumer_id),
+]
+
+
+async def create_schema(engine: AsyncEngine) -> int:
+    """Create missing tables and run pending migrations; return the schema version.
+
+    PostgreSQL: one transaction under an advisory lock, so concurrent nodes queue up.
+    SQLite: `BEGIN IMMEDIATE` takes the write lock; the busy timeout makes others wait.
+    """
+    async with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            await conn.begin()
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY}
+            )
+        try:
+            version = await _create_and_migrate(conn)
+        except BaseException:
+            await conn.rollback()
+            raise
+        await conn.commit()
+    return version
+
+
+async def _create_and_migrate(conn: AsyncConnection) -> int:
+    for table in metadata.sorted_tables:
+        await conn.execute(CreateTable(table, if_not_exists=True))
+    for index in INDEXES:
+        await conn.execute(CreateIndex(index, if_not_exists=True))
+    current = (await conn.execute(select(schema_version.c.version))).scalar()
+    if current is None:
+        await conn.execute(schema_version.insert().values(id=1, version=SCHEMA_VERSION))
+        return SCHEMA_VERSION
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"the registry schema is version {current}, newer than this Tiergate "
+            f"(version {SCHEMA_VERSION}); upgrade Tiergate"
+        )
+    for target in range(current + 1, SCHEMA_VERSION + 1):
+        for statement in MIGRATIONS.get(target, []):
+            await conn.exec_driver_sql(statement)
+        await conn.execute(schema_version.update().values(version=target))
+    return SCHEMA_VERSION
