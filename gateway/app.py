@@ -24,17 +24,18 @@ from starlette.routing import Route as StarletteRoute
 from gateway.components import component_factories
 from gateway.config.models import GatewayConfig
 from gateway.context import RequestContext
-from gateway.observability.access_log import log_request
-from gateway.pipeline import build_chain
+from gateway.observability.access_log import log_outside, log_request
+from gateway.observability.tracecontext import from_headers as trace_from_headers
+from gateway.pipeline import build_chain, policy_name
 from gateway.problem import ProblemResponse
-from gateway.proxy.forward import ClientDisconnected, Forwarder
+from gateway.proxy.forward import ClientDisconnected, Forwarder, UpstreamStreamBroken
 from gateway.proxy.headers import ForwardedPolicy
 from gateway.proxy.upstreams import Upstreams
 from gateway.routing import BAD_PATH, PathRejected, Route, RouteTable, normalise_path
 from gateway.types import Message, Receive, Scope, Send
 
 NOT_FOUND = "No API is published at '{path}'."
-METHOD_NOT_ALLOWED = "API '{api}' does not accept {method} here; allowed: {allowed}."
+METHOD_NOT_ALLOWED = "This path does not accept {method}; allowed: {allowed}."
 CLIENT_GONE = "The client closed the connection before its request body arrived."
 NOT_READY = "The gateway is still starting."
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
@@ -58,6 +59,9 @@ class Gateway:
         # Guards run before the shell's own endpoints (e.g. a per-IP limit on /oauth/token).
         # Each is `async (scope, client_ip) -> ASGI response | None`; components add them.
         self.shell_guards: list[Any] = []
+        # Called with (ctx, status) after every API request: metrics, data flow, spans.
+        self.observers: list[Any] = []
+        self.tracer: Any = None  # a SpanTracer when span export is configured
         self.components = [factory(self) for factory in component_factories()]
         self.shell = Starlette(
             routes=self._shell_routes(),
@@ -109,7 +113,8 @@ class Gateway:
         try:
             path = normalise_path(scope.get("raw_path") or scope["path"].encode())
         except PathRejected as reason:
-            await ProblemResponse(400, BAD_PATH.format(reason=reason))(scope, receive, send)
+            rejected = ProblemResponse(400, BAD_PATH.format(reason=reason))
+            await self._outside_api(rejected, scope, receive, send)
             return
         method = scope["method"]
         host = _header(scope, b"host")
@@ -117,11 +122,33 @@ class Gateway:
         route = match.route
         if route is None:
             if match.method_not_allowed:
-                await _method_not_allowed(scope, receive, send, match.method_not_allowed)
+                refused = _method_not_allowed(method, match.method_not_allowed)
+                await self._outside_api(refused, scope, receive, send)
                 return
-            await self._to_shell(scope, receive, send)
+            await self._outside_api(self._to_shell, scope, receive, send)
             return
         await self._handle(route, path, scope, receive, send)
+
+    async def _outside_api(self, app: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a request no API handles, with its access-log line."""
+        if not self.access_log:
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_status)
+        finally:
+            sent_id = _header(scope, b"x-request-id")
+            request_id = sent_id.decode() if sent_id and _REQUEST_ID.match(sent_id) else None
+            log_outside(scope, status, started, request_id)
 
     async def _to_shell(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.shell_guards:
@@ -154,21 +181,31 @@ class Gateway:
             ),
             client_ip=self.forwarded.client_ip(peer, _header(scope, b"x-forwarded-for")),
             started=time.perf_counter(),
+            trace=trace_from_headers(_header(scope, b"traceparent"), _header(scope, b"tracestate")),
         )
+        if self.tracer is not None:
+            ctx.log["_span"] = self.tracer.start(ctx)
         status = 500
         self.in_flight += 1
         try:
             for policy in route.chain:
                 response = await policy(ctx)
                 if response is not None:
+                    ctx.log["ended_by"] = policy_name(policy)
                     status = await _send_policy_response(ctx, response, receive, send)
                     return
             status = await route.upstream.forward(ctx, route.forward_path(path), receive, send)
         except ClientDisconnected:
             status = 499
             ctx.log["client_disconnected"] = True
+        except UpstreamStreamBroken:
+            status = 502  # the response was cut short; the server aborts the connection
+            ctx.log["aborted"] = True
+            raise
         finally:
             self.in_flight -= 1
+            for observe in self.observers:
+                observe(ctx, status)
             if self.access_log:
                 log_request(ctx, status)
 
@@ -187,7 +224,7 @@ async def _send_policy_response(
     ctx: RequestContext, response: Any, receive: Receive, send: Send
 ) -> int:
     """Send a policy's response, adding the headers the gateway always adds."""
-    status = getattr(response, "status", None) or getattr(response, "status_code", 200)
+    status = getattr(response, "status", 0) or getattr(response, "status_code", 200)
     extra = [(b"x-request-id", ctx.request_id.encode()), *ctx.response_headers]
 
     async def send_with_headers(message: Message) -> None:
@@ -199,12 +236,10 @@ async def _send_policy_response(
     return int(status)
 
 
-async def _method_not_allowed(
-    scope: Scope, receive: Receive, send: Send, allowed: frozenset[str]
-) -> None:
+def _method_not_allowed(method: str, allowed: frozenset[str]) -> ProblemResponse:
     allow = ", ".join(sorted(allowed))
-    detail = f"This path does not accept {scope['method']}; allowed: {allow}."
-    await ProblemResponse(405, detail, headers=[("allow", allow)])(scope, receive, send)
+    detail = METHOD_NOT_ALLOWED.format(method=method, allowed=allow)
+    return ProblemResponse(405, detail, headers=[("allow", allow)])
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

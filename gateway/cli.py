@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from gateway.config import ConfigError, load_config
+from gateway.server import ListenerFailed
 
 # Each entry adds its subcommands to the parser; areas own their commands.
 Registrar = Callable[[argparse._SubParsersAction], None]
@@ -21,7 +22,13 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
     check.set_defaults(handler=cmd_check)
 
 
-REGISTRARS: list[Registrar] = [_register_core]
+def _register_catalogue(sub: argparse._SubParsersAction) -> None:
+    from gateway.catalogue.commands import register
+
+    register(sub)
+
+
+REGISTRARS: list[Registrar] = [_register_core, _register_catalogue]
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -60,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"tiergate: invalid configuration\n{error}", file=sys.stderr)
         return 2
+    except ListenerFailed as error:
+        print(f"tiergate: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -44,4 +44,10 @@ class ComponentFactory(Protocol):
 
 def component_factories() -> list[Callable[[Gateway], Component]]:
     """Start-up order: stores first, then what uses them."""
-    return []
+    from gateway.catalogue.component import CatalogueComponent
+    from gateway.observability.component import ObservabilityComponent
+
+    return [
+        ObservabilityComponent,
+        CatalogueComponent,
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from gateway.observability.tracecontext import TraceContext
 from gateway.routing import Route
 from gateway.types import RawHeaders, Scope
 
@@ -42,6 +43,7 @@ class RequestContext:
     response_headers: RawHeaders = field(default_factory=list)  # added for the client
     response_hooks: list[ResponseHook] = field(default_factory=list)
     log: dict[str, object] = field(default_factory=dict)  # extra access-log fields
+    trace: TraceContext | None = None  # W3C trace context of this hop
 
     def header(self, name: bytes) -> bytes | None:
         """First value of a request header (name in lower case)."""

@@ -7,6 +7,8 @@ A policy that is not configured for an API is simply absent from its chain.
 
 from __future__ import annotations
 
+import contextlib
+
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -42,6 +44,7 @@ class PolicySpec:
 
 # Priorities, highest first. Kept in one place so the order reads top to bottom.
 PRIORITY = {
+    "deprecation": 2000,
     "ip-restriction": 1000,
     "request-size": 950,
     "cors": 900,
@@ -55,10 +58,21 @@ PRIORITY = {
 }
 
 
+def policy_name(policy: Policy) -> str:
+    """The registry name of a built policy, for logs and metrics."""
+    return str(getattr(policy, "name", type(policy).__name__))
+
+
 def build_chain(
     specs: Mapping[str, PolicySpec], config: GatewayConfig, api: ApiConfig, services: Mapping
 ) -> tuple[Policy, ...]:
     """Instantiate the API's configured policies in priority order."""
     ctx = BuildContext(config=config, api=api, services=services)
     ordered = sorted(api.policy_configs.items(), key=lambda kv: -specs[kv[0]].priority)
-    return tuple(specs[name].build(policy_config, ctx) for name, policy_config in ordered)
+    chain = []
+    for name, policy_config in ordered:
+        policy = specs[name].build(policy_config, ctx)
+        with contextlib.suppress(AttributeError):  # slotted policies keep their class name
+            policy.name = name  # type: ignore[attr-defined]
+        chain.append(policy)
+    return tuple(chain)

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from gateway.config.models import ApiConfig
 
 BAD_PATH = "The request path is not allowed: {reason}."
 
 # %2e (dot), %2f (slash), %5c (backslash), %00 (NUL): encoded forms of characters
-# that change what a path means. %25 followed by hex is a second layer of encoding.
-_ENCODED_SPECIAL = re.compile(rb"%(2e|2f|5c|00|25[0-9a-f]{2})", re.IGNORECASE)
+# that change what a path means.
+_ENCODED_SPECIAL = re.compile(rb"%(2e|2f|5c|00)", re.IGNORECASE)
 _BAD_ESCAPE = re.compile(rb"%(?![0-9a-fA-F]{2})")
+_ESCAPE = re.compile(rb"%[0-9a-fA-F]{2}")
 
 
 class PathRejected(ValueError):
@@ -38,15 +41,26 @@ def normalise_path(raw_path: bytes) -> str:
     match = _ENCODED_SPECIAL.search(raw_path)
     if match:
         raise PathRejected(f"it contains the encoded sequence {match.group(0).decode()!r}")
+    if b"%25" in raw_path and _ESCAPE.search(unquote_to_bytes(raw_path)):
+        # Decoding once still leaves an escape (%252e, %25%32%65): a second layer.
+        raise PathRejected("it is percent-encoded twice")
     if b"//" in raw_path:
         raise PathRejected("it contains an empty segment ('//')")
     for segment in raw_path.split(b"/"):
-        if segment in (b".", b".."):
+        # `..;x` is `..` to servers that strip path parameters (Tomcat, Jetty).
+        if segment.split(b";", 1)[0] in (b".", b".."):
             raise PathRejected("it contains a '.' or '..' segment")
     try:
         return raw_path.decode("ascii")
     except UnicodeDecodeError:
         raise PathRejected("it contains raw non-ASCII bytes; percent-encode them") from None
+
+
+def host_name(host: str) -> str:
+    """The name part of a Host header: no port, lower case, IPv6 without brackets."""
+    if host.startswith("["):
+        return host[1 : host.find("]")].lower() if "]" in host else ""
+    return host.rsplit(":", 1)[0].lower() if ":" in host else host.lower()
 
 
 @dataclass(slots=True)
@@ -58,7 +72,7 @@ class Route:
     hosts: frozenset[str]
     methods: frozenset[str]
     chain: tuple = ()
-    upstream: object = None
+    upstream: Any = None  # a gateway.proxy.forward.Forwarder once started
     extra: dict = field(default_factory=dict)
 
     def forward_path(self, path: str) -> str:
@@ -102,7 +116,7 @@ class RouteTable:
     @staticmethod
     def _pick(routes: list[Route], method: str, host: str) -> Match:
         allowed: set[str] = set()
-        host = host.split(":", 1)[0].lower() if host else ""
+        host = host_name(host) if host else ""
         for route in routes:
             if route.hosts and host not in route.hosts:
                 continue

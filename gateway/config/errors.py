@@ -43,5 +43,8 @@ def problems_from(error: ValidationError, prefix: str = "") -> list[tuple[str, s
             message = "unknown key; remove it or check its spelling"
         elif message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
+            if message.startswith("@") and ": " in message:
+                where, message = message[1:].split(": ", 1)
+                path = f"{path}.{where}" if path else where
         problems.append((path, message))
     return problems

@@ -34,12 +34,19 @@ def load_config(
         text = source.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(source), [("", f"cannot read the file: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:
+        problem = f"not UTF-8 text (byte {exc.start}); save the file as UTF-8"
+        raise ConfigError(str(source), [("", problem)]) from None
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(str(source), [(where, f"not valid YAML: {exc}")]) from None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(
+            str(source),
+            [(where, f"not valid YAML ({problem}); check indentation, quotes and brackets")],
+        ) from None
     if not isinstance(raw, dict):
         raise ConfigError(str(source), [("", "the top level must be a mapping of settings")])
     return validate_config(raw, source, os.environ if env is None else env)
@@ -90,6 +97,8 @@ def _resolve_policies(config: GatewayConfig) -> list[tuple[str, str]]:
         defaults[name] = raw
     for index, api in enumerate(config.apis):
         merged = {**defaults, **api.policies}
+        if api.lifecycle == "deprecated":
+            merged.setdefault("deprecation", {})
         for name, raw in merged.items():
             where = f"apis[{index}].policies.{name}" if name in api.policies else f"defaults.{name}"
             spec = POLICIES.get(name)

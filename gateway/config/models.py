@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from gateway.catalogue.config import CatalogueConfig
+from gateway.observability.config import ObservabilityConfig
 
 Tier = Literal["system", "process", "experience"]
 TIER_ORDER: dict[str, int] = {"experience": 3, "process": 2, "system": 1}
@@ -20,6 +24,8 @@ NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 _TARGET_RE = re.compile(r"^https?://[^/\s?#]+(:\d{1,5})?(/[^\s?#]*)?$")
 _ASGI_RE = re.compile(r"^asgi:[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+# A cross-field error names its field path itself: "@apis[1].base_path: message".
+AT = "@"
 
 
 class StrictModel(BaseModel):
@@ -114,13 +120,34 @@ class ApiConfig(StrictModel):
         description="public APIs are reachable by external consumers; "
         "default public for experience APIs, internal otherwise.",
     )
-    hosts: list[str] = Field(default_factory=list, description="Match only these Host values.")
+    hosts: list[str] = Field(
+        default_factory=list,
+        description="Match only these Host names (port ignored; IPv6 as `::1` or `[::1]`).",
+    )
     methods: list[str] = Field(default_factory=list, description="Match only these methods.")
     policies: dict[str, Any] = Field(
         default_factory=dict, description="Policy name → that policy's own config."
     )
+    tags: list[str] = Field(default_factory=list, description="Catalogue tags.")
+    lifecycle: Literal["draft", "published", "deprecated"] = Field(
+        "published", description="draft APIs are hidden from the catalogue index."
+    )
+    deprecated_since: date | None = Field(
+        None, description="When the API was deprecated (Deprecation header, RFC 9745)."
+    )
+    sunset: date | None = Field(
+        None, description="When the API goes away (Sunset header, RFC 8594)."
+    )
 
     _policy_configs: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _lifecycle_dates(self) -> ApiConfig:
+        if self.lifecycle == "deprecated" and self.deprecated_since is None:
+            raise ValueError("a deprecated API needs deprecated_since (a date, e.g. 2026-01-31)")
+        if self.deprecated_since and self.sunset and self.sunset < self.deprecated_since:
+            raise ValueError("sunset must not be earlier than deprecated_since")
+        return self
 
     @field_validator("base_path")
     @classmethod
@@ -145,7 +172,8 @@ class ApiConfig(StrictModel):
     @field_validator("hosts")
     @classmethod
     def _lower_hosts(cls, hosts: list[str]) -> list[str]:
-        return [h.lower() for h in hosts]
+        # Compared with the Host header's name part: lower case, IPv6 without brackets.
+        return [h.lower().removeprefix("[").removesuffix("]") for h in hosts]
 
     @property
     def path(self) -> str:
@@ -186,6 +214,8 @@ class GatewayConfig(StrictModel):
         default_factory=dict, description="Policies applied to every API unless it overrides them."
     )
     apis: list[ApiConfig] = Field(default_factory=list)
+    catalogue: CatalogueConfig = Field(default_factory=CatalogueConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -206,23 +236,27 @@ class GatewayConfig(StrictModel):
         if dupes:
             raise ValueError(f"API names must be unique; repeated: {dupes}")
         seen: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
-        for api in self.apis:
+        for index, api in enumerate(self.apis):
             key = (api.path, tuple(sorted(api.hosts)), tuple(sorted(api.methods)))
             if key in seen:
                 raise ValueError(
-                    f"APIs {seen[key]!r} and {api.name!r} share base path {api.path!r}; "
-                    "give one a different base_path, hosts or methods"
+                    f"{AT}apis[{index}].base_path: APIs {seen[key]!r} and {api.name!r} share "
+                    f"base path {api.path!r}; give one a different base_path, hosts or methods"
                 )
             seen[key] = api.name
         known = set(names)
-        for api in self.apis:
+        for index, api in enumerate(self.apis):
             for dep in api.depends_on:
+                where = f"{AT}apis[{index}].depends_on: "
                 if dep not in known:
-                    raise ValueError(f"API {api.name!r} depends_on unknown API {dep!r}")
+                    raise ValueError(
+                        f"{where}API {api.name!r} depends_on unknown API {dep!r}; "
+                        f"known APIs: {', '.join(sorted(known))}"
+                    )
                 dep_tier = self.api(dep).tier
                 if TIER_ORDER[dep_tier] != TIER_ORDER[api.tier] - 1:
                     raise ValueError(
-                        f"{api.tier} API {api.name!r} may not depend on {dep_tier} API {dep!r}: "
-                        "calls go one tier down (experience → process → system)"
+                        f"{where}{api.tier} API {api.name!r} may not depend on {dep_tier} API "
+                        f"{dep!r}: calls go one tier down (experience → process → system)"
                     )
         return self

@@ -17,6 +17,7 @@ import time
 from typing import IO
 
 from gateway.context import RequestContext
+from gateway.types import Scope
 
 LOGGER_NAME = "tiergate.access"
 logger = logging.getLogger(LOGGER_NAME)
@@ -70,6 +71,7 @@ def log_request(ctx: RequestContext, status: int) -> None:
     record = {
         "ts": round(time.time(), 3),
         "request_id": ctx.request_id,
+        "trace_id": ctx.trace.trace_id if ctx.trace else None,
         "api": ctx.route.api.name,
         "tier": ctx.route.api.tier,
         "method": ctx.method,
@@ -80,7 +82,30 @@ def log_request(ctx: RequestContext, status: int) -> None:
         "total_ms": round((time.perf_counter() - ctx.started) * 1000, 3),
     }
     if ctx.log:
-        record.update(ctx.log)
+        record.update((k, v) for k, v in ctx.log.items() if not k.startswith("_"))
+    _emit(sink, record)
+
+
+def log_outside(scope: Scope, status: int, started: float, request_id: str | None) -> None:
+    """The line for a request no API handled: gateway endpoints, 400/404/405 answers."""
+    sink = _sink
+    if sink is None and not logger.isEnabledFor(logging.INFO):
+        return
+    raw_path = scope.get("raw_path")
+    record = {
+        "ts": round(time.time(), 3),
+        "request_id": request_id,
+        "api": None,
+        "method": scope["method"],
+        "path": raw_path.decode("latin-1") if raw_path else scope["path"],
+        "status": status,
+        "client_ip": scope["client"][0] if scope.get("client") else None,
+        "total_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
+    _emit(sink, record)
+
+
+def _emit(sink: _Sink | None, record: dict[str, object]) -> None:
     if sink is not None:
         sink(_encode(record))
     else:

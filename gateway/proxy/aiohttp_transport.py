@@ -12,7 +12,8 @@ from gateway.proxy.errors import UpstreamConnectError, UpstreamProtocolError, Up
 from gateway.proxy.transport import UpstreamRequest
 from gateway.types import RawHeaders
 
-_SKIP_AUTO_HEADERS = ("User-Agent", "Accept-Encoding", "Content-Type")
+# aiohttp would add these when the client did not send them; a proxy must not.
+_SKIP_AUTO_HEADERS = ("Accept", "User-Agent", "Accept-Encoding", "Content-Type")
 
 
 class AiohttpResponse:

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from gateway.context import RequestContext
 from gateway.proxy.balancer import Target, TargetPool
 from gateway.proxy.errors import (
-    UpstreamConnectError,
     UpstreamError,
     problem_for,
 )
@@ -32,6 +31,8 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 BUFFER_REQUEST_LIMIT = 1 << 20  # bodies up to 1 MiB with a Content-Length are read whole
 BUFFER_RESPONSE_LIMIT = 1 << 16  # responses up to 64 KiB are sent in one message
 FAILURE_STATUSES = frozenset({502, 503, 504})
+NO_BODY = frozenset({204, 304})  # statuses that never have a body (RFC 9110 §6.4.1)
+CLIENT_GONE = "client_disconnected"  # access-log field, set when the client went away
 
 
 class ClientDisconnected(Exception):
@@ -60,11 +61,13 @@ class Forwarder:
         started = time.perf_counter()
         target: Target | None = None
         response: UpstreamResponse | None = None
+        last_error: UpstreamError | None = None
         for attempt in range(attempts):
             try:
                 target = self.pool.pick(exclude=target)
             except UpstreamError as error:
-                return await self._fail(ctx, error, send)
+                # On a retry, the failure the client should hear about is the first one.
+                return await self._fail(ctx, last_error or error, send)
             request = UpstreamRequest(
                 ctx.method,
                 target.url,
@@ -74,14 +77,15 @@ class Forwarder:
                 self.connect_timeout,
                 self.read_timeout,
             )
+            ctx.log["upstream_target"] = target.url
             try:
                 response = await target.transport.send(request)
             except UpstreamError as error:
+                if CLIENT_GONE in ctx.log:  # the client broke its own upload: not the target
+                    raise ClientDisconnected() from error
                 self.pool.failed(target)
-                retry = attempt + 1 < attempts and (
-                    isinstance(error, UpstreamConnectError) or ctx.method in IDEMPOTENT
-                )
-                if retry:
+                if attempt + 1 < attempts:  # only idempotent, replayable requests get here
+                    last_error = error
                     continue
                 ctx.log["upstream_ms"] = _ms(started)
                 return await self._fail(ctx, error, send)
@@ -93,10 +97,15 @@ class Forwarder:
             self.pool.succeeded(target)
         ctx.log["upstream_ms"] = _ms(started)
         try:
-            await self._respond(ctx, response, receive, send, replayable)
+            return await self._respond(ctx, target, response, receive, send, replayable)
+        except UpstreamStreamBroken as error:
+            # Headers are gone already: the only honest signal left is to abort.
+            if CLIENT_GONE not in ctx.log:
+                self.pool.failed(target)
+            ctx.log["upstream_error"] = str(error)
+            raise
         finally:
             await response.aclose()
-        return response.status
 
     async def _request_parts(
         self, ctx: RequestContext, receive: Receive
@@ -129,6 +138,10 @@ class Forwarder:
             out.append((b"x-forwarded-host", fwd_host))
         out.append((b"x-request-id", ctx.request_id.encode()))
         out.append(VIA)
+        if ctx.trace is not None:
+            out.append((b"traceparent", ctx.trace.traceparent()))
+            if ctx.trace.state:
+                out.append((b"tracestate", ctx.trace.state))
         if ctx.identity is not None:
             out.extend(identity_headers(ctx.identity))
         if ctx.upstream_headers:
@@ -140,39 +153,53 @@ class Forwarder:
         if chunked:
             # aiohttp re-chunks a stream of unknown length itself.
             out = [(k, v) for k, v in out if k != b"content-length"]
-        return out, _stream_body(receive), False
+        return out, _stream_body(receive, ctx), False
 
     async def _respond(
         self,
         ctx: RequestContext,
+        target: Target,
         response: UpstreamResponse,
         receive: Receive,
         send: Send,
         body_consumed: bool,
-    ) -> None:
+    ) -> int:
+        """Send the upstream's answer; return the status the client got."""
+        body = b""
+        status = response.status
+        length = _content_length(response.headers)
+        bodiless = ctx.method == "HEAD" or status in NO_BODY
+        small = bodiless or (length is not None and length <= BUFFER_RESPONSE_LIMIT)
+        if not bodiless and small:
+            # Read a small body before answering, so an upstream failure is still a 502.
+            try:
+                body = b"".join([chunk async for chunk in response.iter_body()])
+            except UpstreamError as error:
+                self.pool.failed(target)
+                return await self._fail(ctx, error, send)
         headers = _response_headers(response.headers, ctx)
+        if status in NO_BODY and length is not None:
+            # A 304 may state the representation's length; the server would then wait
+            # for that many body bytes that never come.
+            headers = [(k, v) for k, v in headers if k != b"content-length"]
         for hook in ctx.response_hooks:
             result = hook(ctx, response.status, headers)
             if result is not None:
                 await result
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        if ctx.method == "HEAD":
-            await send({"type": "http.response.body", "body": b""})
-            return
-        length = _content_length(response.headers)
-        if length is not None and length <= BUFFER_RESPONSE_LIMIT:
-            chunks = [chunk async for chunk in _guarded(response)]
-            await send({"type": "http.response.body", "body": b"".join(chunks)})
-            return
+        if small:
+            await send({"type": "http.response.body", "body": body})
+            return response.status
         # A long stream: stop reading the upstream as soon as the client goes away.
         watcher = asyncio.ensure_future(_disconnected(receive)) if body_consumed else None
         try:
             async for chunk in _guarded(response):
                 if watcher is not None and watcher.done():
-                    ctx.log["client_disconnected"] = True
-                    return
+                    ctx.log[CLIENT_GONE] = True
+                    return 499
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
+            return response.status
         finally:
             if watcher is not None:
                 watcher.cancel()
@@ -225,10 +252,12 @@ async def _read_body(receive: Receive, length: int) -> bytes:
             return b"".join(parts)
 
 
-async def _stream_body(receive: Receive) -> AsyncIterator[bytes]:
+async def _stream_body(receive: Receive, ctx: RequestContext) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
+            # The transport wraps this in its own error; the mark tells whose fault it was.
+            ctx.log[CLIENT_GONE] = True
             raise ClientDisconnected()
         chunk = message.get("body", b"")
         if chunk:

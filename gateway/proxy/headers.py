@@ -41,9 +41,13 @@ GATEWAY_OWNED = frozenset(
         b"x-request-id",
         b"host",
         b"via",
+        b"traceparent",
+        b"tracestate",
     }
 )
-_DROP_REQUEST = HOP_BY_HOP | GATEWAY_OWNED
+# Expect: 100-continue was answered by the gateway's own server; aiohttp would wait
+# for a second 100 from the upstream.
+_DROP_REQUEST = HOP_BY_HOP | GATEWAY_OWNED | {b"expect"}
 VIA = (b"via", b"1.1 tiergate")
 
 

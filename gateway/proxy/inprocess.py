@@ -7,6 +7,7 @@ and are reached without sockets, yet through the same seam and the same policies
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +18,7 @@ from gateway.proxy.transport import UpstreamRequest
 from gateway.types import ASGIApp, Message, RawHeaders
 
 _END = object()
+INTERNAL_HOST = b"tiergate.internal"
 
 
 def load_asgi(target: str) -> ASGIApp:
@@ -66,10 +68,8 @@ class AsgiResponse:
         # background tasks after the last body message): only cut short a stream.
         if not self._ended and not self._task.done():
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # being torn down
                 await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: S110 - the app is being torn down
-                pass
 
 
 class AsgiTransport:
@@ -122,9 +122,11 @@ class AsgiTransport:
             "raw_path": path.encode("ascii"),
             "root_path": "",
             "query_string": query.encode("latin-1"),
-            "headers": request.headers,
+            # The gateway drops the client's Host; HTTP/1.1 apps expect one (aiohttp adds
+            # the target's for HTTP upstreams).
+            "headers": [(b"host", INTERNAL_HOST), *request.headers],
             "client": ("127.0.0.1", 0),
-            "server": ("tiergate.internal", 80),
+            "server": (INTERNAL_HOST.decode(), 80),
             "state": dict(self.state),
         }
         started: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -164,7 +166,7 @@ class AsgiTransport:
 
         async def run() -> None:
             try:
-                await self.app(scope, receive, send)  # type: ignore[arg-type]
+                await self.app(scope, receive, send)
             except Exception as exc:
                 if not started.done():
                     started.set_exception(UpstreamProtocolError(f"in-process app failed: {exc!r}"))

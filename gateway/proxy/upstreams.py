@@ -37,7 +37,8 @@ class Upstreams:
     async def start(self) -> None:
         for api in self.config.apis:
             targets = [
-                Target(url.rstrip("/"), await self._transport(url, api.name)) for url in api.upstream.targets
+                Target(url.rstrip("/"), await self._transport(url, api.name))
+                for url in api.upstream.targets
             ]
             pool = TargetPool(targets, api.upstream)
             self._pools[api.name] = pool

@@ -35,6 +35,7 @@ class UvicornThread:
         self.url = f"http://127.0.0.1:{self.port}"
         options.setdefault("log_level", "warning")
         options.setdefault("lifespan", "on")
+        options.setdefault("proxy_headers", False)  # as `tiergate up`: the gateway decides
         self.config = uvicorn.Config(app, **options)
         self.server = uvicorn.Server(self.config)
         self.server.capture_signals = _no_signals  # type: ignore[method-assign]

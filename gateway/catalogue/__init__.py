@@ -1,0 +1,1 @@
+"""The API catalogue: pages, JSON and contracts drawn from the gateway's own config."""

@@ -1,0 +1,66 @@
+"""Who is looking: internal (system/process) APIs are shown only to allowed viewers."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+import jwt
+from starlette.requests import Request
+
+from gateway.catalogue.config import CatalogueConfig
+
+
+class ViewerPolicy:
+    def __init__(
+        self, config: CatalogueConfig, admin_token: str | None, services: dict[str, Any]
+    ) -> None:
+        self.config = config
+        self.admin_token = admin_token.encode() if admin_token else None
+        self.services = services
+
+    def sees_internal(self, request: Request) -> bool:
+        if self.config.anonymous_sees_internal:
+            return True
+        token = _bearer(request)
+        if token is None:
+            return False
+        if (
+            self.config.admin_sees_internal
+            and self.admin_token is not None
+            and hmac.compare_digest(token.encode(), self.admin_token)
+        ):
+            return True
+        return self._token_has_scope(token)
+
+    def _token_has_scope(self, token: str) -> bool:
+        issuer = self.services.get("issuer")
+        scope = self.config.internal_scope
+        if issuer is None or not scope:
+            return False
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+            key = issuer.public_keys().get(kid)
+            if key is None:
+                return False
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=["RS256", "ES256"],
+                audience=issuer.audience,
+                issuer=issuer.issuer,
+            )
+        except jwt.PyJWTError:
+            return False
+        revocations = self.services.get("revocations")
+        if revocations is not None and revocations.is_revoked(claims.get("jti", "")):
+            return False
+        return scope in str(claims.get("scope", "")).split()
+
+
+def _bearer(request: Request) -> str | None:
+    value = request.headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()

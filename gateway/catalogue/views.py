@@ -1,0 +1,165 @@
+"""Catalogue endpoints: HTML pages (no JavaScript needed) and the JSON API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from gateway.catalogue.graph import related, render_svg
+from gateway.catalogue.model import TIER_ORDER, ApiEntry, Catalogue
+from gateway.catalogue.viewer import ViewerPolicy
+from gateway.problem import ProblemResponse
+
+NO_SUCH_API = "No API named '{name}' is in the catalogue."
+BAD_FILTER = "Unknown {field} '{value}'; use one of: {choices}."
+LIFECYCLES = ("draft", "published", "deprecated")
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'self'; img-src 'self' data:; "
+    "style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+    "cache-control": "no-cache",
+}
+_TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+class CatalogueViews:
+    def __init__(
+        self, catalogue: Catalogue, viewer: ViewerPolicy, title: str, services: dict[str, Any]
+    ) -> None:
+        self.services = services
+        self.catalogue = catalogue
+        self.viewer = viewer
+        self.title = title
+
+    # -- helpers -------------------------------------------------------------
+
+    def _traffic(self) -> dict[tuple[str, str], dict[str, object]]:
+        """Live calls/min and error rate per edge, from the gateway's own counters."""
+        flow = self.services.get("dataflow")
+        if flow is None:
+            return {}
+        return {(str(e["from"]), str(e["to"])): e for e in flow.snapshot()}
+
+    def _visible(self, request: Request) -> tuple[list[ApiEntry], bool]:
+        internal = self.viewer.sees_internal(request)
+        return self.catalogue.visible(internal), internal
+
+    def _entry(self, request: Request) -> tuple[ApiEntry | None, list[ApiEntry]]:
+        visible, _ = self._visible(request)
+        name = request.path_params["name"]
+        entry = next((e for e in visible if e.name == name), None)
+        return entry, visible
+
+    def _filters(self, request: Request, strict: bool = False) -> dict[str, str] | ProblemResponse:
+        """Filters from the query. The HTML form sends empty values for "any"; the JSON
+        API is strict and refuses an empty or unknown tier or lifecycle."""
+        params = request.query_params
+        filters = {k: params.get(k, "").strip() for k in ("q", "tier", "owner", "tag", "lifecycle")}
+        for field, choices in (("tier", TIER_ORDER), ("lifecycle", LIFECYCLES)):
+            given = field in params if strict else bool(filters[field])
+            if given and filters[field] not in choices:
+                detail = BAD_FILTER.format(
+                    field=field, value=filters[field], choices=", ".join(choices)
+                )
+                return ProblemResponse(400, detail)
+        return filters
+
+    def _not_found(self, request: Request) -> Response:
+        detail = NO_SUCH_API.format(name=request.path_params["name"])
+        return ProblemResponse(404, detail)  # type: ignore[return-value]
+
+    # -- HTML -----------------------------------------------------------------
+
+    async def index(self, request: Request) -> Response:
+        filters = self._filters(request)
+        if not isinstance(filters, dict):
+            return filters  # type: ignore[return-value]
+        visible, internal = self._visible(request)
+        shown = [e for e in visible if e.matches(**filters)]
+        return _html(
+            "index.html",
+            {
+                "title": self.title,
+                "filters": filters,
+                "groups": [(t, [e for e in shown if e.tier == t]) for t in TIER_ORDER],
+                "count": len(shown),
+                "tiers": TIER_ORDER if internal else ("experience",),
+                "owners": self.catalogue.owners(visible),
+                "tags": self.catalogue.tags(visible),
+                "lifecycles": LIFECYCLES if internal else LIFECYCLES[1:],
+                "graph": render_svg(visible, traffic=self._traffic()),
+                "internal": internal,
+            },
+        )
+
+    async def page(self, request: Request) -> Response:
+        entry, visible = self._entry(request)
+        if entry is None:
+            return self._not_found(request)
+        names = {e.name for e in visible}
+        neighbourhood = related(self.catalogue.by_name, entry.name) & names
+        detail = entry.detail_json(names)
+        traffic = self._traffic()
+        live = [
+            edge
+            for (caller, callee), edge in sorted(traffic.items())
+            if entry.name in (caller, callee) and {caller, callee} - {"clients"} <= names
+        ]
+        shown = [e for e in visible if e.name in neighbourhood]
+        return _html(
+            "api.html",
+            {
+                "title": self.title,
+                "api": entry,
+                "detail": detail,
+                "graph": render_svg(shown, entry.name, traffic),
+                "traffic": live,
+            },
+        )
+
+    # -- JSON -----------------------------------------------------------------
+
+    async def list_json(self, request: Request) -> Response:
+        filters = self._filters(request, strict=True)
+        if not isinstance(filters, dict):
+            return filters  # type: ignore[return-value]
+        visible, _ = self._visible(request)
+        items = [e.summary_json() for e in visible if e.matches(**filters)]
+        return JSONResponse({"apis": items, "count": len(items)})
+
+    async def detail_json(self, request: Request) -> Response:
+        entry, visible = self._entry(request)
+        if entry is None:
+            return self._not_found(request)
+        return JSONResponse(entry.detail_json({e.name for e in visible}))
+
+    async def contract_json(self, request: Request) -> Response:
+        entry, _ = self._entry(request)
+        if entry is None:
+            return self._not_found(request)
+        return JSONResponse(entry.document)
+
+    async def contract_yaml(self, request: Request) -> Response:
+        entry, _ = self._entry(request)
+        if entry is None:
+            return self._not_found(request)
+        text = yaml.safe_dump(entry.document, sort_keys=False, allow_unicode=True)
+        return Response(text, media_type="application/yaml")
+
+
+def _html(template: str, context: dict[str, Any]) -> Response:
+    body = _TEMPLATES.get_template(template).render(**context)
+    return HTMLResponse(body, headers=SECURITY_HEADERS)

@@ -1,0 +1,109 @@
+"""Observability as a gateway component: metrics, data flow and spans per request."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from gateway.components import Component
+from gateway.context import RequestContext
+from gateway.observability.dataflow import DataFlow
+from gateway.observability.metrics import GatewayMetrics
+from gateway.observability.templates import RouteTemplates
+
+
+class ObservabilityComponent(Component):
+    name = "observability"
+
+    def __init__(self, gateway: Any) -> None:
+        super().__init__(gateway)
+        config = gateway.config.observability
+        self.metrics = (
+            GatewayMetrics(config.metrics.consumer_label) if config.metrics.enabled else None
+        )
+        self.dataflow = DataFlow(config.metrics.dataflow_window)
+        self.tracer: Any = None
+        self.templates: dict[str, RouteTemplates] = {}
+
+    async def start(self) -> None:
+        from gateway.config.loader import contract_path
+
+        gateway = self.gateway
+        config = gateway.config
+        for api in config.apis:
+            self.templates[api.name] = RouteTemplates.from_contract(
+                contract_path(config, api.contract)
+            )
+        if config.observability.tracing.exporter != "none":
+            from gateway.observability.tracing import SpanTracer
+
+            self.tracer = SpanTracer(config.observability.tracing)
+            gateway.services["span_exporter"] = self.tracer.memory
+            gateway.tracer = self.tracer
+        if self.metrics is not None:
+            self.metrics.add_gauges(self._gauges)
+        gateway.services["dataflow"] = self.dataflow
+        gateway.observers.append(self.observe)
+
+    async def stop(self) -> None:
+        if self.tracer is not None:
+            self.tracer.shutdown()
+
+    def observe(self, ctx: RequestContext, status: int) -> None:
+        route = self.templates[ctx.route.api.name].match(ctx.route.forward_path(ctx.path))
+        ctx.log["route"] = route
+        seconds = time.perf_counter() - ctx.started
+        if self.metrics is not None:
+            self.metrics.observe(ctx, status, seconds, route)
+        self.dataflow.record(ctx, status)
+        span = ctx.log.pop("_span", None)
+        if span is not None:
+            self.tracer.end(span, ctx, status, route)
+
+    def _gauges(self) -> Iterator[GaugeMetricFamily]:
+        gateway = self.gateway
+        yield GaugeMetricFamily(
+            "tiergate_in_flight_requests", "Requests being handled now.", value=gateway.in_flight
+        )
+        ejected = GaugeMetricFamily(
+            "tiergate_circuit_open",
+            "1 while a target is ejected or unhealthy.",
+            labels=["api", "target"],
+        )
+        for api, targets in gateway.upstreams.state().items():
+            for target in targets:
+                is_open = bool(target["ejected_for"]) or not target["healthy"]
+                ejected.add_metric([api, str(target["target"])], 1.0 if is_open else 0.0)
+        yield ejected
+        limiter = gateway.services.get("limiter")
+        errors = getattr(limiter, "storage_errors", None)
+        if errors is not None:
+            yield GaugeMetricFamily(
+                "tiergate_ratelimit_storage_errors",
+                "Rate-limit storage failures since start (fail-open or fail-closed).",
+                value=float(errors),
+            )
+
+    def admin_routes(self) -> list[BaseRoute]:
+        routes: list[BaseRoute] = [Route("/admin/dataflow", self._dataflow, methods=["GET"])]
+        if self.metrics is not None:
+            routes.append(Route("/metrics", self._metrics, methods=["GET"]))
+        return routes
+
+    async def _metrics(self, request: Request) -> Response:
+        assert self.metrics is not None
+        return Response(
+            generate_latest(self.metrics.registry), headers={"content-type": CONTENT_TYPE_LATEST}
+        )
+
+    async def _dataflow(self, request: Request) -> Response:
+        return JSONResponse(
+            {"window_seconds": self.dataflow.window, "edges": self.dataflow.snapshot()}
+        )

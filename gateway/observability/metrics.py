@@ -1,0 +1,107 @@
+"""Prometheus metrics of one gateway, in a registry of its own.
+
+Labels are low-cardinality by construction: API names, route templates from the
+contracts, methods, status classes, plans, configured targets; never raw paths and
+never consumer ids unless the operator asks for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from gateway.context import RequestContext
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
+
+
+class GatewayMetrics:
+    def __init__(self, consumer_label: bool = False) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.consumer_label = consumer_label
+        request_labels = ["api", "tier", "route", "method", "status_class", "plan"]
+        if consumer_label:
+            request_labels.append("consumer")
+        self.requests = Counter(
+            "tiergate_requests",
+            "Requests answered, by API and outcome.",
+            request_labels,
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "tiergate_request_duration_seconds",
+            "Time from request to last response byte.",
+            ["api", "route", "method", "status_class"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_duration = Histogram(
+            "tiergate_upstream_duration_seconds",
+            "Time until the upstream's response headers.",
+            ["api", "target"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_errors = Counter(
+            "tiergate_upstream_errors",
+            "Upstream failures (refused, timeout, invalid, open).",
+            ["api", "target", "kind"],
+            registry=self.registry,
+        )
+        self.policy_rejections = Counter(
+            "tiergate_policy_rejections",
+            "Requests a policy answered itself (401, 403, 429...).",
+            ["api", "policy", "status"],
+            registry=self.registry,
+        )
+        self._children: dict[tuple, tuple[Any, Any]] = {}
+
+    def observe(self, ctx: RequestContext, status: int, seconds: float, route: str) -> None:
+        api = ctx.route.api
+        status_class = STATUS_CLASSES.get(status // 100, "other")
+        identity = ctx.identity
+        plan = (identity.plan or "none") if identity else "anonymous"
+        key: tuple[str, ...] = (api.name, route, ctx.method, status_class, plan)
+        if self.consumer_label:
+            key += (identity.consumer_id if identity else "anonymous",)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(api.name, api.tier, *key[1:]),
+                self.duration.labels(api.name, route, ctx.method, status_class),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+        log = ctx.log
+        if log:
+            self._observe_extras(api.name, status, log)
+
+    def _observe_extras(self, api: str, status: int, log: dict[str, Any]) -> None:
+        target = str(log.get("upstream_target", "unknown"))
+        if "upstream_ms" in log:
+            self.upstream_duration.labels(api, target).observe(float(log["upstream_ms"]) / 1000)
+        if "upstream_error" in log:
+            self.upstream_errors.labels(api, target, str(log["upstream_error"])).inc()
+        if "ended_by" in log:
+            self.policy_rejections.labels(api, str(log["ended_by"]), str(status)).inc()
+
+    def add_gauges(self, collect: Callable[[], Iterator[GaugeMetricFamily]]) -> None:
+        """Register values read at scrape time (in-flight, circuit state, storage errors)."""
+        self.registry.register(_CallbackCollector(collect))
+
+
+class _CallbackCollector(Collector):
+    def __init__(self, collect: Callable[[], Iterator[GaugeMetricFamily]]) -> None:
+        self._collect = collect
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield from self._collect()
+
+    def describe(self) -> list:
+        return []

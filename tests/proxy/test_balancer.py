@@ -1,0 +1,82 @@
+"""Round-robin, retries (idempotent only), passive circuit breaking."""
+
+from __future__ import annotations
+
+import time
+from itertools import count
+
+import httpx
+
+from gateway.app import Gateway
+from tests.support.configs import make_config
+from tests.support.servers import free_port, serve_asgi
+from tests.support.upstreams import echo, raw_server, read_head
+
+
+def gateway_for(tmp_path, targets, **upstream):
+    api = {"name": "svc", "base_path": "/svc", "upstream": {"targets": targets, **upstream}}
+    return serve_asgi(Gateway(make_config(tmp_path, [api])))
+
+
+def test_round_robin_over_targets(tmp_path):
+    with serve_asgi(echo) as a, serve_asgi(echo) as b, gateway_for(tmp_path, [a.url, b.url]) as gw:
+        ports = [httpx.get(f"{gw.url}/svc/x").json()["port"] for _ in range(4)]
+    assert ports == [a.port, b.port, a.port, b.port]
+
+
+def test_get_is_retried_on_another_target_post_is_not(tmp_path):
+    hits = count()
+
+    def silent(conn):
+        read_head(conn)
+        next(hits)
+        time.sleep(2)
+
+    with raw_server(silent) as stuck, serve_asgi(echo) as good:
+        timeouts = {"read": 0.4}
+        with gateway_for(tmp_path, [stuck, good.url], timeouts=timeouts, retries=1) as gw:
+            # Each request starts on the stuck target (the retry also advances the rotation).
+            response = httpx.get(f"{gw.url}/svc/x")
+            assert response.status_code == 200
+            assert response.json()["port"] == good.port
+            response = httpx.post(f"{gw.url}/svc/x", content=b"once")
+            assert response.status_code == 504
+    assert next(hits) == 2  # the GET and the POST each reached it once
+
+
+def test_circuit_breaker_ejects_then_readmits(tmp_path):
+    refused = f"http://127.0.0.1:{free_port()}"
+    breaker = {"failures": 2, "cooldown": 1.0}
+    with gateway_for(tmp_path, [refused], retries=0, circuit_breaker=breaker) as gw:
+        assert [httpx.get(f"{gw.url}/svc/x").status_code for _ in range(2)] == [502, 502]
+        response = httpx.get(f"{gw.url}/svc/x")
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "try again in 1 seconds" in response.json()["detail"]
+        state = httpx.get(f"{gw.url}/readyz").json()["apis"]["svc"][0]
+        assert state["ejected_for"] > 0
+        time.sleep(1.1)
+        assert httpx.get(f"{gw.url}/svc/x").status_code == 502  # tried again after cooldown
+
+
+def test_ejected_target_is_skipped_while_others_serve(tmp_path):
+    refused = f"http://127.0.0.1:{free_port()}"
+    breaker = {"failures": 1, "cooldown": 30}
+    with (
+        serve_asgi(echo) as good,
+        gateway_for(tmp_path, [refused, good.url], retries=1, circuit_breaker=breaker) as gw,
+    ):
+        statuses = [httpx.get(f"{gw.url}/svc/x").status_code for _ in range(6)]
+        assert statuses == [200] * 6
+        targets = httpx.get(f"{gw.url}/readyz").json()["apis"]["svc"]
+        assert targets[0]["ejected_for"] > 25
+        assert targets[1]["ejected_for"] == 0
+
+
+def test_retry_reports_the_first_failure_when_no_target_is_left(tmp_path):
+    refused = f"http://127.0.0.1:{free_port()}"
+    breaker = {"failures": 1, "cooldown": 30}
+    with gateway_for(tmp_path, [refused], retries=2, circuit_breaker=breaker) as gw:
+        assert httpx.get(f"{gw.url}/svc/x").status_code == 502
+        assert httpx.get(f"{gw.url}/svc/x").status_code == 503

@@ -1,0 +1,82 @@
+"""`tiergate up` in a subprocess on free ports, for tests that need a separate process
+(memory, signals, the access log on stdout)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from tests.support.configs import MINIMAL_CONTRACT
+from tests.support.servers import free_port
+
+
+class GatewayProcess:
+    def __init__(self, proc: subprocess.Popen, url: str, log: Path) -> None:
+        self.proc = proc
+        self.url = url
+        self.log = log
+
+    def log_lines(self) -> list[str]:
+        return self.log.read_text().splitlines()
+
+
+def write_config(tmp_path: Path, apis: list[dict[str, Any]], **top: Any) -> Path:
+    (tmp_path / "contract.yaml").write_text(MINIMAL_CONTRACT)
+    for api in apis:
+        api.setdefault("contract", "contract.yaml")
+        api.setdefault("tier", "experience")
+    raw = {
+        "listeners": {
+            "public": {"host": "127.0.0.1", "port": free_port()},
+            "admin": {"host": "127.0.0.1", "port": free_port()},
+        },
+        **top,
+        "apis": apis,
+    }
+    path = tmp_path / "tiergate.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@contextmanager
+def tiergate_up(config: Path, timeout: float = 20.0) -> Iterator[GatewayProcess]:
+    port = yaml.safe_load(config.read_text())["listeners"]["public"]["port"]
+    url = f"http://127.0.0.1:{port}"
+    log = config.parent / "tiergate.out"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "up", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=config.parent,
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"tiergate up exited: {log.read_text()}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"tiergate up did not start: {log.read_text()}")
+            time.sleep(0.05)
+        yield GatewayProcess(proc, url, log)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
