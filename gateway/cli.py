@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from gateway.config import ConfigError, load_config
+from gateway.server import ListenerFailed
 
 # Each entry adds its subcommands to the parser; areas own their commands.
 Registrar = Callable[[argparse._SubParsersAction], None]
@@ -74,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"tiergate: invalid configuration\n{error}", file=sys.stderr)
         return 2
+    except ListenerFailed as error:
+        print(f"tiergate: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

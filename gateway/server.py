@@ -31,12 +31,10 @@ def admin_app(gateway: Gateway) -> Any:
 
 
 def uvicorn_options(config: GatewayConfig) -> dict[str, Any]:
-    """Options of both listeners. uvicorn's own X-Forwarded-For handling is off: it
-    would believe any local peer; the gateway decides with `trusted_proxies`."""
+    """Options of both listeners."""
     return {
         "log_level": "warning",
         "access_log": False,
-        "proxy_headers": False,
         "server_header": False,
         "date_header": True,
         "timeout_graceful_shutdown": config.shutdown_grace,
@@ -63,6 +61,31 @@ def build_servers(config: GatewayConfig, gateway: Gateway) -> list[uvicorn.Serve
     return [_Server(public), _Server(admin)]
 
 
+async def _started(server: uvicorn.Server, task: asyncio.Task) -> bool:
+    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn has no event
+        await asyncio.sleep(0.05)
+    return server.started
+
+
+def _url(server: uvicorn.Server) -> str:
+    host, port = server.servers[0].sockets[0].getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class ListenerFailed(Exception):
+    """A listener could not start; uvicorn has logged why (e.g. the port is taken)."""
+
+
+async def _serve(server: uvicorn.Server, servers: list[uvicorn.Server]) -> None:
+    try:
+        await server.serve()
+    except SystemExit:  # uvicorn exits the process when it cannot bind
+        for other in servers:
+            other.should_exit = True
+        where = f"{server.config.host}:{server.config.port}"
+        raise ListenerFailed(f"cannot listen on {where}; is another process using it?") from None
+
+
 async def serve(config: GatewayConfig) -> None:
     if config.access_log:
         configure_access_log()
@@ -77,20 +100,19 @@ async def serve(config: GatewayConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
     public, admin = servers
-    public_task = asyncio.create_task(public.serve())
-    while not public.started and not public_task.done():  # noqa: ASYNC110 - uvicorn has no event
-        await asyncio.sleep(0.05)
-    if public_task.done():  # start-up failed; uvicorn has said why
-        await public_task
-        raise SystemExit(1)
-    admin_task = asyncio.create_task(admin.serve())
-    print(
-        f"tiergate: public http://{config.listeners.public.host}:{config.listeners.public.port}"
-        f"  admin http://{config.listeners.admin.host}:{config.listeners.admin.port}",
-        flush=True,
-    )
-    await asyncio.gather(public_task, admin_task)
+    public_task = asyncio.create_task(_serve(public, servers))
+    if await _started(public, public_task):  # the public listener first: the lifespan runs there
+        admin_task = asyncio.create_task(_serve(admin, servers))
+        if await _started(admin, admin_task):
+            print(f"tiergate: public {_url(public)}  admin {_url(admin)}", flush=True)
+    else:
+        admin_task = asyncio.create_task(asyncio.sleep(0))
+    # Both finish (a failed listener has asked the other to stop) before any error is raised.
+    results = await asyncio.gather(public_task, admin_task, return_exceptions=True)
     flush_access_log()
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

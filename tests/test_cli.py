@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from tests.support.processes import tiergate_up, write_config
@@ -90,6 +92,22 @@ def test_check_accepts_a_good_config_named_by_env(tmp_path):
     result = tiergate("check", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert f"ok: {config}: 1 APIs" in result.stdout
+
+
+@pytest.mark.parametrize("listener", ["public", "admin"])
+def test_up_reports_a_taken_port_without_traceback(tmp_path, listener):
+    config = write_config(tmp_path, [])
+    raw = yaml.safe_load(config.read_text())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        raw["listeners"][listener]["port"] = port
+        config.write_text(yaml.safe_dump(raw))
+        result = tiergate("up", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"tiergate: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_up_serves_healthz_on_the_configured_port(tmp_path):

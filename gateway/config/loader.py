@@ -34,6 +34,9 @@ def load_config(
         text = source.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(source), [("", f"cannot read the file: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:
+        problem = f"not UTF-8 text (byte {exc.start}); save the file as UTF-8"
+        raise ConfigError(str(source), [("", problem)]) from None
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:

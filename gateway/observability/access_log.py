@@ -86,13 +86,6 @@ def log_request(ctx: RequestContext, status: int) -> None:
     _emit(sink, record)
 
 
-def _emit(sink: _Sink | None, record: dict[str, object]) -> None:
-    if sink is not None:
-        sink(_encode(record))
-    else:
-        logger.info(_encode(record))
-
-
 def log_outside(scope: Scope, status: int, started: float, request_id: str | None) -> None:
     """The line for a request no API handled: gateway endpoints, 400/404/405 answers."""
     sink = _sink
@@ -110,3 +103,10 @@ def log_outside(scope: Scope, status: int, started: float, request_id: str | Non
         "total_ms": round((time.perf_counter() - started) * 1000, 3),
     }
     _emit(sink, record)
+
+
+def _emit(sink: _Sink | None, record: dict[str, object]) -> None:
+    if sink is not None:
+        sink(_encode(record))
+    else:
+        logger.info(_encode(record))

@@ -31,6 +31,7 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 BUFFER_REQUEST_LIMIT = 1 << 20  # bodies up to 1 MiB with a Content-Length are read whole
 BUFFER_RESPONSE_LIMIT = 1 << 16  # responses up to 64 KiB are sent in one message
 FAILURE_STATUSES = frozenset({502, 503, 504})
+NO_BODY = frozenset({204, 304})  # statuses that never have a body (RFC 9110 §6.4.1)
 CLIENT_GONE = "client_disconnected"  # access-log field, set when the client went away
 
 
@@ -165,9 +166,11 @@ class Forwarder:
     ) -> int:
         """Send the upstream's answer; return the status the client got."""
         body = b""
+        status = response.status
         length = _content_length(response.headers)
-        small = ctx.method == "HEAD" or (length is not None and length <= BUFFER_RESPONSE_LIMIT)
-        if small and ctx.method != "HEAD":
+        bodiless = ctx.method == "HEAD" or status in NO_BODY
+        small = bodiless or (length is not None and length <= BUFFER_RESPONSE_LIMIT)
+        if not bodiless and small:
             # Read a small body before answering, so an upstream failure is still a 502.
             try:
                 body = b"".join([chunk async for chunk in response.iter_body()])
@@ -175,6 +178,10 @@ class Forwarder:
                 self.pool.failed(target)
                 return await self._fail(ctx, error, send)
         headers = _response_headers(response.headers, ctx)
+        if status in NO_BODY and length is not None:
+            # A 304 may state the representation's length; the server would then wait
+            # for that many body bytes that never come.
+            headers = [(k, v) for k, v in headers if k != b"content-length"]
         for hook in ctx.response_hooks:
             result = hook(ctx, response.status, headers)
             if result is not None:

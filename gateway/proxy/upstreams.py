@@ -7,6 +7,7 @@ import contextlib
 from typing import Any
 
 from gateway.config.models import GatewayConfig
+from gateway.proxy.aiohttp_transport import AiohttpTransport
 from gateway.proxy.balancer import Target, TargetPool
 from gateway.proxy.h1_transport import H1Transport
 from gateway.proxy.health import HealthChecker
@@ -29,6 +30,8 @@ class Upstreams:
         self.config = config
         self.gateway_app = gateway_app
         self.http: Transport = http or H1Transport()
+        # https:// targets go through aiohttp (TLS); the lean client speaks plain HTTP/1.1.
+        self.https: Transport = http or AiohttpTransport()
         self._asgi: dict[str, AsgiTransport] = {}
         self._pools: dict[str, TargetPool] = {}
         self._checkers: list[HealthChecker] = []
@@ -48,6 +51,8 @@ class Upstreams:
                 self._tasks.append(asyncio.create_task(checker.run()))
 
     async def _transport(self, url: str, api: str) -> Transport:
+        if url.startswith("https:"):
+            return self.https
         if not url.startswith("asgi:"):
             return self.http
         if url not in self._asgi:
@@ -76,3 +81,5 @@ class Upstreams:
         for transport in self._asgi.values():
             await transport.aclose()
         await self.http.aclose()
+        if self.https is not self.http:
+            await self.https.aclose()

@@ -95,6 +95,13 @@ def test_missing_file(tmp_path):
         load_config(tmp_path / "nope.yaml", env={})
 
 
+def test_binary_file(tmp_path):
+    path = tmp_path / "tiergate.yaml"
+    path.write_bytes(b"apis: []\n\xff\xfe")
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 9\); save the file as UTF-8"):
+        load_config(path, env={})
+
+
 def test_depends_on_must_go_one_tier_down(tmp_path):
     config = {
         "apis": [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 import pytest
 
@@ -23,14 +25,24 @@ def hop_by_hop_upstream(conn):
     conn.sendall(HOP_RESPONSE)
 
 
+def not_modified(conn):
+    status = b"204 No Content" if b"/204" in read_head(conn) else b"304 Not Modified"
+    conn.sendall(b"HTTP/1.1 " + status + b'\r\nContent-Length: 100\r\nETag: "v1"\r\n\r\n')
+
+
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory, httpbin_url):
     tmp_path = tmp_path_factory.mktemp("forward")
-    with serve_asgi(echo) as upstream, raw_server(hop_by_hop_upstream) as hop:
+    with (
+        serve_asgi(echo) as upstream,
+        raw_server(hop_by_hop_upstream) as hop,
+        raw_server(not_modified) as cached,
+    ):
         apis = [
             {"name": "echo", "base_path": "/echo", "upstream": {"targets": [upstream.url]}},
             {"name": "bin", "base_path": "/bin", "upstream": {"targets": [httpbin_url]}},
             {"name": "hop", "base_path": "/hop", "upstream": {"targets": [hop]}},
+            {"name": "cached", "base_path": "/cached", "upstream": {"targets": [cached]}},
             {
                 "name": "local",
                 "base_path": "/local",
@@ -170,6 +182,19 @@ def test_head_keeps_the_length_and_sends_no_body(gw):
     assert response.status_code == 200
     assert response.headers["content-length"] == "5000"
     assert response.content == b""
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_bodiless_statuses_keep_the_connection_usable(gw, method):
+    # A 304 may state a Content-Length; no body follows, and the client's
+    # connection must stay good for the next request.
+    host, port = gw.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        for status in (304, 204, 304):
+            sock.sendall(f"{method} /cached/{status} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            head = read_head(sock)
+            assert head.startswith(f"HTTP/1.1 {status} ".encode()), head
+            assert b'etag: "v1"' in head
 
 
 def test_methods_bodies_and_query_reach_httpbin(gw):
