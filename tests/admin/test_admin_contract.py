@@ -24,7 +24,7 @@ def test_admin_api_conforms_to_its_contract(tmp_path):
                 "--workers", "1",
                 "--seed", "1",
                 "--request-timeout", "10",
-                "--max-time", "60",
+                "--max-time", "40",
             ],
             capture_output=True,
             text=True,
