@@ -13,9 +13,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from gateway.config import load_config
 from gateway.config.loader import config_path, validate_config
 from gateway.config.models import GatewayConfig
+from gateway.registry.engine import redacted
 from gateway.registry.plans import unknown_apis, unknown_plan
 from gateway.registry.records import ApiKeyRecord
 from gateway.registry.store import Registry, RegistryError
@@ -97,6 +100,13 @@ def _run(action: Action) -> Callable[[argparse.Namespace], int]:
             return asyncio.run(main())
         except RegistryError as error:
             print(f"tiergate: {error}", file=sys.stderr)
+            return 1
+        except (OSError, SQLAlchemyError) as error:
+            where = redacted(config.registry_url)
+            print(
+                f"tiergate: cannot use the registry at {where}: {type(error).__name__}",
+                file=sys.stderr,
+            )
             return 1
 
     return handler

@@ -26,11 +26,12 @@ def async_url(url: str) -> URL:
 
 def create_engine(url: str) -> AsyncEngine:
     parsed = async_url(url)
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    # hide_parameters: a failed statement's message never carries hashes or other values.
+    options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        options = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
+        options = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}, "hide_parameters": True}
     engine = create_async_engine(parsed, **options)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -137,6 +137,15 @@ class Registry:
         """Register a client; returns (record, secret). The secret is not kept."""
         consumer_id = consumer or name
         await self.ensure_consumer(consumer_id)
+        if application is not None:
+            rows = await self._select(
+                t.applications.select().where(
+                    t.applications.c.id == application,
+                    t.applications.c.consumer_id == consumer_id,
+                )
+            )
+            if not rows:
+                raise NotFound("no such application for this consumer")
         secret = new_secret()
         record = ClientRecord(
             client_id=client_id or new_id("cl"),

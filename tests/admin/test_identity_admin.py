@@ -153,6 +153,19 @@ def test_consumers_applications_plans_signing_keys(gw):
         json={"consumer": consumer, "name": "App"},
     )
     assert r.status_code == 201 and r.json()["consumer"] == consumer
+    app_id = r.json()["id"]
+    r = httpx.post(
+        f"{gw.admin_url}/admin/clients",
+        headers=AUTH,
+        json={"name": f"{consumer}-web", "consumer": consumer, "application": app_id},
+    )
+    assert r.status_code == 201 and r.json()["application"] == app_id
+    r = httpx.post(
+        f"{gw.admin_url}/admin/clients",
+        headers=AUTH,
+        json={"name": "other-web", "consumer": "other", "application": app_id},
+    )
+    _problem(r, 404)
     apps = httpx.get(f"{gw.admin_url}/admin/applications", headers=AUTH).json()["items"]
     assert any(a["consumer"] == consumer for a in apps)
     r = httpx.post(

@@ -124,3 +124,11 @@ def test_unknown_plan_or_api_is_refused_when_the_config_names_them(tmp_path, sql
         "--apis", "partner,nope",
     )  # fmt: skip
     assert done.returncode == 1 and "unknown APIs ['nope']" in done.stderr
+
+
+def test_unreachable_registry_is_a_clear_error_without_the_password(tmp_path):
+    url = "postgresql://tg:s3cret-pw@127.0.0.1:1/nowhere"
+    done = tiergate(url, tmp_path, "keys", "list")
+    assert done.returncode == 1
+    assert "cannot use the registry at postgresql://tg:***@127.0.0.1:1/nowhere" in done.stderr
+    assert "s3cret-pw" not in done.stderr + done.stdout

@@ -71,6 +71,12 @@ async def test_api_key_lookup_revoke_and_rotation_overlap(registry):
     assert (await registry.api_key_by_hash(hash_credential(new_plaintext))).revoked_at
 
 
+async def test_key_last_use_is_recorded_for_usage(registry):
+    key, _ = await registry.create_api_key("user", "gold", ["partner"])
+    await registry.mark_api_keys_used({key.id: 1234.5})
+    assert (await registry.api_key(key.id)).last_used_at == 1234.5
+
+
 async def test_revoked_tokens_are_listed_since_a_time_until_they_expire(registry):
     jti = uuid.uuid4().hex
     before = time.time() - 1

@@ -21,5 +21,6 @@ def make_config(tmp_path: Path, apis: list[dict[str, Any]], **top: Any) -> Gatew
     for api in apis:
         api.setdefault("contract", "contract.yaml")
         api.setdefault("tier", "experience")
+    top.setdefault("registry_url", f"sqlite:///{tmp_path}/registry.db")  # not ./var in tests
     raw = {"access_log": False, **top, "apis": apis}
     return validate_config(raw, tmp_path / "tiergate.yaml", env={})
