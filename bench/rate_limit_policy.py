@@ -6,6 +6,11 @@ quotas, with memory:// and with Redis. Not a test: prints numbers only.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
+
 import asyncio
 import os
 import sys

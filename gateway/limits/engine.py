@@ -77,7 +77,7 @@ def storage_url(url: str) -> str:
     return f"async+{url}"
 
 
-def open_storage(url: str, settings: RateLimitingConfig):  # type: ignore[no-untyped-def]
+def open_storage(url: str, settings: RateLimitingConfig):
     """The `limits` storage for `url`; Redis without retries, with the storage timeout
     on sockets and (plain Redis) a bounded pool that waits for a free connection."""
     target = storage_url(url)
