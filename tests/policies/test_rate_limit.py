@@ -12,9 +12,12 @@ import pytest
 from gateway.admin import create_admin_app
 from gateway.app import Gateway
 from gateway.cli import main
+from tests.limits import conftest as limits_fixtures
 from tests.limits.support import UPSTREAM, burst, with_test_identity
 from tests.support.configs import make_config
 from tests.support.servers import serve_asgi
+
+http = limits_fixtures.http  # one httpx client per test (no conftest here: shared dir)
 
 POLICY_RE = re.compile(r'^"([^"]+)";q=(\d+);w=(\d+)$')
 STATE_RE = re.compile(r'^"([^"]+)";r=(\d+);t=(\d+)$')

@@ -1,3 +1,0 @@
-from tests.limits.conftest import http
-
-__all__ = ["http"]
