@@ -47,7 +47,7 @@ def _config(tmp_path, storage: str, **settings):
 
 
 def test_two_gateways_sharing_redis_admit_exactly_100_in_total(http, tmp_path, redis_server):
-    config = _config(tmp_path, redis_server.url, storage_timeout=3)  # exactness, not timeouts
+    config = _config(tmp_path, redis_server.url, storage_timeout=10)  # exactness, not timeouts
     with serve_asgi(Gateway(config)) as one, serve_asgi(Gateway(config)) as two:
         urls = [f"{one.url}/experience/open/v1/x", f"{two.url}/experience/open/v1/x"]
         responses = burst(urls, 500)

@@ -7,8 +7,6 @@ import json
 import re
 import time
 
-import pytest
-
 from gateway.admin import create_admin_app
 from gateway.app import Gateway
 from gateway.cli import main
@@ -187,9 +185,8 @@ def test_token_endpoint_is_limited_per_client_ip(http, tmp_path):
         assert http.get(f"{gw.url}/healthz").status_code == 200  # other shell paths are free
 
 
-@pytest.mark.parametrize("limit", [None])
-def test_token_endpoint_limit_can_be_turned_off(http, tmp_path, limit):
-    config = make_config(tmp_path, [], rate_limiting={"token_endpoint_limit": limit})
+def test_token_endpoint_limit_can_be_turned_off(http, tmp_path):
+    config = make_config(tmp_path, [], rate_limiting={"token_endpoint_limit": None})
     with serve_asgi(Gateway(config)) as gw:
         codes = {http.post(f"{gw.url}/oauth/token").status_code for _ in range(40)}
         assert 429 not in codes
