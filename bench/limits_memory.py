@@ -9,6 +9,11 @@ moving-window and sliding-window-counter strategies. Not a test: numbers only.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
+
 import asyncio
 import sys
 import threading

@@ -23,6 +23,7 @@ PG_DB="${TG_PG_DB:-tiergate_cluster}"
 REGISTRY_URL="${TIERGATE_REGISTRY_URL:-postgresql://postgres@127.0.0.1:5432/$PG_DB}"
 ADMIN_TOKEN="${TIERGATE_ADMIN_TOKEN:-cluster-admin-token}"
 SOURCE="${TG_SOURCE_CONFIG:-$ROOT/tiergate.yaml}"       # the estate to distribute
+STORAGE_TIMEOUT="${TG_STORAGE_TIMEOUT:-}"                 # rate_limiting.storage_timeout
 
 say() { printf 'cluster: %s\n' "$*"; }
 
@@ -66,7 +67,7 @@ up() {
     fi
 
     "$PY" "$ROOT/deploy/make_config.py" "$RUN" --source "$SOURCE" --nodes "$NODES" \
-        --api-port "$API_PORT"
+        --api-port "$API_PORT" ${STORAGE_TIMEOUT:+--storage-timeout "$STORAGE_TIMEOUT"}
 
     local lb_url="http://127.0.0.1:$LB_PORT"
     while read -r name app port; do

@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=ROOT / "tiergate.yaml")
     parser.add_argument("--nodes", default="8181:8191,8182:8192", help="public:admin,...")
     parser.add_argument("--api-port", type=int, default=9100, help="first port of the APIs")
+    parser.add_argument("--storage-timeout", type=float, help="rate_limiting.storage_timeout")
     args = parser.parse_args()
 
     raw = yaml.safe_load(args.source.read_text()) or {}
@@ -69,6 +70,11 @@ def main() -> None:
             "admin": {"host": "127.0.0.1", "port": admin},
         }
         node["trusted_proxies"] = ["127.0.0.1/32"]  # nginx: believe its X-Forwarded-For
+        if args.storage_timeout:
+            node["rate_limiting"] = {
+                **(node.get("rate_limiting") or {}),
+                "storage_timeout": args.storage_timeout,
+            }
         node["apis"] = apis
         (args.run_dir / f"node{index}.yaml").write_text(yaml.safe_dump(node, sort_keys=False))
     (args.run_dir / "services.txt").write_text("".join(line + "\n" for line in services))

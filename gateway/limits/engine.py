@@ -77,7 +77,7 @@ def storage_url(url: str) -> str:
     return f"async+{url}"
 
 
-def open_storage(url: str, settings: RateLimitingConfig):  # type: ignore[no-untyped-def]
+def open_storage(url: str, settings: RateLimitingConfig):
     """The `limits` storage for `url`; Redis without retries, with the storage timeout
     on sockets and (plain Redis) a bounded pool that waits for a free connection."""
     target = storage_url(url)
@@ -104,6 +104,18 @@ def open_storage(url: str, settings: RateLimitingConfig):  # type: ignore[no-unt
             )
         }
     return storage_from_string(target, implementation="redispy", wrap_exceptions=True, **options)
+
+
+_periods: tuple[int, dict[str, tuple[str, int, int]]] = (0, {})
+
+
+def current_periods() -> dict[str, tuple[str, int, int]]:
+    """period_keys(now), computed at most once per second (it is on the hot path)."""
+    global _periods
+    second = int(time.time())
+    if _periods[0] != second:
+        _periods = (second, period_keys(datetime.fromtimestamp(second, UTC)))
+    return _periods[1]
 
 
 def period_keys(now: datetime) -> dict[str, tuple[str, int, int]]:
@@ -134,7 +146,7 @@ class Limiter:
         self.settings = settings
         self.prefix = settings.key_prefix
         self.storage = open_storage(url, settings)
-        self.remote = not storage_url(url).startswith(f"{memory.SCHEME}://")
+        self.remote = not storage_url(url).startswith((f"{memory.SCHEME}://", "async+memory://"))
         self.strategies: dict[str, RateLimiter] = {
             "moving-window": MovingWindowRateLimiter(self.storage),
             "sliding-window-counter": SlidingWindowCounterRateLimiter(self.storage),
@@ -223,7 +235,7 @@ class Limiter:
     async def _quotas(
         self, consumer: str, quotas: QuotaConfig | None
     ) -> tuple[list[Window], str | None]:
-        periods = period_keys(datetime.now(UTC))
+        periods = current_periods()
         counts = {}
         for period, (label, ends_in, _) in periods.items():
             key = self.usage_key(consumer, period, label)

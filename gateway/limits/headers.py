@@ -26,6 +26,9 @@ def policy_name(source: str, item: RateLimitItem) -> str:
     return f"{source}/{unit}" if item.multiples == 1 else f"{source}/{item.multiples}{unit}"
 
 
+_POLICIES: dict[tuple[tuple[str, int, int], ...], bytes] = {}
+
+
 def _sf_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -34,11 +37,16 @@ def rate_limit_headers(windows: Sequence[Window], primary: Window | None = None)
     """All headers for `windows`; X-RateLimit-* describe `primary` or the tightest."""
     if not windows:
         return []
-    policy = ", ".join(f"{_sf_string(w.name)};q={w.quota};w={w.window}" for w in windows)
+    shape = tuple((w.name, w.quota, w.window) for w in windows)
+    policy = _POLICIES.get(shape)
+    if policy is None:  # the same few shapes recur: format each once
+        policy = ", ".join(f"{_sf_string(n)};q={q};w={w}" for n, q, w in shape).encode()
+        if len(_POLICIES) < 10_000:
+            _POLICIES[shape] = policy
     state = ", ".join(f"{_sf_string(w.name)};r={w.remaining};t={w.reset}" for w in windows)
     tightest = primary or min(windows, key=lambda w: (w.remaining, -w.reset))
     return [
-        (b"ratelimit-policy", policy.encode()),
+        (b"ratelimit-policy", policy),
         (b"ratelimit", state.encode()),
         (b"x-ratelimit-limit", str(tightest.quota).encode()),
         (b"x-ratelimit-remaining", str(tightest.remaining).encode()),

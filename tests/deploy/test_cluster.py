@@ -36,6 +36,9 @@ def test_cluster_up_shares_one_limit_across_nodes_and_goes_down(tmp_path):
         "TG_API_PORT": str(free_port()),
         "TG_REDIS_PORT": str(free_port()),
         "TG_PG_DB": database,
+        # Exactness, not timeouts: on a loaded machine a 1 s storage call can time out,
+        # and fail-open then serves unlimited (docs/rate-limits.md).
+        "TG_STORAGE_TIMEOUT": "10",
         "TG_PYTHON": str(ROOT / ".venv" / "bin" / "python"),
     }
     env.pop("TIERGATE_REGISTRY_URL", None)

@@ -47,7 +47,7 @@ def _config(tmp_path, storage: str, **settings):
 
 
 def test_two_gateways_sharing_redis_admit_exactly_100_in_total(http, tmp_path, redis_server):
-    config = _config(tmp_path, redis_server.url, storage_timeout=3)  # exactness, not timeouts
+    config = _config(tmp_path, redis_server.url, storage_timeout=10)  # exactness, not timeouts
     with serve_asgi(Gateway(config)) as one, serve_asgi(Gateway(config)) as two:
         urls = [f"{one.url}/experience/open/v1/x", f"{two.url}/experience/open/v1/x"]
         responses = burst(urls, 500)
@@ -65,7 +65,8 @@ def test_two_gateways_sharing_redis_admit_exactly_100_in_total(http, tmp_path, r
     assert int(refused.headers["retry-after"]) >= int(refused.headers["x-ratelimit-reset"]) >= 1
 
 
-def test_redis_outage_keeps_the_fail_mode_and_recovers(http, tmp_path, redis_server):
+def test_redis_outage_keeps_the_fail_mode_and_recovers(http, tmp_path, redis_server, caplog):
+    caplog.set_level("WARNING", logger="tiergate.limits")
     timeout = 0.25
     config = _config(tmp_path, redis_server.url, storage_timeout=timeout, retry_after_error=0.2)
     gateway = Gateway(config)
@@ -89,6 +90,8 @@ def test_redis_outage_keeps_the_fail_mode_and_recovers(http, tmp_path, redis_ser
             assert int(r.headers["retry-after"]) >= 1
             assert took < timeout + 0.5
         assert limiter.storage_errors >= 10  # counted for the metrics
+        down = [r.getMessage() for r in caplog.records if "unavailable" in r.getMessage()]
+        assert len(down) == 1, down  # logged once per outage, not once per request
 
         redis_server.start()  # same port
         deadline = time.monotonic() + 10
@@ -98,6 +101,7 @@ def test_redis_outage_keeps_the_fail_mode_and_recovers(http, tmp_path, redis_ser
                 break
             assert time.monotonic() < deadline, "did not recover after Redis returned"
             time.sleep(0.1)
+        assert any("storage is back" in r.getMessage() for r in caplog.records)
         # Counters restarted with the empty Redis: limits hold again, exactly.
         left = int(r.headers["x-ratelimit-remaining"])
         codes = [http.get(closed_url).status_code for _ in range(left + 1)]

@@ -7,14 +7,15 @@ import json
 import re
 import time
 
-import pytest
-
 from gateway.admin import create_admin_app
 from gateway.app import Gateway
 from gateway.cli import main
+from tests.limits import conftest as limits_fixtures
 from tests.limits.support import UPSTREAM, burst, with_test_identity
 from tests.support.configs import make_config
 from tests.support.servers import serve_asgi
+
+http = limits_fixtures.http  # one httpx client per test (no conftest here: shared dir)
 
 POLICY_RE = re.compile(r'^"([^"]+)";q=(\d+);w=(\d+)$')
 STATE_RE = re.compile(r'^"([^"]+)";r=(\d+);t=(\d+)$')
@@ -71,7 +72,14 @@ def test_sliding_window_counter_is_exact_within_a_window(http, tmp_path):
     with serve_asgi(Gateway(config)) as gw:
         responses = burst([f"{gw.url}/experience/shop/v1/items"], 200)
     assert sum(r.status_code == 200 for r in responses) == 50
-    assert sum(r.status_code == 429 for r in responses) == 150
+    refused = [r for r in responses if r.status_code == 429]
+    assert len(refused) == 150
+    # From a cold start the current hour window holds all 50: capacity returns when it ends.
+    window_ends = 3600 - time.time() % 3600
+    for r in refused[:10]:
+        retry_after = int(r.headers["retry-after"])
+        assert retry_after >= int(r.headers["x-ratelimit-reset"])
+        assert window_ends - 2 <= retry_after <= window_ends + 2
 
 
 def test_plans_count_the_verified_consumer_and_operations_override(http, tmp_path):
@@ -184,9 +192,8 @@ def test_token_endpoint_is_limited_per_client_ip(http, tmp_path):
         assert http.get(f"{gw.url}/healthz").status_code == 200  # other shell paths are free
 
 
-@pytest.mark.parametrize("limit", [None])
-def test_token_endpoint_limit_can_be_turned_off(http, tmp_path, limit):
-    config = make_config(tmp_path, [], rate_limiting={"token_endpoint_limit": limit})
+def test_token_endpoint_limit_can_be_turned_off(http, tmp_path):
+    config = make_config(tmp_path, [], rate_limiting={"token_endpoint_limit": None})
     with serve_asgi(Gateway(config)) as gw:
         codes = {http.post(f"{gw.url}/oauth/token").status_code for _ in range(40)}
         assert 429 not in codes
