@@ -44,4 +44,6 @@ class ComponentFactory(Protocol):
 
 def component_factories() -> list[Callable[[Gateway], Component]]:
     """Start-up order: stores first, then what uses them."""
-    return []
+    from gateway.cache import CacheComponent
+
+    return [CacheComponent]

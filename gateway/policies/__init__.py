@@ -9,6 +9,7 @@ from gateway.policies import (
     ip_restriction,
     request_size,
     request_validation,
+    response_cache,
 )
 
 _SPECS: list[PolicySpec] = [
@@ -17,6 +18,7 @@ _SPECS: list[PolicySpec] = [
     ip_restriction.SPEC,
     header_transform.SPEC,
     request_validation.SPEC,
+    response_cache.SPEC,
 ]
 
 POLICIES: dict[str, PolicySpec] = {spec.name: spec for spec in _SPECS}
