@@ -30,10 +30,16 @@ from pydantic import Field
 
 from gateway.channels import RequestRejected
 from gateway.config.loader import contract_path
-from gateway.config.models import StrictModel
+from gateway.config.models import GatewayConfig, StrictModel
 from gateway.context import RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
-from gateway.policies._contract import Contract, Operation, errors_of, load_contract
+from gateway.policies._contract import (
+    Contract,
+    ContractError,
+    Operation,
+    errors_of,
+    load_contract,
+)
 from gateway.problem import ProblemResponse
 from gateway.types import Message, Receive, Send
 
@@ -200,6 +206,18 @@ class RequestValidation:
         DRIFT[self.api] += 1
         ctx.log["response_drift"] = errors[:5]
         log.warning("response drift %s %s %s: %s", self.api, op.method, op.template, errors[:5])
+
+
+def check_contracts(config: GatewayConfig) -> list[str]:
+    """`tiergate check`: every contract request-validation uses must compile."""
+    problems = []
+    for api in config.apis:
+        if "request-validation" in api.policy_configs:
+            try:
+                load_contract(contract_path(config, api.contract))
+            except ContractError as error:
+                problems.append(f"API {api.name!r}: request-validation: {error}")
+    return problems
 
 
 def build(config: RequestValidationConfig, ctx: BuildContext) -> RequestValidation:

@@ -138,3 +138,17 @@ def test_response_drift_is_logged_and_counted_but_never_blocks(tmp_path):
             r = httpx.delete(f"{gw.url}/experience/shop/v1/orders/9")  # 200 is not declared
             assert r.status_code == 200
             assert DRIFT["shop"] == before + 2
+
+
+def test_check_reports_a_contract_that_does_not_compile(tmp_path):
+    from gateway.checks import run_checks
+
+    config = _config(tmp_path, "http://h:1", {})
+    assert run_checks(config) == []
+    (tmp_path / "shop.yaml").write_text(
+        "openapi: 3.1.0\npaths:\n  /x:\n    get:\n      parameters:\n"
+        "        - {name: q, in: query, schema: {type: 12}}\n"
+    )
+    problems = run_checks(config)
+    assert len(problems) == 1 and "API 'shop': request-validation:" in problems[0]
+    assert "GET /x: invalid schema" in problems[0]
