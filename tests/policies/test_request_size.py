@@ -74,9 +74,9 @@ def test_slow_body_gets_408_and_the_connection_closed(tmp_path, upstream):
         started = time.monotonic()
         slow.sendall(b"POST " + PATH + b" HTTP/1.1\r\nHost: a\r\nContent-Length: 50\r\n\r\nabc")
         assert httpx.post(gw.url + PATH.decode(), content=b"fast").status_code == 200
-        data, closed = read_until_close(slow, 3.0)
+        data, closed = read_until_close(slow, 4.0)
         assert status_of(data) == 408 and closed, data
-        assert 0.9 <= time.monotonic() - started < 2.0
+        assert 0.9 <= time.monotonic() - started < 3.0  # deadline 1 s; slack for load
     assert [r["body"] for r in upstream.requests] == ["fast"]
 
 
