@@ -110,3 +110,7 @@ def upstream_fixture() -> Iterator[CountingUpstream]:
     with serve_asgi(app) as server:
         app.url = server.url
         yield app
+
+
+# An in-process upstream, reachable as the target `asgi:tests.support.edge:inprocess_upstream`.
+inprocess_upstream = CountingUpstream()
