@@ -3,12 +3,14 @@
 One `ResponseStore` per API that opts in (`response-cache` policy), all reachable
 through `gateway.services["response-cache"]` (a `CacheRegistry`), so the admin
 API can purge them: `DELETE /admin/cache` (every API) and `DELETE
-/admin/cache/{api}`. In-process memory only: each gateway node caches on its own
-(a Redis-backed store is not implemented; purge each node, or keep TTLs short).
+/admin/cache/{api}`, with `Authorization: Bearer <admin_token>`. In-process
+memory only: each gateway node caches on its own (a Redis-backed store is not
+implemented; purge each node, or keep TTLs short).
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ from gateway.problem import ProblemResponse
 from gateway.types import RawHeaders
 
 UNKNOWN_API = "API '{api}' has no response cache."
+ADMIN_DISABLED = "The admin API is disabled: set admin_token (TIERGATE_ADMIN_TOKEN)."
+ADMIN_DENIED = "Send the admin token as 'Authorization: Bearer <token>'."
 SERVICE = "response-cache"
 
 
@@ -136,10 +140,27 @@ class CacheComponent(Component):
             Route("/admin/cache/{api}", self._purge_api, methods=["DELETE"]),
         ]
 
+    def _denied(self, request: Request) -> Response | None:
+        token = self.gateway.config.admin_token
+        if not token:
+            return ProblemResponse(403, ADMIN_DISABLED)  # type: ignore[return-value]
+        sent = request.headers.get("authorization", "")
+        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            return ProblemResponse(  # type: ignore[return-value]
+                401, ADMIN_DENIED, headers=[("www-authenticate", 'Bearer realm="admin"')]
+            )
+        return None
+
     async def _purge_all(self, request: Request) -> Response:
+        denied = self._denied(request)
+        if denied is not None:
+            return denied
         return JSONResponse({"purged": self.registry.purge()})
 
     async def _purge_api(self, request: Request) -> Response:
+        denied = self._denied(request)
+        if denied is not None:
+            return denied
         api = request.path_params["api"]
         if api not in self.registry.stores:
             return ProblemResponse(404, UNKNOWN_API.format(api=api))  # type: ignore[return-value]

@@ -68,10 +68,13 @@ def identity_policy(monkeypatch):
     monkeypatch.setitem(PRIORITY, "test-identity", 800)
 
 
+ADMIN = {"Authorization": "Bearer s3cret-admin"}
+
+
 def _config(tmp_path, url, policy, extra=None):
     policies = {"response-cache": policy, **(extra or {})}
     api = {"name": "shop", "upstream": {"targets": [url]}, "policies": policies}
-    return make_config(tmp_path, [api])
+    return make_config(tmp_path, [api], admin_token="s3cret-admin")
 
 
 def test_config_is_validated(tmp_path):
@@ -203,8 +206,14 @@ def test_purge_through_the_admin_api(served):
     q = {"cc": "max-age=60"}
     httpx.get(url, params=q)
     assert httpx.get(url, params=q).headers["x-cache"] == "HIT"
-    r = httpx.delete(f"{admin}/admin/cache/shop")
+    assert httpx.delete(f"{admin}/admin/cache/shop").status_code == 401
+    assert (
+        httpx.delete(f"{admin}/admin/cache", headers={"Authorization": "Bearer no"}).status_code
+        == 401
+    )
+    assert httpx.get(url, params=q).headers["x-cache"] == "HIT"  # refused purges purged nothing
+    r = httpx.delete(f"{admin}/admin/cache/shop", headers=ADMIN)
     assert r.status_code == 200 and r.json() == {"api": "shop", "purged": 1}
     assert httpx.get(url, params=q).headers["x-cache"] == "MISS"
-    assert httpx.delete(f"{admin}/admin/cache").json() == {"purged": 1}
-    assert httpx.delete(f"{admin}/admin/cache/nope").status_code == 404
+    assert httpx.delete(f"{admin}/admin/cache", headers=ADMIN).json() == {"purged": 1}
+    assert httpx.delete(f"{admin}/admin/cache/nope", headers=ADMIN).status_code == 404
