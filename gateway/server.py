@@ -51,7 +51,7 @@ def build_servers(config: GatewayConfig, gateway: Gateway) -> list[uvicorn.Serve
         host=config.listeners.admin.host,
         port=config.listeners.admin.port,
         lifespan="off",
-        **common,
+        **{**common, **listener_options(config.listeners.admin)},
     )
     return [_Server(public), _Server(admin)]
 

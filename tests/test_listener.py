@@ -138,3 +138,25 @@ def test_concurrency_cap_answers_503_with_retry_after(tmp_path):
             assert busy.headers["content-type"] == "application/problem+json"
             assert sorted(r.status_code for r in results) == [200, 200]
             assert httpx.get(url).status_code == 200
+
+
+def test_both_listeners_are_built_with_their_own_limits(tmp_path):
+    from gateway.app import Gateway
+    from gateway.listener import EdgeProtocol
+    from gateway.server import build_servers
+
+    config = make_config(
+        tmp_path,
+        [],
+        listeners={
+            "public": {"port": 0, "max_header_bytes": 4096, "keep_alive_timeout": 7},
+            "admin": {"port": 0, "max_concurrency": 4},
+        },
+    )
+    public, admin = build_servers(config, Gateway(config))
+    assert issubclass(public.config.http, EdgeProtocol)
+    assert public.config.http.limits.max_header_bytes == 4096
+    assert public.config.timeout_keep_alive == 7
+    assert admin.config.http.limits.max_concurrency == 4
+    assert public.config.proxy_headers is False and admin.config.proxy_headers is False
+    assert public.config.server_header is False
