@@ -12,7 +12,6 @@ import uvicorn
 
 from gateway.app import Gateway
 from gateway.config.models import GatewayConfig
-from gateway.listener import listener_options
 from gateway.observability.access_log import configure_access_log
 
 
@@ -31,6 +30,8 @@ def admin_app(gateway: Gateway) -> Any:
 
 
 def build_servers(config: GatewayConfig, gateway: Gateway) -> list[uvicorn.Server]:
+    from gateway.listener import listener_options  # edge limits (docs/policies-edge.md)
+
     common: dict[str, Any] = {
         "log_level": "warning",
         "access_log": False,
