@@ -12,6 +12,7 @@ from gateway.config.errors import ConfigError
 from tests.support.configs import make_config
 from tests.support.edge import (
     exchange,
+    read_response,
     read_until_close,
     serve_gateway,
     status_of,
@@ -82,7 +83,7 @@ def test_slow_headers_are_cut_at_the_deadline_while_others_are_served(tmp_path, 
         elapsed = time.monotonic() - started
         assert closed and status_of(data) == 408, data
         assert 0.9 <= elapsed < 3.0  # deadline 1 s; slack for a loaded machine
-        idle_data, idle_closed = read_until_close(idle, 1.0)
+        idle_data, idle_closed = read_until_close(idle, 3.0)
         assert idle_closed and status_of(idle_data) == 408  # connected, never spoke
         slow.close()
         idle.close()
@@ -95,11 +96,11 @@ def test_keep_alive_request_after_idle_gets_a_fresh_header_deadline(tmp_path, up
     with serve_gateway(config) as gw, socket.create_connection(("127.0.0.1", gw.port)) as s:
         request = b"GET /experience/shop/v1/x HTTP/1.1\r\nHost: a\r\n\r\n"
         s.sendall(request)
-        first, _ = read_until_close(s, 0.5)
+        first = read_response(s)
         time.sleep(1.2)  # idle beyond header_timeout: keep-alive governs idleness, not headers
         s.sendall(request)
-        second, closed = read_until_close(s, 0.5)
-        assert status_of(first) == 200 and status_of(second) == 200 and not closed
+        second = read_response(s)
+        assert status_of(first) == 200 and status_of(second) == 200
 
 
 def test_concurrency_cap_answers_503_with_retry_after(tmp_path):
