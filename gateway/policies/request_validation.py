@@ -79,6 +79,10 @@ class RequestValidation:
     async def __call__(self, ctx: RequestContext) -> ProblemResponse | None:
         path = ctx.route.forward_path(ctx.path)
         found = self.contract.match(path)
+        if found is None and not ctx.route.api.strip_base_path:
+            # the upstream gets the full path; the contract may still list paths below it
+            path = ctx.path[len(ctx.route.prefix) :] or "/"
+            found = self.contract.match(path)
         if found is None:
             return ProblemResponse(404, NO_OPERATION.format(api=self.api, path=path))
         entry, match = found

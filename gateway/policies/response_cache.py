@@ -98,7 +98,11 @@ class ResponseCache:
             pending: dict[str, Any] = {}
 
             async def send_recording(message: Message) -> None:
+                # Recorded before sending: the next request may arrive as soon as this is out.
+                record(message)
                 await send(message)
+
+            def record(message: Message) -> None:
                 if message["type"] == "http.response.start":
                     started = self._storable(ctx, message)
                     if started is not None:
