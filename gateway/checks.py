@@ -15,6 +15,15 @@ CHECKS: list[Check] = [
 ]
 
 
+def _request_validation_contracts(config: GatewayConfig) -> list[str]:
+    from gateway.policies.request_validation import check_contracts
+
+    return check_contracts(config)
+
+
+CHECKS.append(_request_validation_contracts)
+
+
 def run_checks(config: GatewayConfig) -> list[str]:
     problems: list[str] = []
     for check in CHECKS:

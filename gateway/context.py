@@ -43,10 +43,10 @@ class RequestContext:
     identity: Identity | None = None
     upstream_headers: RawHeaders = field(default_factory=list)  # added for the upstream
     response_headers: RawHeaders = field(default_factory=list)  # added for the client
+    channel_wrappers: list[ChannelWrapper] = field(default_factory=list)  # see channels.py
     response_hooks: list[ResponseHook] = field(default_factory=list)
     log: dict[str, object] = field(default_factory=dict)  # extra access-log fields
     trace: TraceContext | None = None  # W3C trace context of this hop
-    channel_wrappers: list[ChannelWrapper] = field(default_factory=list)  # applied in order
 
     def header(self, name: bytes) -> bytes | None:
         """First value of a request header (name in lower case)."""

@@ -35,6 +35,8 @@ def uvicorn_options(config: GatewayConfig) -> dict[str, Any]:
     return {
         "log_level": "warning",
         "access_log": False,
+        # X-Forwarded-* is the gateway's business (trusted_proxies), not uvicorn's.
+        "proxy_headers": False,
         "server_header": False,
         "date_header": True,
         "timeout_graceful_shutdown": config.shutdown_grace,
@@ -56,7 +58,7 @@ def build_servers(config: GatewayConfig, gateway: Gateway) -> list[uvicorn.Serve
         host=config.listeners.admin.host,
         port=config.listeners.admin.port,
         lifespan="off",
-        **common,
+        **{**common, **listener_options(config.listeners.admin)},
     )
     return [_Server(public), _Server(admin)]
 

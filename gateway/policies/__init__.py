@@ -13,6 +13,7 @@ from gateway.policies import (
     rate_limit,
     request_size,
     request_validation,
+    response_cache,
     tier_guard,
 )
 
@@ -27,6 +28,7 @@ _SPECS: list[PolicySpec] = [
     rate_limit.SPEC,
     header_transform.SPEC,
     request_validation.SPEC,
+    response_cache.SPEC,
 ]
 
 POLICIES: dict[str, PolicySpec] = {spec.name: spec for spec in _SPECS}

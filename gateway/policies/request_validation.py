@@ -30,10 +30,16 @@ from pydantic import Field
 
 from gateway.channels import RequestRejected
 from gateway.config.loader import contract_path
-from gateway.config.models import StrictModel
+from gateway.config.models import GatewayConfig, StrictModel
 from gateway.context import RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
-from gateway.policies._contract import Contract, Operation, errors_of, load_contract
+from gateway.policies._contract import (
+    Contract,
+    ContractError,
+    Operation,
+    errors_of,
+    load_contract,
+)
 from gateway.problem import ProblemResponse
 from gateway.types import Message, Receive, Send
 
@@ -73,6 +79,10 @@ class RequestValidation:
     async def __call__(self, ctx: RequestContext) -> ProblemResponse | None:
         path = ctx.route.forward_path(ctx.path)
         found = self.contract.match(path)
+        if found is None and not ctx.route.api.strip_base_path:
+            # the upstream gets the full path; the contract may still list paths below it
+            path = ctx.path[len(ctx.route.prefix) :] or "/"
+            found = self.contract.match(path)
         if found is None:
             return ProblemResponse(404, NO_OPERATION.format(api=self.api, path=path))
         entry, match = found
@@ -200,6 +210,18 @@ class RequestValidation:
         DRIFT[self.api] += 1
         ctx.log["response_drift"] = errors[:5]
         log.warning("response drift %s %s %s: %s", self.api, op.method, op.template, errors[:5])
+
+
+def check_contracts(config: GatewayConfig) -> list[str]:
+    """`tiergate check`: every contract request-validation uses must compile."""
+    problems = []
+    for api in config.apis:
+        if "request-validation" in api.policy_configs:
+            try:
+                load_contract(contract_path(config, api.contract))
+            except ContractError as error:
+                problems.append(f"API {api.name!r}: request-validation: {error}")
+    return problems
 
 
 def build(config: RequestValidationConfig, ctx: BuildContext) -> RequestValidation:

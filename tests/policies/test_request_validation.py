@@ -2,6 +2,7 @@
 against a tiny contract of our own (tests/policies/contracts/shop.yaml)."""
 
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -134,7 +135,44 @@ def test_response_drift_is_logged_and_counted_but_never_blocks(tmp_path):
             before = DRIFT["shop"]
             r = httpx.get(f"{gw.url}/experience/shop/v1/orders/9")
             assert r.status_code == 200 and r.json()["path"] == "/orders/9"
-            assert DRIFT["shop"] == before + 1
+            assert _eventually(lambda: DRIFT["shop"] == before + 1)  # counted after sending
             r = httpx.delete(f"{gw.url}/experience/shop/v1/orders/9")  # 200 is not declared
             assert r.status_code == 200
-            assert DRIFT["shop"] == before + 2
+            assert _eventually(lambda: DRIFT["shop"] == before + 2)
+
+
+def _eventually(condition, timeout=2.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_check_reports_a_contract_that_does_not_compile(tmp_path):
+    from gateway.checks import run_checks
+
+    config = _config(tmp_path, "http://h:1", {})
+    assert run_checks(config) == []
+    (tmp_path / "shop.yaml").write_text(
+        "openapi: 3.1.0\npaths:\n  /x:\n    get:\n      parameters:\n"
+        "        - {name: q, in: query, schema: {type: 12}}\n"
+    )
+    problems = run_checks(config)
+    assert len(problems) == 1 and "API 'shop': request-validation:" in problems[0]
+    assert "GET /x: invalid schema" in problems[0]
+
+
+def test_contract_paths_below_the_base_path_when_it_is_not_stripped(tmp_path):
+    app = CountingUpstream()
+    with serve_asgi(app) as up:
+        config = _config(tmp_path, up.url, {})
+        raw_api = config.apis[0].model_dump(exclude_unset=True)
+        shutil.copy(CONTRACT, tmp_path / "shop.yaml")
+        raw_api.update(strip_base_path=False, policies={"request-validation": {}})
+        config = make_config(tmp_path, [raw_api])
+        with serve_gateway(config) as gw:
+            assert httpx.get(f"{gw.url}/experience/shop/v1/orders/4").status_code == 200
+            assert httpx.get(f"{gw.url}/experience/shop/v1/orders/x").status_code == 400
+    assert [r["path"] for r in app.requests] == ["/experience/shop/v1/orders/4"]

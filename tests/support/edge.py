@@ -82,6 +82,31 @@ def exchange(port: int, raw: bytes, timeout: float = 3.0) -> tuple[bytes, bool]:
         return read_until_close(sock, timeout)
 
 
+def read_response(sock: socket.socket, timeout: float = 5.0) -> bytes:
+    """Read one complete response (head + Content-Length body), or what came in time."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if sep:
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            if len(body) >= length:
+                return data
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def read_until_close(sock: socket.socket, timeout: float) -> tuple[bytes, bool]:
     data = b""
     deadline = time.monotonic() + timeout
@@ -110,3 +135,7 @@ def upstream_fixture() -> Iterator[CountingUpstream]:
     with serve_asgi(app) as server:
         app.url = server.url
         yield app
+
+
+# An in-process upstream, reachable as the target `asgi:tests.support.edge:inprocess_upstream`.
+inprocess_upstream = CountingUpstream()

@@ -1,0 +1,236 @@
+"""Policy `response-cache`: shared caching of safe responses for APIs that opt in.
+
+- GET and HEAD only (HEAD is answered from a cached GET); `Cache-Control` of the
+  request (`no-store` bypasses, `no-cache` skips the lookup) and of the response
+  (`no-store`, `private`, `no-cache` are never stored; `s-maxage` beats
+  `max-age`, else `default_ttl`, else not stored) are honoured; `Vary` keys
+  variants (`Vary: *` is not stored); a response with `Set-Cookie` is not stored.
+- A cached `ETag` answers a matching `If-None-Match` with 304 from the cache.
+- Hits carry `Age` and `X-Cache: HIT`; misses `X-Cache: MISS`.
+- Authenticated requests (Authorization or X-API-Key, or `ctx.identity` set)
+  bypass the cache entirely, unless `shareable_per_consumer` is set: then the
+  verified consumer is part of the key, so consumers never see each other's data.
+- Memory is bounded per API (`max_bytes`, least recently used evicted first);
+  purge through the admin API (gateway/cache.py).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from gateway.cache import SERVICE, CacheRegistry, Entry, ResponseStore
+from gateway.config.models import StrictModel
+from gateway.context import RequestContext
+from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
+from gateway.types import Message, RawHeaders, Receive, Scope, Send
+
+ENTRY_TOO_BIG = "max_entry_bytes ({entry}) must not exceed max_bytes ({total})"
+HIT = (b"x-cache", b"HIT")
+MISS = (b"x-cache", b"MISS")
+_SAFE = frozenset({"GET", "HEAD"})
+_PER_REQUEST = frozenset({b"x-request-id", b"age", b"x-cache", b"connection"})
+
+
+class ResponseCacheConfig(StrictModel):
+    max_bytes: int = Field(
+        64 << 20, ge=1024, le=1 << 34, description="Memory for this API's entries (LRU)."
+    )
+    max_entry_bytes: int = Field(
+        1 << 20, ge=1, description="Responses larger than this are not stored."
+    )
+    default_ttl: float = Field(
+        0, ge=0, le=86400, description="Freshness when the upstream gives no max-age; 0: none."
+    )
+    statuses: list[int] = Field(
+        default_factory=lambda: [200, 203, 204, 300, 301, 404, 410],
+        description="Statuses that may be stored.",
+    )
+    shareable_per_consumer: bool = Field(
+        False,
+        description="Cache authenticated responses too, keyed by the verified consumer.",
+    )
+
+    @model_validator(mode="after")
+    def _sizes(self) -> ResponseCacheConfig:
+        if self.max_entry_bytes > self.max_bytes:
+            raise ValueError(ENTRY_TOO_BIG.format(entry=self.max_entry_bytes, total=self.max_bytes))
+        return self
+
+
+class ResponseCache:
+    def __init__(self, config: ResponseCacheConfig, store: ResponseStore) -> None:
+        self.store = store
+        self.max_entry = config.max_entry_bytes
+        self.default_ttl = config.default_ttl
+        self.statuses = frozenset(config.statuses)
+        self.per_consumer = config.shareable_per_consumer
+
+    async def __call__(self, ctx: RequestContext) -> Any:
+        if ctx.method not in _SAFE:
+            return None
+        consumer = None
+        if ctx.identity is not None or ctx.header(b"authorization") or ctx.header(b"x-api-key"):
+            if not self.per_consumer or ctx.identity is None:
+                ctx.log["cache"] = "bypass"
+                return None
+            consumer = ctx.identity.consumer_id
+        directives = _directives(ctx.header(b"cache-control"))
+        if "no-store" in directives:
+            ctx.log["cache"] = "bypass"
+            return None
+        key = (ctx.path, ctx.query, consumer)
+        if "no-cache" not in directives:
+            entry = self.store.get(key, ctx.headers)
+            if entry is not None:
+                ctx.log["cache"] = "hit"
+                return _Hit(entry, ctx)
+        ctx.log["cache"] = "miss"
+        ctx.response_headers.append(MISS)
+        if ctx.method == "GET":
+            ctx.channel_wrappers.append(self._recorder(ctx, key))
+        return None
+
+    def _recorder(self, ctx: RequestContext, key: tuple) -> Any:
+        def wrap(receive: Receive, send: Send) -> tuple[Receive, Send]:
+            pending: dict[str, Any] = {}
+
+            async def send_recording(message: Message) -> None:
+                # Recorded before sending: the next request may arrive as soon as this is out.
+                record(message)
+                await send(message)
+
+            def record(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    started = self._storable(ctx, message)
+                    if started is not None:
+                        pending.update(started, parts=[], size=0)
+                elif pending and message["type"] == "http.response.body":
+                    chunk = message.get("body", b"")
+                    pending["size"] += len(chunk)
+                    if pending["size"] > self.max_entry:
+                        pending.clear()
+                        return
+                    pending["parts"].append(chunk)
+                    if not message.get("more_body", False):
+                        self._store(key, ctx, pending)
+                        pending.clear()
+
+            return receive, send_recording
+
+        return wrap
+
+    def _storable(self, ctx: RequestContext, message: Message) -> dict[str, Any] | None:
+        status = message["status"]
+        if status not in self.statuses:
+            return None
+        headers: RawHeaders = message.get("headers", [])
+        directives = _directives(_get(headers, b"cache-control"))
+        if directives.keys() & {"no-store", "private", "no-cache"} or _get(headers, b"set-cookie"):
+            return None
+        shared = _seconds(directives.get("s-maxage"))
+        own = _seconds(directives.get("max-age"))
+        lifetime: float = (
+            shared if shared is not None else own if own is not None else self.default_ttl
+        )
+        per_request = set(ctx.response_headers)  # CORS etc.: recomputed on every hit
+        kept = [h for h in headers if h[0] not in _PER_REQUEST and h not in per_request]
+        vary = [
+            name.strip().lower()
+            for key, value in kept
+            if key == b"vary"
+            for name in value.split(b",")
+            if name.strip()
+        ]
+        if not lifetime or b"*" in vary:
+            return None
+        return {
+            "status": status,
+            "headers": kept,
+            "lifetime": lifetime,
+            "initial_age": _seconds(_get(headers, b"age")) or 0,
+            "vary": tuple((name, ctx.header(name)) for name in vary),
+        }
+
+    def _store(self, key: tuple, ctx: RequestContext, pending: dict[str, Any]) -> None:
+        entry = Entry(
+            status=pending["status"],
+            headers=pending["headers"],
+            body=b"".join(pending["parts"]),
+            stored=time.monotonic(),
+            initial_age=pending["initial_age"],
+            lifetime=pending["lifetime"],
+            vary=pending["vary"],
+        )
+        self.store.put(key, entry)
+
+
+class _Hit:
+    """A cached response (or 304 for a matching If-None-Match), with Age and X-Cache."""
+
+    def __init__(self, entry: Entry, ctx: RequestContext) -> None:
+        self.entry = entry
+        self.head = ctx.method == "HEAD"
+        etag = _get(entry.headers, b"etag")
+        match = ctx.header(b"if-none-match")
+        self.not_modified = bool(etag and match and _etag_matches(match, etag))
+        self.status = 304 if self.not_modified else entry.status
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        entry = self.entry
+        age = str(int(entry.age(time.monotonic()))).encode()
+        headers = [*entry.headers, (b"age", age), HIT]
+        if self.not_modified:
+            headers = [h for h in headers if h[0] not in (b"content-length", b"content-type")]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        body = b"" if self.head or self.not_modified else entry.body
+        await send({"type": "http.response.body", "body": body})
+
+
+def _etag_matches(header: bytes, etag: bytes) -> bool:
+    if header.strip() == b"*":
+        return True
+    weak = etag.removeprefix(b"W/")
+    return any(tag.strip().removeprefix(b"W/") == weak for tag in header.split(b","))
+
+
+def _directives(value: bytes | None) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    if value:
+        for part in value.decode("latin-1").split(","):
+            name, _, arg = part.strip().partition("=")
+            if name:
+                out[name.lower()] = arg.strip('"') or None
+    return out
+
+
+def _seconds(value: str | bytes | None) -> int | None:
+    if value is None:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    return int(text) if text.strip().isdigit() else None
+
+
+def _get(headers: RawHeaders, name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def build(config: ResponseCacheConfig, ctx: BuildContext) -> ResponseCache:
+    registry = ctx.services.get(SERVICE)
+    if not isinstance(registry, CacheRegistry):
+        registry = CacheRegistry()  # no cache component: works, but cannot be purged
+    return ResponseCache(config, registry.store(ctx.api.name, config.max_bytes))
+
+
+SPEC = PolicySpec(
+    name="response-cache",
+    priority=PRIORITY["response-cache"],
+    config_model=ResponseCacheConfig,
+    build=build,
+    description="Caches safe responses honouring Cache-Control, Vary and ETag.",
+)
