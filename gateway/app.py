@@ -21,9 +21,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 from starlette.routing import Route as StarletteRoute
 
+from gateway.channels import GuardedChannels, RequestRejected
 from gateway.components import component_factories
 from gateway.config.models import GatewayConfig
 from gateway.context import RequestContext
+from gateway.framing import framing_problem
 from gateway.observability.access_log import log_outside, log_request
 from gateway.observability.tracecontext import from_headers as trace_from_headers
 from gateway.pipeline import build_chain, policy_name
@@ -110,6 +112,10 @@ class Gateway:
         if scope["type"] != "http":
             await self.shell(scope, receive, send)
             return
+        refused = framing_problem(scope)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
         try:
             path = normalise_path(scope.get("raw_path") or scope["path"].encode())
         except PathRejected as reason:
@@ -194,7 +200,10 @@ class Gateway:
                     ctx.log["ended_by"] = policy_name(policy)
                     status = await _send_policy_response(ctx, response, receive, send)
                     return
-            status = await route.upstream.forward(ctx, route.forward_path(path), receive, send)
+            if ctx.channel_wrappers:
+                status = await _forward_guarded(ctx, route, path, receive, send)
+            else:
+                status = await route.upstream.forward(ctx, route.forward_path(path), receive, send)
         except ClientDisconnected:
             status = 499
             ctx.log["client_disconnected"] = True
@@ -234,6 +243,21 @@ async def _send_policy_response(
 
     await response(ctx.scope, receive, send_with_headers)
     return int(status)
+
+
+async def _forward_guarded(
+    ctx: RequestContext, route: Route, path: str, receive: Receive, send: Send
+) -> int:
+    """Forward through the channels policies wrapped (see gateway/channels.py)."""
+    guard = GuardedChannels(ctx, receive, send)
+    forward_path = route.forward_path(path)
+    try:
+        status = await route.upstream.forward(ctx, forward_path, guard.receive, guard.send)
+    except RequestRejected as rejection:
+        return await guard.send_rejection(rejection)
+    if guard.rejection is not None:
+        return int(getattr(guard.rejection.response, "status", 400))
+    return status
 
 
 def _method_not_allowed(method: str, allowed: frozenset[str]) -> ProblemResponse:

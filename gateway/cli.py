@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable, Sequence
 
@@ -33,10 +32,10 @@ REGISTRARS: list[Registrar] = [_register_core, _register_catalogue]
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from gateway.server import serve
+    from gateway.server import run
 
     config = load_config(args.config)
-    asyncio.run(serve(config))
+    run(config)
     return 0
 
 

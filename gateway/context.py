@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from gateway.observability.tracecontext import TraceContext
 from gateway.routing import Route
-from gateway.types import RawHeaders, Scope
+from gateway.types import RawHeaders, Receive, Scope, Send
 
 
 @dataclass(slots=True, frozen=True)
@@ -25,6 +25,8 @@ class Identity:
 
 
 ResponseHook = Callable[["RequestContext", int, RawHeaders], Awaitable[None] | None]
+# Wraps the request's ASGI channels before forwarding (body limits, body validation, caching).
+ChannelWrapper = Callable[[Receive, Send], tuple[Receive, Send]]
 
 
 @dataclass(slots=True)
@@ -44,6 +46,7 @@ class RequestContext:
     response_hooks: list[ResponseHook] = field(default_factory=list)
     log: dict[str, object] = field(default_factory=dict)  # extra access-log fields
     trace: TraceContext | None = None  # W3C trace context of this hop
+    channel_wrappers: list[ChannelWrapper] = field(default_factory=list)  # applied in order
 
     def header(self, name: bytes) -> bytes | None:
         """First value of a request header (name in lower case)."""

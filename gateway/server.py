@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
 
 from gateway.app import Gateway
 from gateway.config.models import GatewayConfig
-from gateway.observability.access_log import configure_access_log
+from gateway.listener import listener_options
+from gateway.observability.access_log import configure_access_log, flush_access_log
 
 
 class _Server(uvicorn.Server):
@@ -29,23 +30,28 @@ def admin_app(gateway: Gateway) -> Any:
     return create_admin_app(gateway)
 
 
-def build_servers(config: GatewayConfig, gateway: Gateway) -> list[uvicorn.Server]:
-    common: dict[str, Any] = {
+def uvicorn_options(config: GatewayConfig) -> dict[str, Any]:
+    """Options of both listeners. uvicorn's own X-Forwarded-For handling is off: it
+    would believe any local peer; the gateway decides with `trusted_proxies`."""
+    return {
         "log_level": "warning",
         "access_log": False,
+        "proxy_headers": False,
         "server_header": False,
         "date_header": True,
         "timeout_graceful_shutdown": config.shutdown_grace,
         "timeout_keep_alive": 15,
-        # X-Forwarded-* is the gateway's business (trusted_proxies), not uvicorn's.
-        "proxy_headers": False,
     }
+
+
+def build_servers(config: GatewayConfig, gateway: Gateway) -> list[uvicorn.Server]:
+    common = uvicorn_options(config)
     public = uvicorn.Config(
         gateway,
         host=config.listeners.public.host,
         port=config.listeners.public.port,
         lifespan="on",
-        **common,
+        **{**common, **listener_options(config.listeners.public)},
     )
     admin = uvicorn.Config(
         admin_app(gateway),
@@ -104,6 +110,23 @@ async def serve(config: GatewayConfig) -> None:
     else:
         admin_task = asyncio.create_task(asyncio.sleep(0))
     # Both finish (a failed listener has asked the other to stop) before any error is raised.
-    for result in await asyncio.gather(public_task, admin_task, return_exceptions=True):
+    results = await asyncio.gather(public_task, admin_task, return_exceptions=True)
+    flush_access_log()
+    for result in results:
         if isinstance(result, BaseException):
             raise result
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when it is installed (uvicorn[standard]): the cheaper event loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def run(config: GatewayConfig) -> None:
+    """Serve until SIGINT/SIGTERM, on uvloop when available."""
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(serve(config))

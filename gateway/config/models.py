@@ -37,6 +37,25 @@ class StrictModel(BaseModel):
 class ListenerConfig(StrictModel):
     host: str = Field("127.0.0.1", description="Address to bind.")
     port: int = Field(8080, ge=0, le=65535, description="TCP port; 0 picks a free one.")
+    # Edge limits, enforced by the listener's protocol (gateway/listener.py).
+    max_header_bytes: int = Field(
+        16384, ge=1024, le=1 << 20, description="Request line excluded; larger header → 431."
+    )
+    max_url_bytes: int = Field(
+        8192, ge=256, le=1 << 20, description="Longest request target (path + query) → else 414."
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds a client gets to send a request's headers → 408."
+    )
+    keep_alive_timeout: int = Field(
+        15, ge=1, le=3600, description="Seconds an idle keep-alive connection stays open."
+    )
+    max_concurrency: int | None = Field(
+        None, ge=1, description="Requests in progress on this listener; more → 503. None: no cap."
+    )
+    retry_after: int = Field(
+        1, ge=1, le=3600, description="Retry-After seconds sent with the saturation 503."
+    )
 
 
 class ListenersConfig(StrictModel):

@@ -1,32 +1,72 @@
-"""One JSON line per request. Never headers, query strings or bodies: no credentials."""
+"""One JSON line per request. Never headers, query strings or bodies: no credentials.
+
+`tiergate up` calls `configure_access_log()`, which sends lines straight to stdout,
+written once per event-loop iteration: going through `logging` (a LogRecord, a
+formatter, a lock and a flush per line) cost more than building the line itself.
+Without it (an embedding application, tests) lines go to the `tiergate.access`
+logger.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
 import time
+from typing import IO
 
 from gateway.context import RequestContext
 from gateway.types import Scope
 
 LOGGER_NAME = "tiergate.access"
 logger = logging.getLogger(LOGGER_NAME)
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps builds one per call
 
 
-def configure_access_log() -> None:
-    """Send access lines to stdout as bare JSON (idempotent)."""
-    if not any(getattr(h, "_tiergate", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        handler._tiergate = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+class _Sink:
+    """Collects lines and writes them in one call per event-loop iteration."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._lines: list[str] = []
+
+    def __call__(self, line: str) -> None:
+        if not self._lines:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop: write now
+                self._lines.append(line)
+                self.flush()
+                return
+        self._lines.append(line)
+
+    def flush(self) -> None:
+        if self._lines:
+            data = ("\n".join(self._lines) + "\n").encode()
+            self._lines.clear()
+            self._stream.write(data)
+            self._stream.flush()
+
+
+_sink: _Sink | None = None
+
+
+def configure_access_log(stream: IO[bytes] | None = None) -> None:
+    """Send access lines to stdout (or `stream`) as bare JSON (idempotent)."""
+    global _sink
+    flush_access_log()
+    _sink = _Sink(stream if stream is not None else sys.stdout.buffer)
+
+
+def flush_access_log() -> None:
+    if _sink is not None:
+        _sink.flush()
 
 
 def log_request(ctx: RequestContext, status: int) -> None:
-    if not logger.isEnabledFor(logging.INFO):
+    sink = _sink
+    if sink is None and not logger.isEnabledFor(logging.INFO):
         return
     record = {
         "ts": round(time.time(), 3),
@@ -43,12 +83,20 @@ def log_request(ctx: RequestContext, status: int) -> None:
     }
     if ctx.log:
         record.update((k, v) for k, v in ctx.log.items() if not k.startswith("_"))
-    logger.info(json.dumps(record, separators=(",", ":")))
+    _emit(sink, record)
+
+
+def _emit(sink: _Sink | None, record: dict[str, object]) -> None:
+    if sink is not None:
+        sink(_encode(record))
+    else:
+        logger.info(_encode(record))
 
 
 def log_outside(scope: Scope, status: int, started: float, request_id: str | None) -> None:
     """The line for a request no API handled: gateway endpoints, 400/404/405 answers."""
-    if not logger.isEnabledFor(logging.INFO):
+    sink = _sink
+    if sink is None and not logger.isEnabledFor(logging.INFO):
         return
     raw_path = scope.get("raw_path")
     record = {
@@ -61,4 +109,4 @@ def log_outside(scope: Scope, status: int, started: float, request_id: str | Non
         "client_ip": scope["client"][0] if scope.get("client") else None,
         "total_ms": round((time.perf_counter() - started) * 1000, 3),
     }
-    logger.info(json.dumps(record, separators=(",", ":")))
+    _emit(sink, record)

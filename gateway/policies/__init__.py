@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from gateway.pipeline import PolicySpec
-from gateway.policies import deprecation
+from gateway.policies import (
+    cors,
+    deprecation,
+    header_transform,
+    ip_restriction,
+    request_size,
+    request_validation,
+)
 
 _SPECS: list[PolicySpec] = [
     deprecation.SPEC,
+    request_size.SPEC,
+    cors.SPEC,
+    ip_restriction.SPEC,
+    header_transform.SPEC,
+    request_validation.SPEC,
 ]
 
 POLICIES: dict[str, PolicySpec] = {spec.name: spec for spec in _SPECS}

@@ -7,8 +7,8 @@ import contextlib
 from typing import Any
 
 from gateway.config.models import GatewayConfig
-from gateway.proxy.aiohttp_transport import AiohttpTransport
 from gateway.proxy.balancer import Target, TargetPool
+from gateway.proxy.h1_transport import H1Transport
 from gateway.proxy.health import HealthChecker
 from gateway.proxy.inprocess import AsgiTransport, load_asgi
 from gateway.proxy.transport import Transport
@@ -28,7 +28,7 @@ class Upstreams:
     ) -> None:
         self.config = config
         self.gateway_app = gateway_app
-        self.http: Transport = http or AiohttpTransport()
+        self.http: Transport = http or H1Transport()
         self._asgi: dict[str, AsgiTransport] = {}
         self._pools: dict[str, TargetPool] = {}
         self._checkers: list[HealthChecker] = []

@@ -1,0 +1,162 @@
+"""CPU per request of the gateway's own path, without the HTTP server, A/B between commits.
+
+    .venv/bin/python bench/hotpath.py [--compare HEAD~1] [--rounds 5] [--requests 20000]
+
+Calls `Gateway.__call__` directly (32 requests in flight, as wrk does) with real
+aiohttp forwarding to the bench's nginx upstream, and reports the process CPU time
+per request (`time.process_time`, so time lost to other processes on this shared
+machine is not counted). With --compare, the same child runs against the gateway/
+of each git ref, alternating, so a small change can be measured within noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+IN_FLIGHT = 32
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compare", action="append", default=[], metavar="GITREF")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--access-log", action="store_true", help="log each request to a file")
+    parser.add_argument("--child", metavar="UPSTREAM_URL", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        import uvloop
+
+        sys.path.insert(0, os.getcwd())  # the gateway/ of the source under test
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            print(runner.run(_drive(args.child, args.requests, args.access_log)))
+        return 0
+
+    from harness import LOAD_CORE, SUT_CORE, free_port, start_nginx
+    from run import _check, _upstream_body
+    from scenarios import UPSTREAM_PATH
+
+    with tempfile.TemporaryDirectory(prefix="tiergate-hotpath-") as tmp:
+        workdir = Path(tmp)
+        sources = {"working tree": REPO}
+        for ref in args.compare:
+            source = workdir / f"src-{len(sources)}"
+            source.mkdir()
+            archive = subprocess.run(
+                ["git", "archive", ref, "gateway"], cwd=REPO, capture_output=True, check=True
+            )
+            subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
+            sources[ref] = source
+        port = free_port()
+        upstream = start_nginx("upstream", _upstream_body(port, "{}"), workdir, LOAD_CORE)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _check(upstream, url + UPSTREAM_PATH)
+            samples: dict[str, list[float]] = {name: [] for name in sources}
+            for index in range(args.rounds):
+                for name, source in sources.items():
+                    argv = ["taskset", "-c", SUT_CORE, sys.executable, __file__]
+                    argv += ["--child", url, "--requests", str(args.requests)]
+                    argv += ["--access-log"] if args.access_log else []
+                    out = subprocess.run(
+                        argv, cwd=source, capture_output=True, text=True, check=True, timeout=300
+                    )
+                    samples[name].append(float(out.stdout.strip().splitlines()[-1]))
+                print(
+                    f"round {index + 1}: "
+                    + "  ".join(f"{n} {v[-1]:.1f} µs" for n, v in samples.items()),
+                    flush=True,
+                )
+        finally:
+            upstream.stop()
+    print("\nCPU µs per request (gateway path only, no HTTP server): median [min-max]")
+    for name, values in samples.items():
+        print(
+            f"  {name:<14} {statistics.median(values):6.1f} [{min(values):.1f}-{max(values):.1f}]"
+        )
+    return 0
+
+
+async def _drive(upstream: str, requests: int, access_log: bool) -> float:
+    from scenarios import API_PREFIX, CONTRACT, UPSTREAM_PATH
+
+    from gateway.app import Gateway
+    from gateway.config.loader import validate_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "contract.yaml").write_text(CONTRACT)
+        raw = {
+            "access_log": access_log,
+            "apis": [
+                {
+                    "name": "bench",
+                    "tier": "experience",
+                    "contract": "contract.yaml",
+                    "upstream": {"targets": [upstream]},
+                }
+            ],
+        }
+        config = validate_config(raw, Path(tmp) / "tiergate.yaml", env={})
+        if access_log:
+            from gateway.observability.access_log import configure_access_log
+
+            configure_access_log(open(os.devnull, "wb"))  # noqa: SIM115
+        gateway = Gateway(config)
+        await gateway.startup()
+        path = (API_PREFIX + UPSTREAM_PATH).encode()
+        try:
+            await _load(gateway, path, 1000)
+            started = time.process_time()
+            await _load(gateway, path, requests)
+            return (time.process_time() - started) * 1e6 / requests
+        finally:
+            await gateway.shutdown()
+
+
+async def _load(gateway: object, path: bytes, requests: int) -> None:
+    per_task = requests // IN_FLIGHT
+
+    async def client() -> None:
+        for _ in range(per_task):
+            scope = {
+                "type": "http",
+                "asgi": {"version": "3.0", "spec_version": "2.3"},
+                "http_version": "1.1",
+                "server": ("127.0.0.1", 8080),
+                "client": ("127.0.0.1", 50000),
+                "scheme": "http",
+                "method": "GET",
+                "root_path": "",
+                "path": path.decode(),
+                "raw_path": path,
+                "query_string": b"",
+                "headers": [(b"host", b"127.0.0.1:8080")],
+            }
+            status: list[int] = []
+
+            async def receive() -> dict:
+                return {"type": "http.request", "body": b"", "more_body": False}
+
+            async def send(message: dict, status: list[int] = status) -> None:
+                if message["type"] == "http.response.start":
+                    status.append(message["status"])
+
+            await gateway(scope, receive, send)  # type: ignore[operator]
+            if status != [200]:
+                raise RuntimeError(f"gateway answered {status}")
+
+    await asyncio.gather(*(client() for _ in range(IN_FLIGHT)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

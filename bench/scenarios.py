@@ -1,0 +1,137 @@
+"""Tiergate scenarios of the benchmark: THE one place their configs live.
+
+==========================================================================
+  SCENARIO CONFIGS — edit here when a policy's config shape changes.
+  The policy shapes below (jwt, rate-limit) validate against the config
+  models on branches auth-policies and limits as of 2026-11-27 08:05 UTC.
+  A scenario whose policies are not in gateway.policies.POLICIES is skipped.
+==========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+API_NAME = "bench"
+API_PREFIX = f"/experience/{API_NAME}/v1"  # default base path of an experience API
+UPSTREAM_PATH = "/data.json"  # what the upstream nginx answers with JSON_BODY
+JWKS_PATH = "/.well-known/jwks.json"  # also served by the upstream nginx
+ISSUER = "https://issuer.bench.tiergate.invalid"
+AUDIENCE = "tiergate-bench"
+# ~200 bytes: the response every system under test passes through.
+JSON_BODY = json.dumps(
+    {
+        "id": 42,
+        "sku": "TG-000042",
+        "name": "Bench widget",
+        "price": {"amount": 1999, "currency": "EUR"},
+        "stock": 17,
+        "tags": ["bench", "json", "small"],
+        "updated": "2026-01-01T00:00:00Z",
+        "warehouse": "north-1",
+    },
+    separators=(",", ":"),
+)
+
+
+@dataclass
+class Scenario:
+    name: str  # shown in the table
+    policies: dict[str, Any] = field(default_factory=dict)  # apis[].policies
+    access_log: bool = False
+    jwt: bool = False  # send `Authorization: Bearer <token>`
+
+    def needs(self) -> list[str]:
+        return sorted(self.policies)
+
+
+def scenarios(upstream_url: str) -> list[Scenario]:
+    """Every Tiergate scenario, in the order they run."""
+    jwt_policy = {
+        # jwt policy (issue 4): one external issuer by JWKS URL (served by the upstream).
+        "issuers": [
+            {
+                "issuer": ISSUER,
+                "jwks_uri": upstream_url + JWKS_PATH,
+                "audience": AUDIENCE,
+                "algorithms": ["RS256"],
+            }
+        ],
+    }
+    rate_limit_policy = {
+        # rate-limit policy (issue 5), memory storage: high enough never to refuse.
+        "limits": ["1000000000/minute"],
+    }
+    return [
+        Scenario("tiergate"),
+        Scenario("tiergate+log", access_log=True),
+        Scenario("tiergate+jwt", policies={"jwt": jwt_policy}, jwt=True),
+        Scenario(
+            "tiergate+jwt+rl+log",
+            policies={"jwt": jwt_policy, "rate-limit": rate_limit_policy},
+            access_log=True,
+            jwt=True,
+        ),
+    ]
+
+
+def gateway_config(
+    scenario: Scenario, upstream_url: str, port: int, admin_port: int, workdir: str
+) -> dict[str, Any]:
+    """The tiergate.yaml of one scenario (written next to a minimal contract)."""
+    api: dict[str, Any] = {
+        "name": API_NAME,
+        "tier": "experience",
+        "contract": "contract.yaml",
+        "upstream": {"targets": [upstream_url]},
+    }
+    if scenario.policies:
+        api["policies"] = scenario.policies
+    return {
+        "listeners": {
+            "public": {"host": "127.0.0.1", "port": port},
+            "admin": {"host": "127.0.0.1", "port": admin_port},
+        },
+        "registry_url": f"sqlite:///{workdir}/registry.db",
+        "access_log": scenario.access_log,
+        "apis": [api],
+    }
+
+
+CONTRACT = """openapi: 3.1.0
+info: {title: bench, version: "1.0"}
+paths:
+  /data.json:
+    get:
+      responses:
+        "200": {description: a small JSON document}
+"""
+
+
+class JwtMaterial:
+    """An RS256 key pair, its JWKS (served by the upstream) and one signed token."""
+
+    def __init__(self) -> None:
+        import jwt
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+        jwk.update({"kid": "bench-1", "use": "sig", "alg": "RS256"})
+        self.jwks = json.dumps({"keys": [jwk]}, separators=(",", ":"))
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "sub": "bench-client",
+            "aud": AUDIENCE,
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3600,
+            "jti": "bench-token-1",
+            "client_id": "bench-client",
+            "scope": "bench:read",
+        }
+        self.token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "bench-1"})

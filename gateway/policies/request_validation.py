@@ -1,0 +1,216 @@
+"""Policy `request-validation`: requests checked against the API's OpenAPI 3.1 contract.
+
+The contract (`apis[].contract`) is compiled once when the chain is built
+(gateway/policies/_contract.py). Per request:
+
+- path not in the contract → 404; path known, method not → 405 with `Allow`;
+- path parameters, query and header parameters → 400 problem+json listing
+  `errors: [{pointer, detail}]` (pointers into `{path, query, headers, body}`);
+- a JSON body is read (at most `max_body_bytes`), parsed and validated before
+  anything is forwarded, then handed on unchanged; parameter errors are reported
+  before the body is read. A media type the operation does not accept → 415.
+
+`responses: shadow` also checks what the upstream answers (status declared,
+JSON body against its schema, up to `max_response_bytes`), never blocking:
+drift is logged (`response_drift` in the access log and a warning) and counted
+in `DRIFT[api]`.
+
+Not on by default: experience APIs turn it on with `request-validation: {}`
+(see docs/policies-edge.md for why the loader does not add it implicitly).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from typing import Any, Literal
+
+from pydantic import Field
+
+from gateway.channels import RequestRejected
+from gateway.config.loader import contract_path
+from gateway.config.models import StrictModel
+from gateway.context import RequestContext
+from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
+from gateway.policies._contract import Contract, Operation, errors_of, load_contract
+from gateway.problem import ProblemResponse
+from gateway.types import Message, Receive, Send
+
+NO_OPERATION = "API '{api}' has no operation at '{path}' in its contract."
+WRONG_METHOD = "'{path}' of API '{api}' does not accept {method}; allowed: {allow}."
+INVALID = "The request does not match the contract of API '{api}'."
+BODY_REQUIRED = "a request body is required"
+NOT_JSON = "the body is not valid JSON: {error}"
+UNSUPPORTED_MEDIA = "API '{api}' does not accept {media!r} here; it accepts {accepted}."
+BODY_TOO_LARGE = "The request body exceeds {limit} bytes, the most this API validates."
+log = logging.getLogger("tiergate.request_validation")
+DRIFT: Counter[str] = Counter()  # responses that did not match the contract, per API
+
+
+class RequestValidationConfig(StrictModel):
+    body: bool = Field(True, description="Validate JSON request bodies (they are read first).")
+    max_body_bytes: int = Field(
+        1 << 20, ge=0, le=1 << 26, description="Largest body read for validation; larger → 413."
+    )
+    responses: Literal["off", "shadow"] = Field(
+        "off", description="shadow: check upstream responses, log and count drift, never block."
+    )
+    max_response_bytes: int = Field(
+        1 << 18, ge=0, description="Responses larger than this are checked for status only."
+    )
+
+
+class RequestValidation:
+    def __init__(self, config: RequestValidationConfig, contract: Contract, api: str) -> None:
+        self.contract = contract
+        self.api = api
+        self.body = config.body
+        self.max_body = config.max_body_bytes
+        self.shadow = config.responses == "shadow"
+        self.max_response = config.max_response_bytes
+
+    async def __call__(self, ctx: RequestContext) -> ProblemResponse | None:
+        path = ctx.route.forward_path(ctx.path)
+        found = self.contract.match(path)
+        if found is None:
+            return ProblemResponse(404, NO_OPERATION.format(api=self.api, path=path))
+        entry, match = found
+        op = entry.operations.get(ctx.method)
+        if op is None:
+            detail = WRONG_METHOD.format(
+                path=path, api=self.api, method=ctx.method, allow=entry.allow
+            )
+            return ProblemResponse(405, detail, headers=[("allow", entry.allow)])
+        ctx.log["operation"] = f"{op.method} {op.template}"
+        instance = op.instance(match.groups(), ctx.query, ctx.headers)
+        has_body = ctx.header(b"transfer-encoding") is not None or (
+            ctx.header(b"content-length") not in (None, b"0")
+        )
+        if has_body and op.media:
+            media = (ctx.header(b"content-type") or b"").split(b";", 1)[0].strip().lower()
+            if media.decode("latin-1") not in op.media:
+                accepted = ", ".join(op.media)
+                detail = UNSUPPORTED_MEDIA.format(
+                    api=self.api, media=media.decode(), accepted=accepted
+                )
+                return ProblemResponse(415, detail)
+        errors = errors_of(op.validator, instance)
+        if not has_body and op.body_required:
+            errors.append({"pointer": "/body", "detail": BODY_REQUIRED})
+        if errors:
+            return self._invalid(errors)
+        if has_body and op.json_body and self.body:
+            ctx.channel_wrappers.append(self._body_check(op, instance))
+        if self.shadow:
+            ctx.channel_wrappers.append(self._response_check(ctx, op))
+        return None
+
+    def _invalid(self, errors: list[dict[str, str]]) -> ProblemResponse:
+        return ProblemResponse(400, INVALID.format(api=self.api), errors=errors)
+
+    def _body_check(self, op: Operation, instance: dict[str, Any]) -> Any:
+        def wrap(receive: Receive, send: Send) -> tuple[Receive, Send]:
+            checked = False
+
+            async def receive_checked() -> Message:
+                nonlocal checked
+                if checked:
+                    return await receive()
+                checked = True
+                body = await self._read(receive)
+                try:
+                    instance["body"] = json.loads(body)
+                except ValueError as error:
+                    problem = [{"pointer": "/body", "detail": NOT_JSON.format(error=error)}]
+                    raise RequestRejected(self._invalid(problem)) from None
+                errors = errors_of(op.validator, instance)
+                if errors:
+                    raise RequestRejected(self._invalid(errors))
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            return receive_checked, send
+
+        return wrap
+
+    async def _read(self, receive: Receive) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return b"".join(parts)  # the forwarder sees the short body; client is gone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                too_large = BODY_TOO_LARGE.format(limit=self.max_body)
+                raise RequestRejected(ProblemResponse(413, too_large))
+            parts.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(parts)
+
+    def _response_check(self, ctx: RequestContext, op: Operation) -> Any:
+        def wrap(receive: Receive, send: Send) -> tuple[Receive, Send]:
+            state: dict[str, Any] = {"schema": None, "parts": [], "size": 0}
+
+            async def send_checked(message: Message) -> None:
+                await send(message)
+                try:
+                    self._observe(ctx, op, message, state)
+                except Exception:  # shadow mode must never break a response
+                    log.exception("response validation failed for %s", self.api)
+
+            return receive, send_checked
+
+        return wrap
+
+    def _observe(
+        self, ctx: RequestContext, op: Operation, message: Message, state: dict[str, Any]
+    ) -> None:
+        if message["type"] == "http.response.start":
+            status = str(message["status"])
+            if not op.declares(status):
+                drift = [{"pointer": "/status", "detail": f"status {status} is not declared"}]
+                self._drift(ctx, op, drift)
+                return
+            headers = dict(message.get("headers", []))
+            media = headers.get(b"content-type", b"").split(b";", 1)[0].decode("latin-1")
+            state["schema"] = op.response_validator(status, media.strip().lower())
+            return
+        if message["type"] != "http.response.body" or state["schema"] is None:
+            return
+        chunk = message.get("body", b"")
+        state["size"] += len(chunk)
+        if state["size"] > self.max_response:
+            state["schema"] = None
+            return
+        state["parts"].append(chunk)
+        if message.get("more_body", False):
+            return
+        try:
+            document = json.loads(b"".join(state["parts"]))
+        except ValueError as error:
+            self._drift(ctx, op, [{"pointer": "/body", "detail": f"not valid JSON: {error}"}])
+            return
+        errors = errors_of(state["schema"], document)
+        if errors:
+            self._drift(ctx, op, errors)
+
+    def _drift(self, ctx: RequestContext, op: Operation, errors: list[dict[str, str]]) -> None:
+        DRIFT[self.api] += 1
+        ctx.log["response_drift"] = errors[:5]
+        log.warning("response drift %s %s %s: %s", self.api, op.method, op.template, errors[:5])
+
+
+def build(config: RequestValidationConfig, ctx: BuildContext) -> RequestValidation:
+    contract = load_contract(contract_path(ctx.config, ctx.api.contract))
+    return RequestValidation(config, contract, ctx.api.name)
+
+
+SPEC = PolicySpec(
+    name="request-validation",
+    priority=PRIORITY["request-validation"],
+    config_model=RequestValidationConfig,
+    build=build,
+    description="Requests checked against the API's OpenAPI contract (400/404/405/415).",
+)

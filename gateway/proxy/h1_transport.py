@@ -1,0 +1,345 @@
+"""HTTP/1.1 upstreams over a lean keep-alive client: an asyncio protocol and httptools.
+
+aiohttp's ClientSession spends most of its ~100 µs per request on things a proxy does
+not use (cookies, redirects, auth, proxies, tracing, header merging). This client
+does only what forwarding needs: pooled keep-alive connections, request and response
+bodies streamed with back-pressure, connect and per-read timeouts, and every failure
+reported as a gateway.proxy.errors.UpstreamError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import httptools
+
+from gateway.proxy.errors import UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
+from gateway.proxy.transport import UpstreamRequest
+from gateway.types import RawHeaders
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+HIGH_WATER = 1 << 16  # pause reading the upstream with this much body unsent
+IDLE_SECONDS = 4.0  # below uvicorn's 5 s keep-alive, so a pooled socket is rarely stale
+_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+CLOSED_EARLY = "the upstream closed the connection before the response ended"
+
+
+class _Connection(asyncio.Protocol):
+    """One upstream connection; parses one response at a time."""
+
+    def __init__(self, key: tuple[str, int]) -> None:
+        self.key = key
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self._can_write: asyncio.Future[None] | None = None
+        self._reset(head=False)
+
+    def _reset(self, head: bool) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.head = head
+        self.status = 0
+        self.headers: RawHeaders = []
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.buffered = 0
+        self.started = False  # any response byte arrived
+        self.headers_done = False
+        self.complete = False
+        self.keep_alive = True
+        self.has_length = False
+        self.error: Exception | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.paused = False
+
+    # -- asyncio.Protocol ----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.started = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(UpstreamProtocolError("the upstream switched protocols"))
+        except httptools.HttpParserError as exc:
+            if not (self.head and self.complete):
+                self._fail(UpstreamProtocolError(f"invalid upstream response: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.headers_done and not self.complete and not self.has_length:
+            self.complete = True  # a body delimited by the end of the connection
+            self._wake()
+        elif not self.complete:
+            self._fail(UpstreamProtocolError(CLOSED_EARLY))
+        if self._can_write is not None and not self._can_write.done():
+            self._can_write.set_exception(UpstreamProtocolError(CLOSED_EARLY))
+
+    def pause_writing(self) -> None:
+        self._can_write = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._can_write is not None and not self._can_write.done():
+            self._can_write.set_result(None)
+        self._can_write = None
+
+    # -- httptools callbacks ---------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name in _FRAMING:
+            self.has_length = True
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200:  # interim (100 Continue...): wait for the final one
+            self.headers = []
+            self.has_length = False
+            return
+        self.status = status
+        self.keep_alive = self.parser.should_keep_alive()
+        self.headers_done = True
+        if self.head or status in (204, 304):
+            self.complete = True  # no body, whatever the headers say
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        if self.complete:
+            return
+        self.chunks.append(body)
+        self.buffered += len(body)
+        if self.buffered > HIGH_WATER and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if self.headers_done:
+            self.complete = True
+            self._wake()
+
+    # -- used by the transport -------------------------------------------------------
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def _fail(self, error: Exception) -> None:
+        if self.error is None:
+            self.error = error
+        if self.transport is not None:
+            self.transport.close()
+        self._wake()
+
+    async def wait(self, seconds: float) -> None:
+        """Until something arrives; raise the connection's error or UpstreamTimeout."""
+        loop = asyncio.get_running_loop()
+        self.waiter = waiter = loop.create_future()
+        timer = loop.call_later(seconds, self._timed_out, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self.waiter = None
+        if self.error is not None:
+            raise self.error
+
+    def _timed_out(self, waiter: asyncio.Future[None]) -> None:
+        if not waiter.done():
+            self._fail(UpstreamTimeout("the upstream did not answer in time"))
+
+    async def write_stream(self, body: AsyncIterator[bytes], chunked: bool) -> None:
+        assert self.transport is not None
+        async for chunk in body:
+            if self.error is not None:
+                raise self.error
+            if chunk:
+                self.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+            if self._can_write is not None:
+                await self._can_write
+        if chunked:
+            self.transport.write(b"0\r\n\r\n")
+
+    def take(self) -> bytes | None:
+        if not self.chunks:
+            return None
+        chunk = self.chunks.popleft()
+        self.buffered -= len(chunk)
+        if self.paused and self.buffered <= HIGH_WATER // 4 and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+        return chunk
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class H1Response:
+    __slots__ = ("_conn", "_read_timeout", "_transport", "headers", "status")
+
+    def __init__(self, transport: H1Transport, conn: _Connection, read_timeout: float) -> None:
+        self._transport = transport
+        self._conn = conn
+        self._read_timeout = read_timeout
+        self.status = conn.status
+        self.headers = conn.headers
+
+    async def iter_body(self) -> AsyncIterator[bytes]:
+        conn = self._conn
+        while True:
+            chunk = conn.take()
+            if chunk is not None:
+                yield chunk
+                continue
+            if conn.complete:
+                return
+            if conn.error is not None:
+                raise conn.error
+            await conn.wait(self._read_timeout)
+
+    async def aclose(self) -> None:
+        conn = self._conn
+        if conn.complete and not conn.chunks and conn.keep_alive and conn.error is None:
+            self._transport._release(conn)
+        else:
+            conn.close()
+
+
+class H1Transport:
+    """Pooled keep-alive HTTP/1.1 connections to every http:// upstream; no TLS."""
+
+    def __init__(self, max_idle_per_host: int = 256) -> None:
+        self._idle: dict[tuple[str, int], list[_Connection]] = {}
+        self._max_idle = max_idle_per_host
+        self._targets: dict[str, tuple[tuple[str, int], bytes, str]] = {}
+
+    def _target(self, target: str) -> tuple[tuple[str, int], bytes, str]:
+        found = self._targets.get(target)
+        if found is None:
+            parts = urlsplit(target)
+            if parts.scheme != "http" or not parts.hostname:
+                raise UpstreamConnectError(f"unsupported upstream URL {target!r}")
+            key = (parts.hostname, parts.port or 80)
+            found = self._targets[target] = (key, parts.netloc.encode(), parts.path)
+        return found
+
+    async def send(self, request: UpstreamRequest) -> H1Response:
+        key, host, prefix = self._target(request.target)
+        head, chunked = self._head(request, host, prefix)
+        replayable = not isinstance(request.body, AsyncIterator)
+        conn, reused = await self._acquire(key, request.connect_timeout)
+        conn._reset(head=request.method == "HEAD")
+        try:
+            await self._exchange(conn, head, chunked, request)
+        except UpstreamProtocolError:
+            conn.close()
+            # A pooled socket the upstream had already closed: once more on a new one.
+            if not (reused and not conn.started and replayable and request.method in IDEMPOTENT):
+                raise
+            conn, _ = await self._acquire(key, request.connect_timeout, fresh=True)
+            conn._reset(head=request.method == "HEAD")
+            try:
+                await self._exchange(conn, head, chunked, request)
+            except BaseException:
+                conn.close()
+                raise
+        except BaseException:
+            conn.close()
+            raise
+        return H1Response(self, conn, request.read_timeout)
+
+    @staticmethod
+    def _head(request: UpstreamRequest, host: bytes, prefix: str) -> tuple[bytes, bool]:
+        """The request line and headers, and whether the body goes chunked."""
+        lines = [
+            f"{request.method} {prefix}{request.path_qs} HTTP/1.1\r\n".encode("latin-1"),
+            b"host: " + host + b"\r\n",
+        ]
+        length = None
+        chunked = False
+        for name, value in request.headers:
+            if name in _FRAMING:
+                if name == b"content-length":
+                    length = value
+            else:
+                lines.append(name + b": " + value + b"\r\n")
+        body = request.body
+        if isinstance(body, bytes):
+            lines.append(b"content-length: %d\r\n" % len(body))
+        elif body is not None and length is not None:
+            lines.append(b"content-length: " + length + b"\r\n")  # streamed as it is
+        elif body is not None:
+            lines.append(b"transfer-encoding: chunked\r\n")
+            chunked = True
+        elif request.method in _BODY_METHODS:
+            lines.append(b"content-length: 0\r\n")
+        lines.append(b"\r\n")
+        return b"".join(lines), chunked
+
+    @staticmethod
+    async def _exchange(
+        conn: _Connection, head: bytes, chunked: bool, request: UpstreamRequest
+    ) -> None:
+        assert conn.transport is not None
+        body = request.body
+        if isinstance(body, bytes):
+            conn.transport.write(head + body if len(body) < 65536 else head)
+            if len(body) >= 65536:
+                conn.transport.write(body)
+        else:
+            conn.transport.write(head)
+            if body is not None:
+                await conn.write_stream(body, chunked)
+        while not conn.headers_done:
+            if conn.error is not None:
+                raise conn.error
+            await conn.wait(request.read_timeout)
+
+    async def _acquire(
+        self, key: tuple[str, int], connect_timeout: float, fresh: bool = False
+    ) -> tuple[_Connection, bool]:
+        idle = self._idle.get(key)
+        if idle and not fresh:
+            now = time.monotonic()
+            while idle:
+                conn = idle.pop()
+                if conn.closed or now - conn.idle_since > IDLE_SECONDS:
+                    conn.close()
+                    continue
+                return conn, True
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(lambda: _Connection(key), key[0], key[1]),
+                connect_timeout,
+            )
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"connecting to {key[0]}:{key[1]} timed out") from exc
+        except OSError as exc:
+            raise UpstreamConnectError(f"cannot connect to {key[0]}:{key[1]}: {exc}") from exc
+        return conn, False
+
+    def _release(self, conn: _Connection) -> None:
+        if conn.closed:
+            return
+        idle = self._idle.setdefault(conn.key, [])
+        if len(idle) >= self._max_idle:
+            conn.close()
+            return
+        conn.idle_since = time.monotonic()
+        idle.append(conn)
+
+    async def aclose(self) -> None:
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.close()
+        self._idle.clear()

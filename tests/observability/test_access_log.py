@@ -1,0 +1,58 @@
+import io
+import json
+import time
+
+import httpx
+
+from gateway.app import Gateway
+from gateway.observability import access_log
+from tests.support.configs import make_config
+from tests.support.servers import serve_asgi
+
+
+def _lines(stream: io.BytesIO, count: int) -> list[dict]:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = stream.getvalue().splitlines()
+        if len(lines) >= count:
+            return [json.loads(line) for line in lines]
+        time.sleep(0.02)
+    raise AssertionError(f"expected {count} access-log lines, got {stream.getvalue()!r}")
+
+
+def test_one_json_line_per_request_without_credentials(tmp_path, httpbin_url, monkeypatch):
+    monkeypatch.setattr(access_log, "_sink", None)
+    stream = io.BytesIO()
+    access_log.configure_access_log(stream)
+    config = make_config(
+        tmp_path, [{"name": "bin", "upstream": {"targets": [httpbin_url]}}], access_log=True
+    )
+    with serve_asgi(Gateway(config)) as gw, httpx.Client(base_url=gw.url) as client:
+        ids = []
+        for status in (200, 418, 200):
+            r = client.get(
+                f"/experience/bin/v1/status/{status}?token=secret-query",
+                headers={"Authorization": "Bearer secret-token", "X-API-Key": "secret-key"},
+            )
+            assert r.status_code == status
+            ids.append(r.headers["x-request-id"])
+        lines = _lines(stream, 3)
+    assert [line["request_id"] for line in lines] == ids
+    assert [line["status"] for line in lines] == [200, 418, 200]
+    first = lines[0]
+    assert first["api"] == "bin" and first["tier"] == "experience" and first["method"] == "GET"
+    assert first["path"] == "/experience/bin/v1/status/200"
+    assert first["total_ms"] >= first["upstream_ms"] > 0
+    assert b"secret" not in stream.getvalue()
+
+
+def test_without_the_sink_lines_go_to_the_logger(tmp_path, httpbin_url, monkeypatch, caplog):
+    monkeypatch.setattr(access_log, "_sink", None)
+    config = make_config(
+        tmp_path, [{"name": "bin", "upstream": {"targets": [httpbin_url]}}], access_log=True
+    )
+    with caplog.at_level("INFO", logger=access_log.LOGGER_NAME), serve_asgi(Gateway(config)) as gw:
+        r = httpx.get(f"{gw.url}/experience/bin/v1/get")
+    mine = [rec for rec in caplog.records if rec.name == access_log.LOGGER_NAME]
+    lines = [json.loads(rec.getMessage()) for rec in mine]
+    assert [line["request_id"] for line in lines] == [r.headers["x-request-id"]]

@@ -1,0 +1,140 @@
+"""Policy request-validation: config and contract checks, then requests over real sockets
+against a tiny contract of our own (tests/policies/contracts/shop.yaml)."""
+
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.config.errors import ConfigError
+from gateway.policies.request_validation import DRIFT
+from tests.support.configs import make_config
+from tests.support.edge import CountingUpstream, serve_gateway
+from tests.support.servers import serve_asgi
+
+CONTRACT = Path(__file__).parent / "contracts" / "shop.yaml"
+MOBILE = {"X-Channel": "mobile"}
+
+
+def _config(tmp_path, url, policy):
+    shutil.copy(CONTRACT, tmp_path / "shop.yaml")
+    api = {
+        "name": "shop",
+        "contract": "shop.yaml",
+        "upstream": {"targets": [url]},
+        "policies": {"request-validation": policy},
+    }
+    return make_config(tmp_path, [api])
+
+
+def test_config_is_validated(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        _config(tmp_path, "http://h:1", {"responses": "enforce", "max_body_bytes": -1})
+    text = str(error.value)
+    assert (
+        "apis[0].policies.request-validation.responses: Input should be 'off' or 'shadow'" in text
+    )
+    assert "apis[0].policies.request-validation.max_body_bytes" in text
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    app = CountingUpstream()
+    with serve_asgi(app) as up:
+        config = _config(tmp_path_factory.mktemp("rv"), up.url, {})
+        with serve_gateway(config) as gw:
+            yield f"{gw.url}/experience/shop/v1", app
+
+
+@pytest.fixture
+def base(servers):
+    servers[1].requests.clear()
+    return servers[0]
+
+
+@pytest.fixture
+def upstream(servers):
+    return servers[1]
+
+
+def _pointers(response):
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    return {e["pointer"]: e["detail"] for e in response.json()["errors"]}
+
+
+def test_valid_requests_are_forwarded(base, upstream):
+    assert (
+        httpx.get(f"{base}/orders?limit=5&status=open,shipped", headers=MOBILE).status_code == 200
+    )
+    assert httpx.get(f"{base}/orders/7").status_code == 200
+    assert httpx.get(f"{base}/orders/latest").status_code == 200  # literal beats the template
+    good = {"sku": "ABC-123", "quantity": 2, "lines": [{"qty": 1}]}
+    r = httpx.post(f"{base}/orders", json=good)
+    assert r.status_code == 200
+    assert upstream.requests[-1]["body"] == r.request.content.decode()  # body handed on intact
+    assert len(upstream.requests) == 4
+
+
+def test_query_header_and_path_violations_point_at_each_field(base, upstream):
+    errors = _pointers(
+        httpx.get(f"{base}/orders?limit=500&status=lost", headers={"X-Channel": "tv"})
+    )
+    assert set(errors) == {"/query/limit", "/query/status/0", "/headers/x-channel"}
+    assert "500" in errors["/query/limit"]
+    assert set(_pointers(httpx.get(f"{base}/orders?limit=five"))) == {
+        "/query/limit",
+        "/headers/x-channel",  # required header missing: points at the header itself
+    }
+    assert set(_pointers(httpx.get(f"{base}/orders/0"))) == {"/path/orderId"}
+    assert set(_pointers(httpx.get(f"{base}/orders/abc"))) == {"/path/orderId"}
+    assert upstream.requests == []
+
+
+def test_json_body_violations_point_into_the_body(base, upstream):
+    bad = {"sku": "nope", "lines": [{"qty": 0}], "extra": True}
+    errors = _pointers(httpx.post(f"{base}/orders", json=bad))
+    assert {"/body/sku", "/body/quantity", "/body/lines/0/qty", "/body"} <= set(errors)
+    errors = _pointers(
+        httpx.post(
+            f"{base}/orders", content=b"{not json", headers={"content-type": "application/json"}
+        )
+    )
+    assert "not valid JSON" in errors["/body"]
+    assert "/body" in _pointers(httpx.post(f"{base}/orders"))  # required body missing
+
+    def chunked():
+        yield b'{"sku": "ABC-123",'
+        yield b' "quantity": "many"}'
+
+    r = httpx.post(
+        f"{base}/orders", content=chunked(), headers={"content-type": "application/json"}
+    )
+    assert set(_pointers(r)) == {"/body/quantity"}
+    assert upstream.requests == []
+
+
+def test_unknown_operations_are_404_and_wrong_methods_405(base, upstream):
+    r = httpx.get(f"{base}/customers")
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+    r = httpx.put(f"{base}/orders/3", json={})
+    assert r.status_code == 405
+    assert r.headers["allow"] == "DELETE, GET, HEAD"
+    r = httpx.post(f"{base}/orders", content=b"sku=1", headers={"content-type": "text/plain"})
+    assert r.status_code == 415
+    assert upstream.requests == []
+
+
+def test_response_drift_is_logged_and_counted_but_never_blocks(tmp_path):
+    app = CountingUpstream()  # answers every request with a JSON echo: not an Order
+    with serve_asgi(app) as up:
+        config = _config(tmp_path, up.url, {"responses": "shadow"})
+        with serve_gateway(config) as gw:
+            before = DRIFT["shop"]
+            r = httpx.get(f"{gw.url}/experience/shop/v1/orders/9")
+            assert r.status_code == 200 and r.json()["path"] == "/orders/9"
+            assert DRIFT["shop"] == before + 1
+            r = httpx.delete(f"{gw.url}/experience/shop/v1/orders/9")  # 200 is not declared
+            assert r.status_code == 200
+            assert DRIFT["shop"] == before + 2

@@ -1,0 +1,136 @@
+"""Listener limits over raw sockets: header size, URL length, header deadline, concurrency."""
+
+import asyncio
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+
+from gateway.config.errors import ConfigError
+from tests.support.configs import make_config
+from tests.support.edge import (
+    exchange,
+    read_until_close,
+    serve_gateway,
+    status_of,
+    upstream_fixture,  # noqa: F401 - the `upstream` fixture
+)
+from tests.support.servers import serve_asgi
+
+
+def _config(tmp_path, upstream_url, **listener):
+    return make_config(
+        tmp_path,
+        [{"name": "shop", "upstream": {"targets": [upstream_url]}}],
+        listeners={"public": {"port": 0, **listener}},
+    )
+
+
+def test_listener_limits_are_validated(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        _config(tmp_path, "http://127.0.0.1:1", max_header_bytes=10, header_timeout=0)
+    text = str(error.value)
+    assert "listeners.public.max_header_bytes" in text
+    assert "listeners.public.header_timeout" in text
+
+
+def test_header_block_over_limit_is_431_and_closed(tmp_path, upstream):
+    config = _config(tmp_path, upstream.url, max_header_bytes=2048)
+    with serve_gateway(config) as gw:
+        head = b"GET /experience/shop/v1/x HTTP/1.1\r\nHost: a\r\n"
+        complete = head + b"X-Big: " + b"a" * 3000 + b"\r\n\r\n"
+        data, closed = exchange(gw.port, complete)
+        assert status_of(data) == 431 and closed
+        assert b"application/problem+json" in data
+        # headers that never end: refused once the buffer passes the bound, not at the deadline
+        endless = head + b"X-Big: " + b"a" * 20000
+        data, closed = exchange(gw.port, endless, timeout=2)
+        assert status_of(data) == 431 and closed
+        small = httpx.get(f"{gw.url}/experience/shop/v1/x", headers={"X-Small": "a" * 1000})
+        assert small.status_code == 200
+    assert len(upstream.requests) == 1
+
+
+def test_url_over_limit_is_414_and_closed(tmp_path, upstream):
+    config = _config(tmp_path, upstream.url, max_url_bytes=512)
+    with serve_gateway(config) as gw:
+        target = b"/experience/shop/v1/x?q=" + b"a" * 600
+        data, closed = exchange(gw.port, b"GET " + target + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert status_of(data) == 414 and closed
+        assert httpx.get(f"{gw.url}/experience/shop/v1/x?q=" + "a" * 400).status_code == 200
+    assert len(upstream.requests) == 1
+
+
+def test_slow_headers_are_cut_at_the_deadline_while_others_are_served(tmp_path, upstream):
+    config = _config(tmp_path, upstream.url, header_timeout=1.0)
+    with serve_gateway(config) as gw:
+        slow = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+        idle = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+        started = time.monotonic()
+        slow.sendall(b"GET /experience/shop/v1/x HTTP/1.1\r\nHost: a\r\n")
+        statuses = []
+        for i in range(3):  # slowloris: a header line every 0.4 s, never the blank line
+            time.sleep(0.4)
+            try:
+                slow.sendall(f"X-{i}: y\r\n".encode())
+            except OSError:
+                break
+            statuses.append(httpx.get(f"{gw.url}/experience/shop/v1/ok").status_code)
+        data, closed = read_until_close(slow, 3.0)
+        elapsed = time.monotonic() - started
+        assert closed and status_of(data) == 408, data
+        assert 0.9 <= elapsed < 2.0
+        idle_data, idle_closed = read_until_close(idle, 1.0)
+        assert idle_closed and status_of(idle_data) == 408  # connected, never spoke
+        slow.close()
+        idle.close()
+        assert statuses == [200, 200, 200][: len(statuses)] and statuses
+    assert [r["path"] for r in upstream.requests] == ["/ok"] * len(statuses)
+
+
+def test_keep_alive_request_after_idle_gets_a_fresh_header_deadline(tmp_path, upstream):
+    config = _config(tmp_path, upstream.url, header_timeout=1.0, keep_alive_timeout=5)
+    with serve_gateway(config) as gw, socket.create_connection(("127.0.0.1", gw.port)) as s:
+        request = b"GET /experience/shop/v1/x HTTP/1.1\r\nHost: a\r\n\r\n"
+        s.sendall(request)
+        first, _ = read_until_close(s, 0.5)
+        time.sleep(1.2)  # idle beyond header_timeout: keep-alive governs idleness, not headers
+        s.sendall(request)
+        second, closed = read_until_close(s, 0.5)
+        assert status_of(first) == 200 and status_of(second) == 200 and not closed
+
+
+def test_concurrency_cap_answers_503_with_retry_after(tmp_path):
+    release = threading.Event()
+
+    async def slow_app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 5)
+        headers = [(b"content-length", b"4")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"done"})
+
+    with serve_asgi(slow_app, lifespan="off") as upstream:
+        config = _config(tmp_path, upstream.url, max_concurrency=2, retry_after=7)
+        with serve_gateway(config) as gw:
+            url = f"{gw.url}/experience/shop/v1/x"
+            results = []
+            threads = [
+                threading.Thread(target=lambda: results.append(httpx.get(url, timeout=10)))
+                for _ in range(2)
+            ]
+            for thread in threads:
+                thread.start()
+            time.sleep(0.5)
+            busy = httpx.get(url, timeout=5)
+            release.set()
+            for thread in threads:
+                thread.join(10)
+            assert busy.status_code == 503
+            assert busy.headers["retry-after"] == "7"
+            assert busy.headers["content-type"] == "application/problem+json"
+            assert sorted(r.status_code for r in results) == [200, 200]
+            assert httpx.get(url).status_code == 200
