@@ -7,6 +7,7 @@ import contextlib
 from typing import Any
 
 from gateway.config.models import GatewayConfig
+from gateway.proxy.aiohttp_transport import AiohttpTransport
 from gateway.proxy.balancer import Target, TargetPool
 from gateway.proxy.h1_transport import H1Transport
 from gateway.proxy.health import HealthChecker
@@ -29,6 +30,9 @@ class Upstreams:
         self.config = config
         self.gateway_app = gateway_app
         self.http: Transport = http or H1Transport()
+        # TLS upstreams: the lean client speaks plain HTTP only; aiohttp verifies
+        # certificates against the system's CAs (SSL_CERT_FILE/SSL_CERT_DIR honoured).
+        self.tls: Transport | None = None
         self._asgi: dict[str, AsgiTransport] = {}
         self._pools: dict[str, TargetPool] = {}
         self._checkers: list[HealthChecker] = []
@@ -48,6 +52,9 @@ class Upstreams:
                 self._tasks.append(asyncio.create_task(checker.run()))
 
     async def _transport(self, url: str, api: str) -> Transport:
+        if url.startswith("https:"):
+            self.tls = self.tls or AiohttpTransport()
+            return self.tls
         if not url.startswith("asgi:"):
             return self.http
         if url not in self._asgi:
@@ -76,3 +83,5 @@ class Upstreams:
         for transport in self._asgi.values():
             await transport.aclose()
         await self.http.aclose()
+        if self.tls is not None:
+            await self.tls.aclose()
