@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean check
+.PHONY: run test lint bench clean check cluster cluster-down
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check gateway apis tests bench
 	$(BIN)/mypy
+
+cluster: $(STAMP)
+	bash deploy/cluster.sh up
+
+cluster-down:
+	bash deploy/cluster.sh down
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gateway.config.models import GatewayConfig
+from gateway.limits.config import check_plan_references
 
 Check = Callable[[GatewayConfig], list[str]]
 
 # Each check returns human sentences naming the file and what is wrong.
-CHECKS: list[Check] = []
+CHECKS: list[Check] = [
+    check_plan_references,
+]
 
 
 def run_checks(config: GatewayConfig) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 
@@ -22,13 +23,19 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
     check.set_defaults(handler=cmd_check)
 
 
-def _register_catalogue(sub: argparse._SubParsersAction) -> None:
-    from gateway.catalogue.commands import register
+# Modules with a `register(subparsers)` function, one per area.
+COMMAND_MODULES = [
+    "gateway.catalogue.commands",
+    "gateway.limits.cli",
+]
 
-    register(sub)
+
+def _register_areas(sub: argparse._SubParsersAction) -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
 
 
-REGISTRARS: list[Registrar] = [_register_core, _register_catalogue]
+REGISTRARS: list[Registrar] = [_register_core, _register_areas]
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -45,9 +45,11 @@ class ComponentFactory(Protocol):
 def component_factories() -> list[Callable[[Gateway], Component]]:
     """Start-up order: stores first, then what uses them."""
     from gateway.catalogue.component import CatalogueComponent
+    from gateway.limits.component import LimitsComponent
     from gateway.observability.component import ObservabilityComponent
 
     return [
+        LimitsComponent,
         ObservabilityComponent,
         CatalogueComponent,
     ]

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from gateway.catalogue.config import CatalogueConfig
+from gateway.limits.config import PlanConfig, PlanName, RateLimitingConfig, StorageUrl
 from gateway.observability.config import ObservabilityConfig
 
 Tier = Literal["system", "process", "experience"]
@@ -215,8 +216,15 @@ class GatewayConfig(StrictModel):
     registry_url: str = Field(
         "sqlite:///var/registry.db", description="SQLAlchemy URL of the registry database."
     )
-    limits_storage: str = Field(
+    limits_storage: StorageUrl = Field(
         "memory://", description="`limits` storage URL: memory:// or redis://host:port/db."
+    )
+    plans: dict[PlanName, PlanConfig] = Field(
+        default_factory=dict, description="Rate-limit plans by name (see docs/rate-limits.md)."
+    )
+    rate_limiting: RateLimitingConfig = Field(
+        default_factory=RateLimitingConfig,
+        description="Storage timeout, fail behaviour and the /oauth/token per-IP limit.",
     )
     admin_token: str | None = Field(
         None, description="Bearer token for the admin API; unset disables the admin API."

@@ -8,6 +8,7 @@ from gateway.policies import (
     deprecation,
     header_transform,
     ip_restriction,
+    rate_limit,
     request_size,
     request_validation,
 )
@@ -17,6 +18,7 @@ _SPECS: list[PolicySpec] = [
     request_size.SPEC,
     cors.SPEC,
     ip_restriction.SPEC,
+    rate_limit.SPEC,
     header_transform.SPEC,
     request_validation.SPEC,
 ]

@@ -1,0 +1,1 @@
+"""Rate limits, plans and quotas on the `limits` library (config, storage, engine)."""

@@ -1,0 +1,297 @@
+"""The limiter: `limits`' async strategies over one storage, with the storage
+timeout, the outage behaviour and the headers computed in one place.
+
+Only `hit()` decides (atomic in every storage); window statistics are read after
+the decision to fill the headers. Quotas are calendar-period counters in the same
+storage (`incr`, also atomic); a request the quota refuses is given back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from math import ceil
+from typing import Any
+
+from limits import RateLimitItem
+from limits.aio.strategies import (
+    MovingWindowRateLimiter,
+    RateLimiter,
+    SlidingWindowCounterRateLimiter,
+)
+from limits.errors import StorageError
+from limits.storage import storage_from_string
+
+from gateway.limits import memory
+from gateway.limits.config import QuotaConfig, RateLimitingConfig
+
+log = logging.getLogger("tiergate.limits")
+
+STORAGE_DOWN = "rate-limit storage unavailable (%s); the fail mode applies; next try in %.1f s"
+STORAGE_BACK = "rate-limit storage is back after %d failed requests"
+
+
+class StorageUnavailable(Exception):
+    """The storage failed or did not answer within the storage timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One limit as applied: its header name, the item, the key scope and strategy."""
+
+    name: str
+    item: RateLimitItem
+    scope: str
+    strategy: str  # "moving-window" | "sliding-window-counter"
+
+
+@dataclass(slots=True)
+class Window:
+    """What the headers say about one rule or quota after a decision."""
+
+    name: str
+    quota: int
+    window: int  # seconds
+    remaining: int
+    reset: int  # seconds from now, >= 0
+
+
+@dataclass(slots=True)
+class Verdict:
+    allowed: bool
+    windows: list[Window]
+    refused: Window | None = None  # the rule or quota that said no
+    quota_period: str | None = None  # "daily" | "monthly" when a quota said no
+
+
+def storage_url(url: str) -> str:
+    """Tiergate's URL → the `limits` async scheme (memory:// is the lazy storage)."""
+    if url.startswith("async+"):
+        return url
+    if url.startswith("memory://"):
+        return f"{memory.SCHEME}://"
+    return f"async+{url}"
+
+
+def open_storage(url: str, settings: RateLimitingConfig):  # type: ignore[no-untyped-def]
+    """The `limits` storage for `url`; Redis without retries, with the storage timeout
+    on sockets and (plain Redis) a bounded pool that waits for a free connection."""
+    target = storage_url(url)
+    if not target.startswith("async+redis"):
+        return storage_from_string(target, wrap_exceptions=True)
+    from redis.asyncio import BlockingConnectionPool
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    timeout = settings.storage_timeout
+    options: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": Retry(NoBackoff(), 0),
+    }
+    scheme = target.split("://", 1)[0]
+    if scheme in ("async+redis", "async+rediss"):
+        options = {
+            "connection_pool": BlockingConnectionPool.from_url(
+                target.removeprefix("async+"),
+                max_connections=settings.redis_max_connections,
+                timeout=None,  # waiting for a connection is bounded by the storage timeout
+                **options,
+            )
+        }
+    return storage_from_string(target, implementation="redispy", wrap_exceptions=True, **options)
+
+
+def period_keys(now: datetime) -> dict[str, tuple[str, int, int]]:
+    """Quota period → (period label, seconds until it ends, its length in seconds)."""
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    day_end = day_start + timedelta(days=1)
+    month_start = day_start.replace(day=1)
+    month_end = (month_start + timedelta(days=32)).replace(day=1)
+    return {
+        "daily": (
+            day_start.strftime("%Y-%m-%d"),
+            ceil((day_end - now).total_seconds()),
+            86400,
+        ),
+        "monthly": (
+            month_start.strftime("%Y-%m"),
+            ceil((month_end - now).total_seconds()),
+            int((month_end - month_start).total_seconds()),
+        ),
+    }
+
+
+class Limiter:
+    """Shared by every rate-limit policy and guard of one gateway (services["limiter"])."""
+
+    def __init__(self, url: str, settings: RateLimitingConfig) -> None:
+        self.url = url
+        self.settings = settings
+        self.prefix = settings.key_prefix
+        self.storage = open_storage(url, settings)
+        self.remote = not storage_url(url).startswith(f"{memory.SCHEME}://")
+        self.strategies: dict[str, RateLimiter] = {
+            "moving-window": MovingWindowRateLimiter(self.storage),
+            "sliding-window-counter": SlidingWindowCounterRateLimiter(self.storage),
+        }
+        self.timeout = settings.storage_timeout
+        self.storage_errors = 0  # requests that met an unavailable storage (metric)
+        self.down_until = 0.0
+        self.failed_since_down = 0
+
+    # -- deciding ------------------------------------------------------------
+
+    async def check(
+        self,
+        rules: Sequence[Rule],
+        subject: str,
+        quotas: QuotaConfig | None = None,
+        consumer: str | None = None,
+        count_usage: bool = True,
+    ) -> Verdict:
+        """Hit every rule for `subject`, then the consumer's quotas; raise
+        StorageUnavailable when the storage fails or is slower than the timeout."""
+        if self.down_until and time.monotonic() < self.down_until:
+            self._failed()
+            raise StorageUnavailable("storage marked down after a recent failure")
+        try:
+            if self.remote:
+                async with asyncio.timeout(self.timeout):
+                    verdict = await self._check(rules, subject, quotas, consumer, count_usage)
+            else:
+                verdict = await self._check(rules, subject, quotas, consumer, count_usage)
+        except TimeoutError:
+            # Slow, not gone (or the loop is overloaded): this request only gets the fail
+            # mode; marking the storage down would lift the limits for everyone.
+            self._failed()
+            raise StorageUnavailable(f"no answer within {self.timeout} s") from None
+        except (StorageError, OSError) as exc:
+            self._mark_down(exc)
+            raise StorageUnavailable(str(exc) or type(exc).__name__) from None
+        if self.down_until:
+            log.warning(STORAGE_BACK, self.failed_since_down)
+            self.down_until = 0.0
+            self.failed_since_down = 0
+        return verdict
+
+    async def _check(
+        self,
+        rules: Sequence[Rule],
+        subject: str,
+        quotas: QuotaConfig | None,
+        consumer: str | None,
+        count_usage: bool,
+    ) -> Verdict:
+        refused: Window | None = None
+        hit = len(rules)
+        for index, rule in enumerate(rules):
+            strategy = self.strategies[rule.strategy]
+            if not await strategy.hit(rule.item, self.prefix, rule.scope, subject):
+                hit = index
+                break
+        windows = [await self._window(rule, subject) for rule in rules]
+        if hit < len(rules):
+            refused = windows[hit]
+            refused.remaining = 0
+            refused.reset = max(refused.reset, 1)
+            return Verdict(False, windows, refused)
+        period = None
+        if consumer is not None and (count_usage or _has_quota(quotas)):
+            quota_windows, period = await self._quotas(consumer, quotas)
+            windows.extend(quota_windows)
+            if period is not None:
+                refused = next(w for w in quota_windows if w.name.endswith(period))
+        return Verdict(refused is None, windows, refused, period)
+
+    async def _window(self, rule: Rule, subject: str) -> Window:
+        stats = await self.strategies[rule.strategy].get_window_stats(
+            rule.item, self.prefix, rule.scope, subject
+        )
+        return Window(
+            rule.name,
+            rule.item.amount,
+            rule.item.get_expiry(),
+            max(0, int(stats.remaining)),
+            max(0, ceil(stats.reset_time - time.time())),
+        )
+
+    async def _quotas(
+        self, consumer: str, quotas: QuotaConfig | None
+    ) -> tuple[list[Window], str | None]:
+        periods = period_keys(datetime.now(UTC))
+        counts = {}
+        for period, (label, ends_in, _) in periods.items():
+            key = self.usage_key(consumer, period, label)
+            counts[period] = await self.storage.incr(key, ends_in + 86400)
+        refused = None
+        for period in ("daily", "monthly"):
+            limit = getattr(quotas, period, None) if quotas else None
+            if limit is not None and counts[period] > limit:
+                refused = period
+        if refused is not None:  # give the unit back: usage counts admitted requests only
+            for period, (label, ends_in, _) in periods.items():
+                key = self.usage_key(consumer, period, label)
+                counts[period] = await self.storage.incr(key, ends_in + 86400, amount=-1)
+        windows = []
+        for period, (_, ends_in, length) in periods.items():
+            limit = getattr(quotas, period, None) if quotas else None
+            if limit is not None:
+                remaining = 0 if refused == period else max(0, limit - counts[period])
+                windows.append(Window(f"quota-{period}", limit, length, remaining, ends_in))
+        return windows, refused
+
+    # -- usage ---------------------------------------------------------------
+
+    def usage_key(self, consumer: str, period: str, label: str) -> str:
+        return f"{self.prefix}/usage/{consumer}/{period}/{label}"
+
+    async def usage(self, consumer: str, quotas: QuotaConfig | None = None) -> dict[str, object]:
+        """Requests admitted for `consumer` this UTC day and month (and its quotas)."""
+        result: dict[str, object] = {"consumer": consumer}
+        for period, (label, ends_in, _) in period_keys(datetime.now(UTC)).items():
+            try:
+                async with asyncio.timeout(self.timeout * 10):
+                    used = await self.storage.get(self.usage_key(consumer, period, label))
+            except (StorageError, OSError, TimeoutError) as exc:
+                raise StorageUnavailable(str(exc) or type(exc).__name__) from None
+            limit = getattr(quotas, period, None) if quotas else None
+            result[period] = {
+                "period": label,
+                "used": used,
+                "quota": limit,
+                "remaining": None if limit is None else max(0, limit - used),
+                "resets_in": ends_in,
+            }
+        return result
+
+    # -- health --------------------------------------------------------------
+
+    def _failed(self) -> None:
+        self.storage_errors += 1
+        self.failed_since_down += 1
+
+    def _mark_down(self, exc: BaseException) -> None:
+        self._failed()
+        if not self.down_until or self.failed_since_down == 1:
+            log.warning(STORAGE_DOWN, repr(exc), self.settings.retry_after_error)
+        self.down_until = time.monotonic() + self.settings.retry_after_error
+
+    @property
+    def retry_after(self) -> int:
+        """Seconds a fail-closed 503 asks clients to wait."""
+        return max(1, ceil(self.settings.retry_after_error))
+
+    async def aclose(self) -> None:
+        client = getattr(getattr(self.storage, "bridge", None), "storage", None)
+        close = getattr(client, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _has_quota(quotas: QuotaConfig | None) -> bool:
+    return quotas is not None and (quotas.daily is not None or quotas.monthly is not None)

@@ -1,0 +1,233 @@
+"""Policy `rate-limit`: plans, per-API and per-operation limits, quotas, headers.
+
+Who is counted (the subject):
+- an identified caller (``ctx.identity``, set only by the authentication policies
+  that run before this one) is counted by its verified ``consumer_id``; a header
+  the client sends never chooses the key;
+- an anonymous request is counted by ``ctx.client_ip`` (resolved through
+  `trusted_proxies` only).
+
+What applies, every rule having to admit the request:
+- the caller's plan (``identity.plan``, else ``default_plan``; anonymous requests
+  get the ``anonymous`` limits instead), counted per consumer across all APIs;
+- this API's ``limits``, counted per subject for this API, unless an entry of
+  ``operations`` (``"POST /orders": "10/minute"``) matches: that one replaces them
+  for the operation and is counted per subject for the operation;
+- the plan's daily/monthly quotas (identified consumers only).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gateway.context import RequestContext
+from gateway.limits.config import (
+    FailMode,
+    LimitString,
+    PlanConfig,
+    PlanName,
+    QuotaConfig,
+    Strategy,
+    parse_limits,
+    undefined_plans,
+)
+from gateway.limits.engine import Limiter, Rule, StorageUnavailable, Verdict
+from gateway.limits.headers import policy_name, rate_limit_headers
+from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
+from gateway.problem import ProblemResponse
+
+RATE_LIMITED = (
+    "Rate limit '{name}' ({quota} requests per {window} s) is used up; retry in {retry} s."
+)
+QUOTA_EXCEEDED = "The {period} quota of {quota} requests is used up; it renews in {retry} s."
+STORAGE_DOWN = "Rate limits cannot be checked right now; retry in {retry} s."
+NO_LIMITER = "policy rate-limit needs the limits component (services['limiter'])"
+BAD_OPERATION = "{value!r} is not an operation; write 'METHOD /path', e.g. 'POST /orders'"
+_OPERATION = re.compile(r"^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) (/[^\s?#]*)$")
+
+
+class RateLimitConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    limits: list[LimitString] = Field(
+        default_factory=list,
+        description="Limits for this API, counted per consumer (or client IP) for this API.",
+    )
+    operations: dict[str, LimitString | list[LimitString]] = Field(
+        default_factory=dict,
+        description="'METHOD /path' (path as the API serves it; {param} matches one "
+        "segment) → limits that replace `limits` for that operation.",
+    )
+    strategy: Strategy = Field(
+        "moving-window", description="Strategy of `limits`, `operations` and `anonymous`."
+    )
+    default_plan: PlanName | None = Field(
+        None, description="Plan for identified callers without one; unset: no plan limits."
+    )
+    anonymous: list[LimitString] = Field(
+        default_factory=lambda: ["60/minute"],
+        description="Limits per client IP for requests without an identity.",
+    )
+    on_storage_error: FailMode = Field(
+        "fail_open",
+        description="fail_open (default): serve unlimited, log and count; "
+        "fail_closed: answer 503 with Retry-After.",
+    )
+    count_usage: bool = Field(
+        True, description="Count daily/monthly usage of identified consumers (tiergate usage)."
+    )
+
+    @field_validator("operations")
+    @classmethod
+    def _valid_operations(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if not _OPERATION.match(key):
+                raise ValueError(BAD_OPERATION.format(value=key))
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Operation:
+    method: str
+    pattern: re.Pattern[str]
+    rules: tuple[Rule, ...]
+
+
+def _rules(source: str, scope: str, texts: list[str] | str, strategy: str) -> tuple[Rule, ...]:
+    items = [
+        item
+        for text in ([texts] if isinstance(texts, str) else texts)
+        for item in parse_limits(text)
+    ]
+    return tuple(Rule(policy_name(source, item), item, scope, strategy) for item in items)
+
+
+def _path_pattern(path: str) -> re.Pattern[str]:
+    parts = [
+        "[^/]+" if seg.startswith("{") and seg.endswith("}") else re.escape(seg)
+        for seg in path.split("/")
+    ]
+    return re.compile("/".join(parts) + "/?")
+
+
+def _sorted(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+    """Shortest window first, so a request refused per minute uses no daily unit."""
+    return tuple(sorted(rules, key=lambda r: r.item.get_expiry()))
+
+
+class RateLimitPolicy:
+    def __init__(self, config: RateLimitConfig, ctx: BuildContext) -> None:
+        limiter = ctx.services.get("limiter")
+        if not isinstance(limiter, Limiter):
+            raise RuntimeError(NO_LIMITER)
+        problems = undefined_plans(
+            ctx.config.plans,
+            {f"apis.{ctx.api.name}.policies.rate-limit.default_plan": config.default_plan}
+            if config.default_plan
+            else {},
+        )
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.limiter = limiter
+        self.config = config
+        self.plans: dict[str, PlanConfig] = ctx.config.plans
+        api = ctx.api.name
+        self.api_rules = _rules(api, f"api:{api}", config.limits, config.strategy)
+        self.operations = tuple(
+            _Operation(
+                key.split(" ", 1)[0],
+                _path_pattern(key.split(" ", 1)[1]),
+                _rules(f"{api} {key}", f"op:{api}:{key}", texts, config.strategy),
+            )
+            for key, texts in config.operations.items()
+        )
+        self.anonymous = _sorted(_rules("anonymous", "anon", config.anonymous, config.strategy))
+        self.prefix_len = len(ctx.api.path)
+        # Per (plan, operation) the rule tuple is built once, then reused.
+        self.plan_rules: dict[str, tuple[Rule, ...]] = {
+            name: tuple(
+                Rule(policy_name(name, item), item, "plan", plan.strategy) for item in plan.items()
+            )
+            for name, plan in self.plans.items()
+        }
+        self._cache: dict[tuple[str | None, int], tuple[Rule, ...]] = {}
+
+    def _scoped_rules(self, ctx: RequestContext) -> tuple[int, tuple[Rule, ...]]:
+        if self.operations:
+            rest = ctx.path[self.prefix_len :] or "/"
+            for index, op in enumerate(self.operations):
+                if op.method == ctx.method and op.pattern.fullmatch(rest):
+                    return index, op.rules
+        return -1, self.api_rules
+
+    async def __call__(self, ctx: RequestContext) -> Any:
+        identity = ctx.identity
+        op_index, scoped = self._scoped_rules(ctx)
+        quotas: QuotaConfig | None = None
+        consumer: str | None = None
+        if identity is None:
+            subject = "ip:" + ctx.client_ip
+            cache_key: tuple[str | None, int] = ("\0anonymous", op_index)
+            base = self.anonymous
+        else:
+            # The verified consumer, never a client-supplied header.
+            consumer = identity.consumer_id
+            subject = "c:" + consumer
+            plan_name = identity.plan if identity.plan in self.plans else self.config.default_plan
+            if identity.plan and identity.plan not in self.plans:
+                ctx.log["rate_limit_unknown_plan"] = identity.plan
+            plan = self.plans.get(plan_name) if plan_name else None
+            quotas = plan.quotas if plan else None
+            cache_key = (plan_name, op_index)
+            base = self.plan_rules.get(plan_name, ()) if plan_name else ()
+        rules = self._cache.get(cache_key)
+        if rules is None:
+            rules = self._cache[cache_key] = _sorted(base + scoped)
+        try:
+            verdict = await self.limiter.check(
+                rules, subject, quotas, consumer, self.config.count_usage
+            )
+        except StorageUnavailable as exc:
+            ctx.log["rate_limit"] = "storage_unavailable"
+            ctx.log["rate_limit_error"] = str(exc)[:200]
+            if self.config.on_storage_error == "fail_open":
+                return None
+            retry = str(self.limiter.retry_after)
+            return ProblemResponse(
+                503, STORAGE_DOWN.format(retry=retry), headers=[("retry-after", retry)]
+            )
+        return self._respond(ctx, verdict)
+
+    def _respond(self, ctx: RequestContext, verdict: Verdict) -> Any:
+        refused = verdict.refused
+        ctx.response_headers.extend(rate_limit_headers(verdict.windows, refused))
+        if refused is None:
+            return None
+        ctx.log["rate_limit"] = refused.name
+        retry = str(refused.reset)
+        if verdict.quota_period:
+            detail = QUOTA_EXCEEDED.format(
+                period=verdict.quota_period, quota=refused.quota, retry=retry
+            )
+        else:
+            detail = RATE_LIMITED.format(
+                name=refused.name, quota=refused.quota, window=refused.window, retry=retry
+            )
+        return ProblemResponse(429, detail, headers=[("retry-after", retry)])
+
+
+def build(config: RateLimitConfig, ctx: BuildContext) -> RateLimitPolicy:
+    return RateLimitPolicy(config, ctx)
+
+
+SPEC = PolicySpec(
+    name="rate-limit",
+    priority=PRIORITY["rate-limit"],
+    config_model=RateLimitConfig,
+    build=build,
+    description="Plans, per-API/per-operation limits, anonymous per-IP limits and quotas.",
+)

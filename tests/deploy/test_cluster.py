@@ -1,0 +1,77 @@
+"""deploy/cluster.sh for real: nginx in front of two `tiergate up` processes sharing
+their own Redis (and a PostgreSQL database made for this run), then down again."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.limits.support import burst
+from tests.support.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+NEEDS = ("nginx", "redis-server", "psql", "curl")
+
+
+@pytest.mark.skipif(
+    any(shutil.which(tool) is None for tool in NEEDS),
+    reason=f"needs {', '.join(NEEDS)} (.ci/system-packages installs them)",
+)
+def test_cluster_up_shares_one_limit_across_nodes_and_goes_down(tmp_path):
+    (tmp_path / "estate.yaml").write_text("apis: []\n")  # only the demo echo service
+    lb = free_port()
+    nodes = ",".join(f"{free_port()}:{free_port()}" for _ in range(2))
+    database = "tg_limits_" + os.urandom(4).hex()
+    env = {
+        **os.environ,
+        "TG_RUN_DIR": str(tmp_path / "run"),
+        "TG_SOURCE_CONFIG": str(tmp_path / "estate.yaml"),
+        "TG_LB_PORT": str(lb),
+        "TG_NODES": nodes,
+        "TG_API_PORT": str(free_port()),
+        "TG_REDIS_PORT": str(free_port()),
+        "TG_PG_DB": database,
+        "TG_PYTHON": str(ROOT / ".venv" / "bin" / "python"),
+    }
+    env.pop("TIERGATE_REGISTRY_URL", None)
+    script = ["bash", str(ROOT / "deploy" / "cluster.sh")]
+    try:
+        up = subprocess.run(
+            [*script, "up"], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert up.returncode == 0, up.stdout + up.stderr
+        url = f"http://127.0.0.1:{lb}/experience/echo/v1/hi"
+        replies = burst([url], 250)
+        assert sum(r.status_code == 200 for r in replies) == 100
+        assert sum(r.status_code == 429 for r in replies) == 150
+        refused = httpx.get(url, timeout=10)
+        assert refused.status_code == 429
+        assert refused.headers["ratelimit-policy"] == '"anonymous/minute";q=100;w=60'
+        # Both nodes answered through nginx, each logging its share.
+        for index in (1, 2):
+            log = (tmp_path / "run" / f"node{index}.log").read_text()
+            assert log.count('"api":"echo"') > 50, f"node{index} served too little"
+    finally:
+        down = subprocess.run(
+            [*script, "down"], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        subprocess.run(
+            [
+                "psql",
+                "postgresql://postgres@127.0.0.1:5432/postgres",
+                "-qc",
+                f'DROP DATABASE IF EXISTS "{database}"',
+            ],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not list((tmp_path / "run").glob("*.pid"))
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url, timeout=2)

@@ -1,0 +1,3 @@
+from tests.limits.conftest import http
+
+__all__ = ["http"]
