@@ -157,7 +157,7 @@ class _Connection(asyncio.Protocol):
         if not waiter.done():
             self._fail(UpstreamTimeout("the upstream did not answer in time"))
 
-    async def write_stream(self, body: AsyncIterator[bytes], chunked: bool, timeout: float) -> None:
+    async def write_stream(self, body: AsyncIterator[bytes], chunked: bool, seconds: float) -> None:
         assert self.transport is not None
         async for chunk in body:
             if self.headers_done:
@@ -170,13 +170,13 @@ class _Connection(asyncio.Protocol):
             if chunk:
                 self.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
             if self._can_write is not None:
-                await self._drain(self._can_write, timeout)
+                await self._drain(self._can_write, seconds)
         if chunked and not self.headers_done:
             self.transport.write(b"0\r\n\r\n")
 
-    async def _drain(self, can_write: asyncio.Future[None], timeout: float) -> None:
+    async def _drain(self, can_write: asyncio.Future[None], seconds: float) -> None:
         try:
-            await asyncio.wait_for(asyncio.shield(can_write), timeout)
+            await asyncio.wait_for(asyncio.shield(can_write), seconds)
         except TimeoutError:
             if not self.headers_done:
                 error = UpstreamTimeout("the upstream stopped reading the request body")
