@@ -106,6 +106,8 @@ class _Connection(asyncio.Protocol):
         self.status = status
         self.keep_alive = self.parser.should_keep_alive()
         self.headers_done = True
+        if self._can_write is not None and not self._can_write.done():
+            self._can_write.set_result(None)  # an early answer ends a stalled upload
         if self.head or status in (204, 304):
             self.complete = True  # no body, whatever the headers say
         self._wake()
@@ -155,17 +157,34 @@ class _Connection(asyncio.Protocol):
         if not waiter.done():
             self._fail(UpstreamTimeout("the upstream did not answer in time"))
 
-    async def write_stream(self, body: AsyncIterator[bytes], chunked: bool) -> None:
+    async def write_stream(self, body: AsyncIterator[bytes], chunked: bool, seconds: float) -> None:
         assert self.transport is not None
         async for chunk in body:
+            if self.headers_done:
+                # The upstream answered before the body ended (413, 401...): stop
+                # sending, pass its answer on, and do not reuse the connection.
+                self.keep_alive = False
+                return
             if self.error is not None:
                 raise self.error
             if chunk:
                 self.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
             if self._can_write is not None:
-                await self._can_write
-        if chunked:
+                await self._drain(self._can_write, seconds)
+        if chunked and not self.headers_done:
             self.transport.write(b"0\r\n\r\n")
+
+    async def _drain(self, can_write: asyncio.Future[None], seconds: float) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(can_write), seconds)
+        except TimeoutError:
+            if not self.headers_done:
+                error = UpstreamTimeout("the upstream stopped reading the request body")
+                self._fail(error)
+                raise error from None
+        except UpstreamProtocolError:
+            if not self.headers_done:  # closed after answering: the answer still counts
+                raise
 
     def take(self) -> bytes | None:
         if not self.chunks:
@@ -298,7 +317,7 @@ class H1Transport:
         else:
             conn.transport.write(head)
             if body is not None:
-                await conn.write_stream(body, chunked)
+                await conn.write_stream(body, chunked, request.read_timeout)
         while not conn.headers_done:
             if conn.error is not None:
                 raise conn.error

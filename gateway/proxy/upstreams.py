@@ -30,8 +30,9 @@ class Upstreams:
         self.config = config
         self.gateway_app = gateway_app
         self.http: Transport = http or H1Transport()
-        # https:// targets go through aiohttp (TLS); the lean client speaks plain HTTP/1.1.
-        self.https: Transport = http or AiohttpTransport()
+        # TLS upstreams: the lean client speaks plain HTTP only; aiohttp verifies
+        # certificates against the system's CAs (SSL_CERT_FILE/SSL_CERT_DIR honoured).
+        self.tls: Transport | None = None
         self._asgi: dict[str, AsgiTransport] = {}
         self._pools: dict[str, TargetPool] = {}
         self._checkers: list[HealthChecker] = []
@@ -52,7 +53,8 @@ class Upstreams:
 
     async def _transport(self, url: str, api: str) -> Transport:
         if url.startswith("https:"):
-            return self.https
+            self.tls = self.tls or AiohttpTransport()
+            return self.tls
         if not url.startswith("asgi:"):
             return self.http
         if url not in self._asgi:
@@ -81,5 +83,5 @@ class Upstreams:
         for transport in self._asgi.values():
             await transport.aclose()
         await self.http.aclose()
-        if self.https is not self.http:
-            await self.https.aclose()
+        if self.tls is not None:
+            await self.tls.aclose()

@@ -56,6 +56,17 @@ def truncated_small(conn):
     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly-part")
 
 
+def answers_early(conn):
+    read_head(conn)  # ...and not the body
+    conn.sendall(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo big!")
+    time.sleep(3)
+
+
+def never_reads_body(conn):
+    read_head(conn)
+    time.sleep(3)
+
+
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("errors")
@@ -65,6 +76,8 @@ def gw(tmp_path_factory):
         raw_server(garbage) as junk,
         raw_server(close_early) as early,
         raw_server(truncated_small) as short,
+        raw_server(answers_early) as early_answer,
+        raw_server(never_reads_body) as deaf,
     ):
         fast = {"connect": 0.3, "read": 0.5}
 
@@ -79,6 +92,8 @@ def gw(tmp_path_factory):
             api("garbage", junk),
             api("early", early),
             api("short", short),
+            api("early-answer", early_answer),
+            api("deaf", deaf),
         ]
         with serve_asgi(Gateway(make_config(tmp_path, apis))) as gateway:
             yield gateway.url
@@ -105,3 +120,20 @@ def test_failure_is_a_problem(gw, name, status, detail):
     problem = response.json()
     assert problem["status"] == status
     assert problem["detail"] == f"The upstream service of API '{name}' {detail}."
+
+
+UPLOAD = b"u" * (16 << 20)  # far more than the socket buffers hold
+
+
+def test_an_early_answer_to_an_upload_is_passed_on(gw):
+    response = httpx.post(f"{gw}/early-answer/x", content=UPLOAD, timeout=10)
+    assert response.status_code == 413
+    assert response.text == "too big!"
+
+
+def test_an_upstream_that_stops_reading_the_body_times_out(gw):
+    started = time.monotonic()
+    response = httpx.post(f"{gw}/deaf/x", content=iter([UPLOAD]), timeout=10)
+    assert time.monotonic() - started < 2.5
+    assert response.status_code == 504
+    assert response.json()["detail"] == "The upstream service of API 'deaf' did not answer in time."

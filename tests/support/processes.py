@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -47,7 +48,9 @@ def write_config(tmp_path: Path, apis: list[dict[str, Any]], **top: Any) -> Path
 
 
 @contextmanager
-def tiergate_up(config: Path, timeout: float = 20.0) -> Iterator[GatewayProcess]:
+def tiergate_up(
+    config: Path, timeout: float = 20.0, env: dict[str, str] | None = None
+) -> Iterator[GatewayProcess]:
     port = yaml.safe_load(config.read_text())["listeners"]["public"]["port"]
     url = f"http://127.0.0.1:{port}"
     log = config.parent / "tiergate.out"
@@ -57,6 +60,7 @@ def tiergate_up(config: Path, timeout: float = 20.0) -> Iterator[GatewayProcess]
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=config.parent,
+            env={**os.environ, **env} if env else None,
         )
     try:
         deadline = time.monotonic() + timeout

@@ -168,6 +168,8 @@ class Handshake:
                 if self.disconnected.is_set():
                     return
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                # uvicorn's send returns at once on a closed connection: let watch() run.
+                await asyncio.sleep(0)
         finally:
             watcher.cancel()
 
