@@ -6,13 +6,15 @@ import logging
 
 import httpx
 
+from gateway.observability import access_log
 from gateway.observability.access_log import configure_access_log
 from tests.oauth.helpers import provision_client, token_request
 from tests.support.identity import ADMIN_TOKEN, running_gateway
 
 
-def test_secrets_do_not_appear_in_logs_or_errors(tmp_path, capfd, caplog):
+def test_secrets_do_not_appear_in_logs_or_errors(tmp_path, capfd, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
+    monkeypatch.setattr(access_log, "_sink", None)  # restored after the test
     configure_access_log()
     url = f"sqlite:///{tmp_path}/r.db"
     with running_gateway(tmp_path, url, access_log=True) as gw:
