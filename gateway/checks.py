@@ -11,6 +11,10 @@ Check = Callable[[GatewayConfig], list[str]]
 # Each check returns human sentences naming the file and what is wrong.
 CHECKS: list[Check] = []
 
+from gateway.contracts.lint import lint_contracts  # noqa: E402
+
+CHECKS.append(lint_contracts)
+
 
 def run_checks(config: GatewayConfig) -> list[str]:
     problems: list[str] = []

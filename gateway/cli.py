@@ -24,6 +24,10 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
 
 REGISTRARS: list[Registrar] = [_register_core]
 
+from gateway.contracts.cli import register as _register_contracts  # noqa: E402
+
+REGISTRARS.append(_register_contracts)
+
 
 def cmd_up(args: argparse.Namespace) -> int:
     from gateway.server import serve

@@ -1,0 +1,94 @@
+"""Run schemathesis against a deployed API from its contract, and summarise the run.
+
+The schemathesis CLI does the work in a child process (its own report is the readable
+part of a failure); its JSON report gives the numbers: operations, generated cases,
+failures.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MAX_EXAMPLES = 5
+DEFAULT_PHASES = "examples,coverage,fuzzing,stateful"
+RUN_TIMEOUT = 600.0
+_CLI = "from schemathesis.cli import schemathesis; schemathesis()"
+
+
+@dataclass
+class ContractRun:
+    api: str
+    url: str
+    exit_code: int
+    operations: int = 0
+    cases: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    output: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.failures and not self.errors
+
+    def summary(self) -> str:
+        verdict = "ok" if self.ok else "FAILED"
+        return (
+            f"{verdict}: {self.api} at {self.url}: {self.operations} operations, "
+            f"{self.cases} generated cases, {len(self.failures)} failure kinds, "
+            f"{len(self.errors)} errors"
+        )
+
+
+def run_contract(
+    api: str,
+    contract: Path,
+    url: str,
+    *,
+    max_examples: int = DEFAULT_MAX_EXAMPLES,
+    headers: Sequence[str] = (),
+    phases: str = DEFAULT_PHASES,
+    seed: int | None = 1,
+    workers: int = 1,
+    timeout: float = RUN_TIMEOUT,
+) -> ContractRun:
+    """Test every operation of `contract` against `url` with all checks."""
+    with tempfile.TemporaryDirectory(prefix="tiergate-contract-") as tmp:
+        report = Path(tmp) / "report.json"
+        command = [
+            sys.executable, "-c", _CLI, "run", str(contract),
+            "--url", url,
+            "--checks", "all",
+            "--max-examples", str(max_examples),
+            "--phases", phases,
+            "--workers", str(workers),
+            "--request-timeout", "10",
+            "--report", "json", "--report-json-path", str(report),
+            "--no-shrink",
+        ]
+        if seed is not None:
+            command += ["--seed", str(seed)]
+        for header in headers:
+            command += ["--header", header]
+        try:
+            done = subprocess.run(  # noqa: S603 - our own interpreter and arguments
+                command, capture_output=True, text=True, timeout=timeout, cwd=tmp,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            return ContractRun(api, url, 124, output=f"schemathesis did not finish in "
+                               f"{timeout:g} s\n{exc.stdout or ''}")
+        run = ContractRun(api, url, done.returncode, output=done.stdout + done.stderr)
+        if report.is_file():
+            document = json.loads(report.read_text())
+            run.operations = int(document.get("operations", {}).get("tested", 0))
+            run.cases = int(document.get("test_cases", {}).get("generated", 0))
+            run.failures = list(document.get("failures") or [])
+            run.errors = list(document.get("errors") or [])
+        return run
