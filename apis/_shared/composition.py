@@ -108,9 +108,10 @@ def passthrough_problem(exc: ServiceError) -> Problem:
 
 
 def create_tier_app(api: str, routes: Sequence[BaseRoute], *, lifespan: Any = None,
-                    env: Mapping[str, str] | None = None) -> WithServiceClient:
+                    env: Mapping[str, str] | None = None,
+                    on_started: Any = None) -> WithServiceClient:
     """A starlette app with problem+json errors and a ServiceClient for the tier below."""
     app = Starlette(routes=list(routes), lifespan=lifespan,
                     exception_handlers=EXCEPTION_HANDLERS,
                     middleware=[Middleware(ProblemGuard)])
-    return WithServiceClient(app, api, env=env)
+    return WithServiceClient(app, api, env=env, on_started=on_started)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urljoin
 
@@ -225,10 +225,12 @@ class WithServiceClient:
     the lifespan state) and closes it when the app shuts down.
     """
 
-    def __init__(self, app: Any, api: str, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, app: Any, api: str, env: Mapping[str, str] | None = None,
+                 on_started: Callable[[ServiceClient], Awaitable[Any]] | None = None) -> None:
         self.app = app
         self.api = api
         self.env = env
+        self.on_started = on_started  # runs as a background task once the app has started
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "lifespan":
@@ -238,8 +240,14 @@ class WithServiceClient:
         client = ServiceClient.from_state(self.api, state, self.env)
         state[CLIENT_STATE_KEY] = client
 
+        background: list[asyncio.Task[Any]] = []
+
         async def send_closing(message: Any) -> None:
+            if message["type"] == "lifespan.startup.complete" and self.on_started:
+                background.append(asyncio.create_task(self.on_started(client)))
             if message["type"].startswith("lifespan.shutdown."):
+                for task in background:
+                    task.cancel()
                 await client.aclose()
             await send(message)
 

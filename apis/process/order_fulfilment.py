@@ -70,6 +70,7 @@ ORDER_REFUSED = "The order was refused: {reason} The stock reserved for it was r
 RETRY = ("{service} is unavailable ({reason}); nothing is held. Retry with the same "
          "Idempotency-Key.")
 STALE_AFTER = 60.0
+SWEEP_DELAY = 2.0
 log = logging.getLogger("tiergate.order_fulfilment")
 
 
@@ -317,6 +318,18 @@ async def sweep(store: SagaStore, client: ServiceClient, older_than: float = STA
     return handled
 
 
+async def sweep_later(store: SagaStore, client: ServiceClient) -> None:
+    """After start-up (the gateway must be serving), compensate what a crash left behind."""
+    await asyncio.sleep(SWEEP_DELAY)
+    try:
+        handled = await sweep(store, client)
+    except Exception:
+        log.exception("start-up saga sweep failed")
+        return
+    if handled:
+        log.warning("start-up sweep finished %d interrupted sagas", handled)
+
+
 def create_app(env: dict[str, str] | None = None, database_url: str | None = None) -> Any:
     store = SagaStore(database_url)
 
@@ -339,6 +352,7 @@ def create_app(env: dict[str, str] | None = None, database_url: str | None = Non
         ],
         lifespan=lifespan,
         env=env,
+        on_started=lambda client: sweep_later(store, client),
     )
 
 
