@@ -7,7 +7,10 @@ needed, `estate_config`) only: every tier test sends what it returns.
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +65,28 @@ def unique_key(prefix: str = "k") -> str:
     return f"{prefix}-{time.time_ns()}"
 
 
+
+
+@contextmanager
+def var_dir(path: Path) -> Iterator[Path]:
+    """Point the tier APIs' databases (TIERGATE_VAR_DIR) at `path` for the block."""
+    old = os.environ.get("TIERGATE_VAR_DIR")
+    os.environ["TIERGATE_VAR_DIR"] = str(path)
+    try:
+        yield path
+    finally:
+        if old is None:
+            os.environ.pop("TIERGATE_VAR_DIR", None)
+        else:
+            os.environ["TIERGATE_VAR_DIR"] = old
+
+
+@contextmanager
+def serve_estate(tmp_path: Path, **kwargs: Any) -> Iterator[tuple[str, GatewayConfig]]:
+    """The estate's gateway (all tier APIs in-process) on a real socket: (url, config)."""
+    from gateway.app import Gateway
+    from tests.support.servers import serve_asgi
+
+    config = estate_config(tmp_path, **kwargs)
+    with var_dir(tmp_path / "var"), serve_asgi(Gateway(config)) as server:
+        yield server.url, config
