@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -73,6 +74,19 @@ class BulkOrder(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     customer_id: str | None = Field(None, pattern=r"^cus_[0-9a-z]{4,32}$")
     lines: list[BulkLine] = Field(min_length=1, max_length=50)
+
+
+class OrderRefConvertor(Convertor[str]):
+    regex = "ord_[0-9a-z]{6,32}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("order_ref", OrderRefConvertor())
 
 
 def linked_accounts(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -187,7 +201,8 @@ def create_app(env: dict[str, str] | None = None) -> WithServiceClient:
             Route("/availability", availability, methods=["GET"]),
             Route("/price-list", price_list, methods=["GET"]),
             Route("/orders/bulk", bulk_order, methods=["POST"]),
-            Route("/orders/{order_id}", order_status, methods=["GET"]),
+            # `bulk` is no order id: GET /orders/bulk is a 405, not a bad id
+            Route("/orders/{order_id:order_ref}", order_status, methods=["GET"]),
         ], env=env)
 
 

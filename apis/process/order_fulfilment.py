@@ -31,7 +31,9 @@ from starlette.routing import Route
 
 from apis._shared.composition import (
     Problem,
+    caller_of,
     create_tier_app,
+    derived_key,
     idempotency_key,
     parse_params,
     problem_body,
@@ -204,8 +206,9 @@ class Fulfilment:
     async def reserve(self, saga: Saga) -> tuple[int, dict[str, Any]] | None:
         lines = [{"sku": li["sku"], "quantity": li["quantity"]} for li in saga.request["lines"]]
         try:
-            reservation = await self._call(f"{INVENTORY}/reservations", "inventory",
-                                           f"{saga.key}#reserve-{saga.attempt}", {"lines": lines})
+            reservation = await self._call(
+                f"{INVENTORY}/reservations", "inventory",
+                derived_key("reserve", saga.key, str(saga.attempt)), {"lines": lines})
         except ServiceConflict as exc:
             return await self._fail(saga, 409, NOT_ENOUGH.format(reason=exc.reason))
         except ServiceRejected as exc:
@@ -216,14 +219,14 @@ class Fulfilment:
 
     async def release(self, saga: Saga) -> None:
         await self._call(f"{INVENTORY}/reservations/{saga.reservation_id}/release",
-                         "inventory", f"{saga.key}#release-{saga.attempt}")
+                         "inventory", derived_key("release", saga.key, str(saga.attempt)))
 
     async def create_order(self, saga: Saga) -> tuple[int, dict[str, Any]] | None:
         body = {"customer_id": saga.request["customer_id"], "reservation_id": saga.reservation_id,
                 "lines": saga.priced_lines}
         try:
             order = await self._call(f"{ORDERS}/orders", "orders",
-                                     f"{saga.key}#order-{saga.attempt}", body)
+                                     derived_key("order", saga.key, str(saga.attempt)), body)
         except ServiceRejected as exc:
             await self.release(saga)  # if this fails the saga stays RESERVED: retry/sweep
             status = exc.status if exc.status in (404, 409) else 422
@@ -242,7 +245,7 @@ class Fulfilment:
     async def commit(self, saga: Saga) -> tuple[int, dict[str, Any]]:
         try:
             await self._call(f"{INVENTORY}/reservations/{saga.reservation_id}/commit",
-                             "inventory", f"{saga.key}#commit")
+                             "inventory", derived_key("commit", saga.key))
         except ServiceError as exc:
             log.warning("order %s placed but its stock is not committed yet: %s",
                         saga.order_id, exc)
@@ -274,7 +277,7 @@ _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictio
 
 
 async def place_order(request: Request) -> JSONResponse:
-    key = idempotency_key(request)
+    key = derived_key("saga", caller_of(request), idempotency_key(request))  # per caller
     order = (await read_body(request, PlaceOrder))[0]
     body = order.model_dump()
     store: SagaStore = request.app.state.store

@@ -1,0 +1,29 @@
+"""Schemathesis hooks for Tiergate contracts (the runner sets SCHEMATHESIS_HOOKS to this).
+
+Generated data reuses small values across cases, so a valid `Idempotency-Key` would
+often be replayed with a different body, which the APIs rightly refuse with 422.
+Each call gets a fresh valid key instead; invalid (negative) keys are kept, so their
+rejection is still tested.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import schemathesis
+
+_VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
+    for headers in (case.headers, kwargs.get("headers")):
+        if not isinstance(headers, dict):
+            continue
+        for name in list(headers):
+            value = headers[name]
+            if (name.lower() == "idempotency-key" and isinstance(value, str)
+                    and _VALID_KEY.fullmatch(value)):
+                headers[name] = str(uuid.uuid4())
