@@ -135,6 +135,7 @@ def _use_explicit_sqlite_transactions(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable across crashes with WAL
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
