@@ -59,9 +59,7 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
             _ensure_sqlite_dir(self.url)
-            self.engine: AsyncEngine = create_async_engine(
-                self.url, connect_args={"timeout": 30}
-            )
+            self.engine: AsyncEngine = create_async_engine(self.url, connect_args={"timeout": 30})
             _use_explicit_sqlite_transactions(self.engine)
         else:
             self.engine = create_async_engine(self.url, pool_size=10, max_overflow=10)
@@ -137,6 +135,7 @@ def _use_explicit_sqlite_transactions(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable across crashes with WAL
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

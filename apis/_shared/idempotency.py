@@ -2,9 +2,10 @@
 
 The same key with the same body replays the stored response (status and body, with
 `Idempotency-Replayed: true`) and never creates twice; the same key with a different
-body is a 422 problem. The create and the key's record commit in one transaction; a
-concurrent duplicate loses on the table's unique constraint, rolls its create back and
-replays the winner. Only successful responses are stored: a failed attempt can retry.
+body is a 422 problem. The key is claimed, the create runs and the response is
+recorded in one transaction; a concurrent duplicate waits on the table's unique
+constraint, fails on it and replays the winner. Only successful responses are
+stored: a failed attempt can be retried with the same key.
 """
 
 from __future__ import annotations
@@ -104,17 +105,28 @@ class Idempotency:
             return stored
         try:
             async with self.db.write() as conn:
+                # Claim the key first: a concurrent duplicate waits here and then fails on
+                # the unique constraint, before it can run (or trip over) the create.
+                claim = (
+                    await conn.execute(
+                        self.table.insert()
+                        .values(
+                            scope=scope,
+                            key=key,
+                            fingerprint=fingerprint,
+                            status=0,
+                            body="",
+                            created_at=datetime.now(UTC),
+                        )
+                        .returning(self.table.c.pk)
+                    )
+                ).scalar_one()
                 status, result = await create(conn)
                 body = json_bytes(result)
                 await conn.execute(
-                    self.table.insert().values(
-                        scope=scope,
-                        key=key,
-                        fingerprint=fingerprint,
-                        status=status,
-                        body=body.decode(),
-                        created_at=datetime.now(UTC),
-                    )
+                    self.table.update()
+                    .where(self.table.c.pk == claim)
+                    .values(status=status, body=body.decode())
                 )
         except IntegrityError:
             stored = await self._replay(scope, key, fingerprint)

@@ -54,10 +54,12 @@ async def list_customers(request: Request) -> Response:
         statement = statement.where(customers.c.segment_code == query.segment)
     if query.q:
         needle = query.q.lower()
-        statement = statement.where(or_(
-            func.lower(customers.c.full_name).contains(needle, autoescape=True),
-            customers.c.email_key.contains(needle, autoescape=True),
-        ))
+        statement = statement.where(
+            or_(
+                func.lower(customers.c.full_name).contains(needle, autoescape=True),
+                customers.c.email_key.contains(needle, autoescape=True),
+            )
+        )
     async with db_of(request).read() as conn:
         rows = (await conn.execute(page_of(statement, customers.c.pk, query))).all()
     return JSONResponse(page_body(rows, query, to_customer, lambda row: row.pk))
@@ -84,9 +86,11 @@ async def create_customer(request: Request) -> Response:
                 await conn.execute(customers.insert().values(**values))
         except IntegrityError:
             raise Problem(409, EMAIL_TAKEN.format(email=body.email)) from None
-        row = (await conn.execute(
-            select(customers).where(customers.c.customer_ref == values["customer_ref"])
-        )).one()
+        row = (
+            await conn.execute(
+                select(customers).where(customers.c.customer_ref == values["customer_ref"])
+            )
+        ).one()
         return 201, to_customer(row)
 
     return await Idempotency(db_of(request), idempotency).run(request, key, raw, create)
@@ -95,9 +99,9 @@ async def create_customer(request: Request) -> Response:
 async def _customer_row(request: Request) -> Any:
     customer_id = path_id(request, "customer_id", _ID, NOT_FOUND)
     async with db_of(request).read() as conn:
-        row = (await conn.execute(
-            select(customers).where(customers.c.customer_ref == customer_id)
-        )).first()
+        row = (
+            await conn.execute(select(customers).where(customers.c.customer_ref == customer_id))
+        ).first()
     if row is None:
         raise Problem(404, NOT_FOUND.format(value=customer_id))
     return row

@@ -31,10 +31,45 @@ customers = Table(
 )
 idempotency = idempotency_table(metadata)
 
-_FIRST = ["Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hugo", "Ines", "Jonas",
-          "Katrin", "Lukas", "Mia", "Noah", "Olga", "Paul", "Rosa", "Simon", "Tara", "Vera"]
-_LAST = ["Schmidt", "Dubois", "Jansen", "Rossi", "Garcia", "Novak", "Berg", "Keller",
-         "Laurent", "Peeters", "Moreau", "Weber", "Bianchi", "Lopez", "Fischer"]
+_FIRST = [
+    "Anna",
+    "Ben",
+    "Clara",
+    "David",
+    "Emma",
+    "Felix",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Katrin",
+    "Lukas",
+    "Mia",
+    "Noah",
+    "Olga",
+    "Paul",
+    "Rosa",
+    "Simon",
+    "Tara",
+    "Vera",
+]
+_LAST = [
+    "Schmidt",
+    "Dubois",
+    "Jansen",
+    "Rossi",
+    "Garcia",
+    "Novak",
+    "Berg",
+    "Keller",
+    "Laurent",
+    "Peeters",
+    "Moreau",
+    "Weber",
+    "Bianchi",
+    "Lopez",
+    "Fischer",
+]
 _COUNTRIES = ["DE", "FR", "NL", "BE", "AT", "IT", "ES"]
 
 
@@ -48,17 +83,19 @@ def seed_rows() -> list[dict]:
         email = f"{first}.{last}.{number}@example.com".lower()
         limit = CREDIT_LIMIT_CENTS[segment]
         start += timedelta(hours=rng.randint(1, 30), minutes=rng.randint(0, 59))
-        rows.append({
-            "customer_ref": f"cus_{number:04d}",
-            "email_address": email,
-            "email_key": email,
-            "full_name": f"{first} {last}",
-            "segment_code": segment,
-            "country_code": rng.choice(_COUNTRIES),
-            "credit_limit_cents": limit,
-            "balance_cents": rng.randint(0, limit),
-            "created": start,
-        })
+        rows.append(
+            {
+                "customer_ref": f"cus_{number:04d}",
+                "email_address": email,
+                "email_key": email,
+                "full_name": f"{first} {last}",
+                "segment_code": segment,
+                "country_code": rng.choice(_COUNTRIES),
+                "credit_limit_cents": limit,
+                "balance_cents": rng.randint(0, limit),
+                "created": start,
+            }
+        )
     return rows
 
 

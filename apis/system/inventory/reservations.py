@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from apis._shared.app import db_of
 from apis._shared.idempotency import Idempotency, read_key
@@ -33,8 +33,7 @@ HOLD_FOR = timedelta(minutes=15)
 NOT_FOUND = "There is no reservation with id '{value}'."
 UNKNOWN_SKU = "There is no product with SKU '{sku}'; nothing was reserved."
 SHORT = (
-    "Only {available} of the {wanted} units of {sku} requested are available; "
-    "nothing was reserved."
+    "Only {available} of the {wanted} units of {sku} requested are available; nothing was reserved."
 )
 CANNOT = "Reservation {id} is {status} and cannot be {action}."
 EXPIRED = "Reservation {id} expired at {expires_at}; its stock was released."
@@ -43,17 +42,21 @@ _OUTCOMES = {"release": ("released", "committed"), "commit": ("committed", "rele
 
 
 async def _load(conn: AsyncConnection, reservation_id: str) -> Any:
-    return (await conn.execute(
-        select(reservations).where(reservations.c.reservation_ref == reservation_id)
-    )).first()
+    return (
+        await conn.execute(
+            select(reservations).where(reservations.c.reservation_ref == reservation_id)
+        )
+    ).first()
 
 
 async def _payload(conn: AsyncConnection, row: Any) -> dict[str, Any]:
-    lines = (await conn.execute(
-        select(reservation_lines)
-        .where(reservation_lines.c.reservation_pk == row.pk)
-        .order_by(reservation_lines.c.pk)
-    )).all()
+    lines = (
+        await conn.execute(
+            select(reservation_lines)
+            .where(reservation_lines.c.reservation_pk == row.pk)
+            .order_by(reservation_lines.c.pk)
+        )
+    ).all()
     return Reservation(
         id=row.reservation_ref,
         status=row.state,
@@ -88,11 +91,13 @@ async def _transition(conn: AsyncConnection, row: Any, to: str) -> bool:
     if result.rowcount != 1:
         return False
     if to == "released":
-        lines = (await conn.execute(
-            select(reservation_lines.c.sku_code, reservation_lines.c.units)
-            .where(reservation_lines.c.reservation_pk == row.pk)
-            .order_by(reservation_lines.c.sku_code)
-        )).all()
+        lines = (
+            await conn.execute(
+                select(reservation_lines.c.sku_code, reservation_lines.c.units)
+                .where(reservation_lines.c.reservation_pk == row.pk)
+                .order_by(reservation_lines.c.sku_code)
+            )
+        ).all()
         for line in lines:
             await conn.execute(
                 products.update()
@@ -116,19 +121,43 @@ async def create_reservation(request: Request) -> Response:
             await _hold(conn, sku, wanted)
         created = now()
         reference = "res_" + secrets.token_hex(6)
-        pk = (await conn.execute(
-            reservations.insert()
-            .values(reservation_ref=reference, state="held", created=created,
-                    expires=created + HOLD_FOR)
-            .returning(reservations.c.pk)
-        )).scalar_one()
-        await conn.execute(reservation_lines.insert(), [
-            {"reservation_pk": pk, "sku_code": line.sku, "units": line.quantity}
-            for line in body.lines
-        ])
+        pk = (
+            await conn.execute(
+                reservations.insert()
+                .values(
+                    reservation_ref=reference,
+                    state="held",
+                    created=created,
+                    expires=created + HOLD_FOR,
+                )
+                .returning(reservations.c.pk)
+            )
+        ).scalar_one()
+        await conn.execute(
+            reservation_lines.insert(),
+            [
+                {"reservation_pk": pk, "sku_code": line.sku, "units": line.quantity}
+                for line in body.lines
+            ],
+        )
         return 201, await _payload(conn, await _load(conn, reference))
 
     return await Idempotency(db_of(request), idempotency).run(request, key, raw, create)
+
+
+async def _expire_if_due(request: Request, reservation_id: str) -> bool:
+    """Release a held reservation past its expiry, in its own transaction.
+
+    True when this call released it. Runs before the caller's own transaction, so the
+    stock is back even when the caller then answers with a problem.
+    """
+    db = db_of(request)
+    async with db.read() as conn:
+        row = await _load(conn, reservation_id)
+    if row is None or not _expired(row):
+        return False
+    async with db.write() as conn:
+        return await _transition(conn, row, "released")
 
 
 async def _act(request: Request, action: str) -> Response:
@@ -136,13 +165,13 @@ async def _act(request: Request, action: str) -> Response:
     reservation_id = path_id(request, "reservation_id", _ID, NOT_FOUND)
     key = read_key(request, required=False)
     target, opposite = _OUTCOMES[action]
+    expired = await _expire_if_due(request, reservation_id)
 
     async def act(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
         row = await _load(conn, reservation_id)
         if row is None:
             raise Problem(404, NOT_FOUND.format(value=reservation_id))
-        if action == "commit" and _expired(row):
-            await _transition(conn, row, "released")
+        if expired and action == "commit":
             expires_at = timestamp(row.expires)
             raise Problem(409, EXPIRED.format(id=row.reservation_ref, expires_at=expires_at))
         if not await _transition(conn, row, target):
@@ -166,14 +195,9 @@ async def commit_reservation(request: Request) -> Response:
 async def get_reservation(request: Request) -> Response:
     """A held reservation past its expiry is released on read."""
     reservation_id = path_id(request, "reservation_id", _ID, NOT_FOUND)
-
-    async def read(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
+    await _expire_if_due(request, reservation_id)
+    async with db_of(request).read() as conn:
         row = await _load(conn, reservation_id)
         if row is None:
             raise Problem(404, NOT_FOUND.format(value=reservation_id))
-        if _expired(row):
-            await _transition(conn, row, "released")
-            row = await _load(conn, reservation_id)
-        return 200, await _payload(conn, row)
-
-    return await Idempotency(db_of(request), idempotency).run(request, None, None, read)
+        return JSONResponse(await _payload(conn, row))

@@ -65,13 +65,15 @@ def seed_rows() -> list[dict]:
     rows = []
     for number in range(1, SEED_PRODUCTS + 1):
         category = rng.choice(sorted(CATEGORIES))
-        rows.append({
-            "sku_code": f"SKU-{number:04d}",
-            "title": f"{rng.choice(_ADJECTIVES)} {rng.choice(CATEGORIES[category])}",
-            "category_code": category,
-            "price_cents": rng.randint(3, 400) * 100 + rng.choice([0, 50, 90, 99]),
-            "units_free": rng.choice([0, 10, 25, 50, 100, 250, 500]),
-        })
+        rows.append(
+            {
+                "sku_code": f"SKU-{number:04d}",
+                "title": f"{rng.choice(_ADJECTIVES)} {rng.choice(CATEGORIES[category])}",
+                "category_code": category,
+                "price_cents": rng.randint(3, 400) * 100 + rng.choice([0, 50, 90, 99]),
+                "units_free": rng.choice([0, 10, 25, 50, 100, 250, 500]),
+            }
+        )
     return rows
 
 

@@ -89,24 +89,34 @@ async def create_order(request: Request) -> Response:
 
     async def create(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
         reference = "ord_" + secrets.token_hex(6)
-        pk = (await conn.execute(
-            orders.insert()
-            .values(
-                order_ref=reference,
-                customer_ref=body.customer_id,
-                state="placed",
-                reservation_ref=body.reservation_id,
-                total_cents=sum(line.quantity * cents(line.unit_price) for line in body.lines),
-                currency_code="EUR",
-                created=now(),
+        pk = (
+            await conn.execute(
+                orders.insert()
+                .values(
+                    order_ref=reference,
+                    customer_ref=body.customer_id,
+                    state="placed",
+                    reservation_ref=body.reservation_id,
+                    total_cents=sum(line.quantity * cents(line.unit_price) for line in body.lines),
+                    currency_code="EUR",
+                    created=now(),
+                )
+                .returning(orders.c.pk)
             )
-            .returning(orders.c.pk)
-        )).scalar_one()
-        await conn.execute(order_lines.insert(), [
-            {"order_pk": pk, "line_no": number, "sku_code": line.sku, "units": line.quantity,
-             "unit_price_cents": cents(line.unit_price)}
-            for number, line in enumerate(body.lines, start=1)
-        ])
+        ).scalar_one()
+        await conn.execute(
+            order_lines.insert(),
+            [
+                {
+                    "order_pk": pk,
+                    "line_no": number,
+                    "sku_code": line.sku,
+                    "units": line.quantity,
+                    "unit_price_cents": cents(line.unit_price),
+                }
+                for number, line in enumerate(body.lines, start=1)
+            ],
+        )
         order = await _load(conn, reference)
         assert order is not None
         return 201, order

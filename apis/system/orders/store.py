@@ -71,15 +71,20 @@ def seed_orders() -> list[tuple[dict, list[dict]]]:
         state = rng.choices(
             ["delivered", "shipped", "placed", "cancelled"], weights=[50, 20, 20, 10]
         )[0]
-        result.append(({
-            "order_ref": f"ord_{number:06d}",
-            "customer_ref": f"cus_{rng.randint(1, SEED_CUSTOMERS):04d}",
-            "state": state,
-            "reservation_ref": None,
-            "total_cents": sum(ln["units"] * ln["unit_price_cents"] for ln in lines),
-            "currency_code": "EUR",
-            "created": created,
-        }, lines))
+        result.append(
+            (
+                {
+                    "order_ref": f"ord_{number:06d}",
+                    "customer_ref": f"cus_{rng.randint(1, SEED_CUSTOMERS):04d}",
+                    "state": state,
+                    "reservation_ref": None,
+                    "total_cents": sum(ln["units"] * ln["unit_price_cents"] for ln in lines),
+                    "currency_code": "EUR",
+                    "created": created,
+                },
+                lines,
+            )
+        )
     return result
 
 
@@ -95,8 +100,11 @@ async def seed(db: Database) -> None:
         pairs = seed_orders()
         await db.insert_ignoring_duplicates(conn, orders, [order for order, _ in pairs])
         pks = dict((await conn.execute(select(orders.c.order_ref, orders.c.pk))).all())
-        await conn.execute(order_lines.insert(), [
-            {**line, "order_pk": pks[order["order_ref"]]}
-            for order, lines in pairs
-            for line in lines
-        ])
+        await conn.execute(
+            order_lines.insert(),
+            [
+                {**line, "order_pk": pks[order["order_ref"]]}
+                for order, lines in pairs
+                for line in lines
+            ],
+        )
