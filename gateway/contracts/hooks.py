@@ -8,6 +8,7 @@ rejection is still tested.
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import schemathesis
 
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+STATUS_LOG_ENV = "TIERGATE_CONTRACT_STATUS_LOG"
 
 
 @schemathesis.hook
@@ -27,3 +29,12 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
             if (name.lower() == "idempotency-key" and isinstance(value, str)
                     and _VALID_KEY.fullmatch(value)):
                 headers[name] = str(uuid.uuid4())
+
+
+@schemathesis.hook
+def after_call(context: Any, case: Any, response: Any) -> None:
+    """Record each status code (one per line) where the runner asked for it."""
+    path = os.environ.get(STATUS_LOG_ENV)
+    if path:
+        with open(path, "a", encoding="ascii") as log:
+            log.write(f"{response.status_code}\n")

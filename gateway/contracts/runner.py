@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,11 @@ class ContractRun:
     failures: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     output: str = ""
+    statuses: Counter[int] = field(default_factory=Counter)
+
+    @property
+    def successes(self) -> int:
+        return sum(n for status, n in self.statuses.items() if 200 <= status < 300)
 
     @property
     def ok(self) -> bool:
@@ -52,7 +58,8 @@ class ContractRun:
         verdict = "ok" if self.ok else "FAILED"
         return (
             f"{verdict}: {self.api} at {self.url}: {self.operations} operations, "
-            f"{self.cases} generated cases, {len(self.failures)} failure kinds, "
+            f"{self.cases} generated cases ({self.successes} 2xx responses), "
+            f"{len(self.failures)} failure kinds, "
             f"{len(self.errors)} errors"
         )
 
@@ -77,6 +84,7 @@ def run_contract(
     """
     with tempfile.TemporaryDirectory(prefix="tiergate-contract-") as tmp:
         report = Path(tmp) / "report.json"
+        status_log = Path(tmp) / "statuses.txt"
         settings = Path(tmp) / "schemathesis.toml"
         settings.write_text((NO_AUTH_SETTINGS if not auth_checks else "") + SETTINGS)
         command = [
@@ -99,12 +107,14 @@ def run_contract(
         try:
             done = subprocess.run(  # noqa: S603 - our own interpreter and arguments
                 command, capture_output=True, text=True, timeout=timeout, cwd=tmp,
-                check=False, env=_child_env(),
+                check=False, env=_child_env(status_log),
             )
         except subprocess.TimeoutExpired as exc:
             return ContractRun(api, url, 124, output=f"schemathesis did not finish in "
                                f"{timeout:g} s\n{exc.stdout or ''}")
         run = ContractRun(api, url, done.returncode, output=done.stdout + done.stderr)
+        if status_log.is_file():
+            run.statuses = Counter(int(line) for line in status_log.read_text().split())
         if report.is_file():
             document = json.loads(report.read_text())
             run.operations = int(document.get("operations", {}).get("tested", 0))
@@ -114,8 +124,8 @@ def run_contract(
         return run
 
 
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ, SCHEMATHESIS_HOOKS=HOOKS)
+def _child_env(status_log: Path) -> dict[str, str]:
+    env = dict(os.environ, SCHEMATHESIS_HOOKS=HOOKS, TIERGATE_CONTRACT_STATUS_LOG=str(status_log))
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     return env

@@ -90,3 +90,8 @@ def serve_estate(tmp_path: Path, **kwargs: Any) -> Iterator[tuple[str, GatewayCo
     config = estate_config(tmp_path, **kwargs)
     with var_dir(tmp_path / "var"), serve_asgi(Gateway(config)) as server:
         yield server.url, config
+
+
+# Whether the gateway demands credentials; while False the contract runs skip the
+# schemathesis auth checks (nothing would answer 401). Flip together with auth_headers.
+AUTH_ENFORCED = False
