@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 from urllib.parse import urljoin
 
@@ -216,6 +216,9 @@ def _clean(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {k: v for k, v in params.items() if v is not None}
 
 
+OnStarted = Callable[[ServiceClient], Coroutine[Any, Any, Any]]
+
+
 class WithServiceClient:
     """ASGI wrapper: builds the API's ServiceClient from its lifespan state.
 
@@ -226,7 +229,7 @@ class WithServiceClient:
     """
 
     def __init__(self, app: Any, api: str, env: Mapping[str, str] | None = None,
-                 on_started: Callable[[ServiceClient], Awaitable[Any]] | None = None) -> None:
+                 on_started: OnStarted | None = None) -> None:
         self.app = app
         self.api = api
         self.env = env

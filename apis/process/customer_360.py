@@ -65,6 +65,9 @@ async def customer_view(request: Request) -> JSONResponse:
     client = service_client(request.scope)
     headers = request.headers
     cid = params.customer_id
+    customer: Any
+    orders: Any
+    balance: Any
     customer, orders, balance = await asyncio.gather(
         client.get_json(f"{CUSTOMERS}/customers/{cid}", service="customers", incoming=headers),
         client.get_json(f"{ORDERS}/orders", service="orders", incoming=headers,

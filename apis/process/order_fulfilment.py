@@ -193,12 +193,14 @@ class Fulfilment:
                    if isinstance(r, ServiceNotFound)]
         if unknown:
             return await self._fail(saga, 422, UNKNOWN_SKU.format(skus=", ".join(unknown)))
+        products: list[dict[str, Any]] = []
         for result in results:
             if isinstance(result, BaseException):
                 raise result
+            products.append(result)
         saga.priced_lines = [
-            {"sku": line["sku"], "quantity": line["quantity"], "unit_price": r["price"]}
-            for line, r in zip(lines, results, strict=True)
+            {"sku": line["sku"], "quantity": line["quantity"], "unit_price": p["price"]}
+            for line, p in zip(lines, products, strict=True)
         ]
         await self.store.save(saga)
         return None

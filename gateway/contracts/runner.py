@@ -110,8 +110,9 @@ def run_contract(
                 check=False, env=_child_env(status_log),
             )
         except subprocess.TimeoutExpired as exc:
+            partial = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
             return ContractRun(api, url, 124, output=f"schemathesis did not finish in "
-                               f"{timeout:g} s\n{exc.stdout or ''}")
+                               f"{timeout:g} s\n{partial}")
         run = ContractRun(api, url, done.returncode, output=done.stdout + done.stderr)
         if status_log.is_file():
             run.statuses = Counter(int(line) for line in status_log.read_text().split())
