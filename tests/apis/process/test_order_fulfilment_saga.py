@@ -22,6 +22,7 @@ from apis.system.customers import create_app as customers_app
 from apis.system.inventory import create_app as inventory_app
 from apis.system.orders import create_app as orders_app
 from gateway.app import Gateway
+from tests.apis.system.conftest import Backend
 from tests.support.estate import auth_headers, estate_config, unique_key
 from tests.support.faults import FaultInjector
 from tests.support.servers import UvicornThread, serve_asgi
@@ -52,10 +53,23 @@ class Stack:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    inventory = FaultInjector(inventory_app(f"sqlite:///{tmp_path}/inventory.db"))
-    orders = FaultInjector(orders_app(f"sqlite:///{tmp_path}/orders.db"))
-    with serve_asgi(customers_app(f"sqlite:///{tmp_path}/customers.db")) as crm, \
+def backend_kind() -> str:
+    return "sqlite"  # tests parametrize this to run on PostgreSQL too
+
+
+@pytest.fixture
+def stack(tmp_path: Path, backend_kind: str) -> Iterator[Stack]:
+    backend = Backend(backend_kind, tmp_path)
+    try:
+        yield from _stack(tmp_path, backend)
+    finally:
+        backend.drop_all()
+
+
+def _stack(tmp_path: Path, backend: Backend) -> Iterator[Stack]:
+    inventory = FaultInjector(inventory_app(backend.url_for("inventory")))
+    orders = FaultInjector(orders_app(backend.url_for("orders")))
+    with serve_asgi(customers_app(backend.url_for("customers"))) as crm, \
             serve_asgi(inventory) as wms:
         erp = UvicornThread(orders).start()
         targets = {"customers": [crm.url], "orders": [erp.url], "inventory": [wms.url]}
@@ -64,7 +78,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             api.model_copy(update={"upstream": api.upstream.model_copy(update={"retries": 0})})
             for api in config.apis]})
         with serve_asgi(Gateway(config)) as gateway:
-            db_url = f"sqlite:///{tmp_path}/order-fulfilment.db"
+            db_url = backend.url_for("fulfilment")
             app = order_fulfilment.create_app(env={"TIERGATE_GATEWAY_URL": gateway.url},
                                               database_url=db_url)
             with serve_asgi(app) as ofu:
@@ -73,6 +87,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             erp.stop()
 
 
+@pytest.mark.parametrize("backend_kind", ["sqlite", "postgresql"])
 def test_order_is_reserved_created_and_committed_once_even_when_replayed(stack: Stack) -> None:
     before = stack.available("SKU-0003")
     key = unique_key()
@@ -115,6 +130,7 @@ def test_unknown_product_is_refused_before_anything_is_reserved(stack: Stack) ->
     assert stack.available("SKU-0005") == before
 
 
+@pytest.mark.parametrize("backend_kind", ["sqlite", "postgresql"])
 def test_create_order_rejected_releases_the_reservation(stack: Stack) -> None:
     before = stack.available("SKU-0006")
     stack.orders_faults.fail("POST", r"^/orders$", 422)
@@ -155,6 +171,7 @@ def test_commit_failure_reports_the_order_and_a_retry_completes_it(stack: Stack)
     assert stack.available("SKU-0008") == before - 1
 
 
+@pytest.mark.parametrize("backend_kind", ["sqlite", "postgresql"])
 async def test_sweep_releases_the_stock_of_a_saga_that_died_after_reserving(
     stack: Stack,
 ) -> None:
