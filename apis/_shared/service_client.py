@@ -245,16 +245,21 @@ class WithServiceClient:
 
         background: list[asyncio.Task[Any]] = []
 
+        async def receive_stopping() -> Any:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                for task in background:  # stop before the app closes what they use
+                    task.cancel()
+            return message
+
         async def send_closing(message: Any) -> None:
             if message["type"] == "lifespan.startup.complete" and self.on_started:
                 background.append(asyncio.create_task(self.on_started(client)))
             if message["type"].startswith("lifespan.shutdown."):
-                for task in background:
-                    task.cancel()
                 await client.aclose()
             await send(message)
 
-        await self.app(scope, receive, send_closing)
+        await self.app(scope, receive_stopping, send_closing)
 
 
 def service_client(scope: Mapping[str, Any]) -> ServiceClient:

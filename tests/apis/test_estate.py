@@ -101,10 +101,11 @@ def test_customer_360_answers_partially_when_orders_is_down(tmp_path: Path) -> N
         with serve_estate(tmp_path, targets=targets,
                           only=["customers", "orders", "customer-360"]) as (url, _):
             c360 = f"{url}/process/customer-360/v1/customers"
-            whole = httpx.get(f"{c360}/cus_0001", timeout=30).json()
+            auth = auth_headers("customer-360")
+            whole = httpx.get(f"{c360}/cus_0001", headers=auth, timeout=30).json()
             assert whole["missing"] == [] and whole["recent_orders"]
             erp.stop()
-            part = httpx.get(f"{c360}/cus_0001", timeout=30)
+            part = httpx.get(f"{c360}/cus_0001", headers=auth, timeout=30)
             assert part.status_code == 200
             body = part.json()
             assert body["customer"] == whole["customer"]
@@ -112,4 +113,4 @@ def test_customer_360_answers_partially_when_orders_is_down(tmp_path: Path) -> N
             assert body["recent_orders"] is None
             assert [m["part"] for m in body["missing"]] == ["recent_orders"]
             assert body["missing"][0]["reason"].startswith("orders:")
-            assert httpx.get(f"{c360}/cus_9999", timeout=30).status_code == 404
+            assert httpx.get(f"{c360}/cus_9999", headers=auth, timeout=30).status_code == 404

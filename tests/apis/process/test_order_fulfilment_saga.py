@@ -108,7 +108,8 @@ def test_order_is_reserved_created_and_committed_once_even_when_replayed(stack: 
     assert other_body.status_code == 422
     assert "different request body" in other_body.json()["detail"]
 
-    shown = httpx.get(f"{stack.fulfilment}/orders/{order['order_id']}", timeout=10).json()
+    shown = httpx.get(f"{stack.fulfilment}/orders/{order['order_id']}",
+                      headers=auth_headers("order-fulfilment"), timeout=10).json()
     assert shown == order
 
 
@@ -160,7 +161,8 @@ def test_commit_failure_reports_the_order_and_a_retry_completes_it(stack: Stack)
     assert pending.status_code == 202, pending.text
     order = pending.json()
     assert order["fulfilment"] == "pending"
-    shown = httpx.get(f"{stack.fulfilment}/orders/{order['order_id']}", timeout=10).json()
+    shown = httpx.get(f"{stack.fulfilment}/orders/{order['order_id']}",
+                      headers=auth_headers("order-fulfilment"), timeout=10).json()
     assert shown["fulfilment"] == "pending"
     assert stack.available("SKU-0008") == before - 1  # held, not lost
 
