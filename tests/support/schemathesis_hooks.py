@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import MutableMapping
 from typing import Any
 
 import schemathesis
@@ -18,7 +19,7 @@ _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 def _refresh(headers: Any, fresh: str) -> None:
-    if not isinstance(headers, dict):
+    if not isinstance(headers, MutableMapping):
         return
     for name, value in list(headers.items()):
         valid = isinstance(value, str) and _VALID_KEY.fullmatch(value)

@@ -19,8 +19,15 @@ from tests.apis.system.conftest import Backend
 
 ROOT = Path(__file__).resolve().parents[3]
 ST = Path(sys.executable).with_name("st")
-MAX_EXAMPLES = "5"
+MAX_EXAMPLES = "3"
 SEED = "20261127"
+# Every warning but the two 404 heuristics: random reservation ids in the fuzzing phase
+# are rightly 404 (the examples phase uses the seeded res_000001/res_000002 instead).
+WARNINGS = ",".join([
+    "missing_auth", "validation_mismatch", "missing_deserializer", "unused_openapi_auth",
+    "unsupported_regex", "method_not_allowed", "unmatched_filter", "unresolvable_reference",
+    "rate_limited", "dictionary_mismatch", "timeout_units",
+])  # fmt: skip
 
 
 def without_security(name: str, directory: Path) -> Path:
@@ -45,6 +52,7 @@ def start_schemathesis(contract: Path, url: str) -> subprocess.Popen[str]:
     command = [
         str(ST), "run", str(contract), "--url", url, "--checks", "all",
         "--max-examples", MAX_EXAMPLES, "--seed", SEED, "--request-timeout", "10",
+        "--warnings", WARNINGS,
     ]  # fmt: skip
     return subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -71,4 +79,4 @@ def test_contracts_hold_against_the_apis(
     for name, (report, returncode) in reports.items():
         assert returncode == 0, f"{name}:\n{report}"
         assert "No issues found" in report, f"{name}:\n{report}"
-        assert "only 404" not in report, f"{name}:\n{report}"
+        assert "WARNINGS" not in report, f"{name}:\n{report}"
