@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Select
 
-CURSOR_PATTERN = r"^[0-9a-f]{1,15}$"
+CURSOR_PATTERN = r"^[0-9a-f]{1,8}$"
+_LAST_POSITION = 2**31 - 1  # sequence columns are 32-bit integers
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
@@ -27,7 +28,7 @@ class PageQuery(BaseModel):
 
     @property
     def after(self) -> int:
-        return int(self.cursor, 16) if self.cursor else 0
+        return min(int(self.cursor, 16), _LAST_POSITION) if self.cursor else 0
 
 
 def encode_cursor(seq: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     BigInteger,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    select,
 )
 
 from apis._shared.db import Database
@@ -60,6 +62,23 @@ reservation_lines = Table(
 idempotency = idempotency_table(metadata)
 
 
+_AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+# Finished reservations, so every reservation operation has a real one to act on
+# (committed: release is a 409, commit a 200; released: release is a 200).
+SEED_RESERVATIONS = [
+    (
+        {
+            "reservation_ref": f"res_{n:06d}",
+            "state": state,
+            "created": _AT,
+            "expires": _AT + timedelta(minutes=15),
+        },
+        [{"sku_code": "SKU-0001", "units": n}],
+    )
+    for n, state in ((1, "committed"), (2, "released"))
+]
+
+
 def seed_rows() -> list[dict]:
     rng = random.Random(SEED)  # noqa: S311 - deterministic seed data, not secrets
     rows = []
@@ -83,3 +102,13 @@ async def seed(db: Database) -> None:
         return
     async with db.write() as conn:
         await db.insert_ignoring_duplicates(conn, products, seed_rows())
+        await db.lock(conn, "seed")
+        if (await conn.execute(select(reservations.c.pk).limit(1))).first():
+            return
+        for row, lines in SEED_RESERVATIONS:
+            pk = (
+                await conn.execute(reservations.insert().values(**row).returning(reservations.c.pk))
+            ).scalar_one()
+            await conn.execute(
+                reservation_lines.insert(), [{**line, "reservation_pk": pk} for line in lines]
+            )
