@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import MutableMapping
 from typing import Any
 
 import schemathesis
@@ -19,16 +20,20 @@ _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 STATUS_LOG_ENV = "TIERGATE_CONTRACT_STATUS_LOG"
 
 
+def _refresh(headers: Any, fresh: str) -> None:
+    if not isinstance(headers, MutableMapping):  # requests sends a case-insensitive mapping
+        return
+    for name, value in list(headers.items()):
+        if (name.lower() == "idempotency-key" and isinstance(value, str)
+                and _VALID_KEY.fullmatch(value)):
+            headers[name] = fresh
+
+
 @schemathesis.hook
 def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
-    for headers in (case.headers, kwargs.get("headers")):
-        if not isinstance(headers, dict):
-            continue
-        for name in list(headers):
-            value = headers[name]
-            if (name.lower() == "idempotency-key" and isinstance(value, str)
-                    and _VALID_KEY.fullmatch(value)):
-                headers[name] = str(uuid.uuid4())
+    fresh = str(uuid.uuid4())
+    _refresh(case.headers, fresh)
+    _refresh(kwargs.get("headers"), fresh)
 
 
 @schemathesis.hook
