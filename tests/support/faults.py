@@ -6,6 +6,7 @@ The rules may be changed while the app serves (from the test's thread).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -15,13 +16,19 @@ class FaultInjector:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.rules: list[tuple[str, re.Pattern[str], int]] = []
+        self.delays: list[tuple[str, re.Pattern[str], float]] = []
         self.hits = 0
 
     def fail(self, method: str, path_regex: str, status: int) -> None:
         self.rules.append((method, re.compile(path_regex), status))
 
+    def delay(self, method: str, path_regex: str, seconds: float) -> None:
+        """Answer these requests normally, but only after `seconds`."""
+        self.delays.append((method, re.compile(path_regex), seconds))
+
     def clear(self) -> None:
         self.rules = []
+        self.delays = []
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -34,4 +41,7 @@ class FaultInjector:
                         (b"content-type", b"application/problem+json")]})
                     await send({"type": "http.response.body", "body": body})
                     return
+            for method, pattern, seconds in list(self.delays):
+                if scope["method"] == method and pattern.search(scope["path"]):
+                    await asyncio.sleep(seconds)
         await self.app(scope, receive, send)
