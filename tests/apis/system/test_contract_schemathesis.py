@@ -56,7 +56,12 @@ def start_schemathesis(contract: Path, url: str) -> subprocess.Popen[str]:
         "--warnings", WARNINGS,
     ]  # fmt: skip
     return subprocess.Popen(
-        command, cwd=contract.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        cwd=contract.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
