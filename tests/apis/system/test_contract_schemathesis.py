@@ -44,6 +44,7 @@ def without_security(name: str, directory: Path) -> Path:
 
 
 def start_schemathesis(contract: Path, url: str) -> subprocess.Popen[str]:
+    """`st run` in the contract's (temporary) directory, where it keeps its own cache."""
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -55,7 +56,12 @@ def start_schemathesis(contract: Path, url: str) -> subprocess.Popen[str]:
         "--warnings", WARNINGS,
     ]  # fmt: skip
     return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        cwd=contract.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 

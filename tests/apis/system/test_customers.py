@@ -142,3 +142,20 @@ def test_balance_is_money_with_two_decimals(customers_api: httpx.Client) -> None
         whole, cents = balance[field].split(".")
         assert whole.isdigit() and len(cents) == 2
     assert float(balance["balance"]) <= float(balance["credit_limit"])
+
+
+def test_idempotency_keys_are_scoped_to_the_consumer(customers_api: httpx.Client) -> None:
+    shared = str(uuid.uuid4())
+    first = customers_api.post(
+        "/customers",
+        json=new_customer(),
+        headers={"Idempotency-Key": shared, "X-Consumer-ID": "shop-app"},
+    )
+    second = customers_api.post(
+        "/customers",
+        json=new_customer(),
+        headers={"Idempotency-Key": shared, "X-Consumer-ID": "partner-acme"},
+    )
+    assert first.status_code == second.status_code == 201
+    assert first.json()["id"] != second.json()["id"]
+    assert "idempotency-replayed" not in second.headers
