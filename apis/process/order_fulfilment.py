@@ -7,6 +7,8 @@ POST /orders (Idempotency-Key required):
   - create-order refused (4xx): the reservation is released, 422/409 answered and stored;
   - create-order unreachable: the reservation is released and 503 says to retry with
     the same key (the next attempt reserves afresh);
+  - create-order unanswered (timeout): the order may exist, so the stock stays held and
+    503 says to retry with the same key, which sends the same order again (replayed);
   - commit unreachable: the order exists; 202 with `fulfilment: pending`; retrying
     with the same key completes it (so does the start-up sweep).
 Every call below carries its own Idempotency-Key derived from the client's, so a
@@ -44,6 +46,7 @@ from apis._shared.service_client import (
     ServiceError,
     ServiceNotFound,
     ServiceRejected,
+    ServiceTimeout,
     ServiceUnavailable,
     service_client,
 )
@@ -71,6 +74,8 @@ NOT_ENOUGH = "Not enough stock to reserve the order: {reason}"
 ORDER_REFUSED = "The order was refused: {reason} The stock reserved for it was released."
 RETRY = ("{service} is unavailable ({reason}); nothing is held. Retry with the same "
          "Idempotency-Key.")
+IN_DOUBT = ("{service} did not answer ({reason}); the order may be in progress. Retry "
+            "with the same Idempotency-Key to complete it.")
 STALE_AFTER = 60.0
 SWEEP_DELAY = 2.0
 log = logging.getLogger("tiergate.order_fulfilment")
@@ -233,7 +238,11 @@ class Fulfilment:
             await self.release(saga)  # if this fails the saga stays RESERVED: retry/sweep
             status = exc.status if exc.status in (404, 409) else 422
             return await self._fail(saga, status, ORDER_REFUSED.format(reason=exc.reason))
-        except ServiceUnavailable:
+        except ServiceTimeout:
+            # No answer: the order may exist. Keep the stock and the state; a retry
+            # (or the sweep) sends the same order again, which the orders API replays.
+            raise
+        except ServiceUnavailable:  # refused or failed: no order was made
             await self.release(saga)
             saga.state, saga.reservation_id = STARTED, None
             saga.attempt += 1  # the next try reserves afresh
@@ -266,13 +275,12 @@ class Fulfilment:
         return await self.commit(saga)
 
     async def compensate(self, saga: Saga) -> None:
-        """Start-up sweep for a saga whose request died: finish forward or roll back."""
+        """Start-up sweep for a saga whose request died: finish it forward from where it
+        stopped (the same keys replay what was done); a refused order releases its stock."""
+        if saga.state == RESERVED and await self.create_order(saga):
+            return
         if saga.state == ORDERED:
             await self.commit(saga)
-        elif saga.state == RESERVED:
-            await self.release(saga)
-            await self._fail(saga, 503, "The order was interrupted and its stock released; "
-                             "place it again with a new Idempotency-Key.")
 
 
 _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -300,6 +308,8 @@ async def place_order(request: Request) -> JSONResponse:
         flow = Fulfilment(store, service_client(request.scope), request.headers)
         try:
             status, result = await flow.run(saga)
+        except ServiceTimeout as exc:
+            raise Problem(503, IN_DOUBT.format(service=exc.service, reason=exc.reason)) from None
         except ServiceUnavailable as exc:
             raise Problem(503, RETRY.format(service=exc.service, reason=exc.reason)) from None
     return _answer(status, result, replayed=False)

@@ -7,6 +7,7 @@ stopping its server, or by a fault injected in front of the real inventory/order
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import pytest
 
 from apis._shared.service_client import ServiceClient
 from apis.process import order_fulfilment
-from apis.process.fulfilment_store import FAILED, RESERVED, SagaStore
+from apis.process.fulfilment_store import COMPLETED, FAILED, RESERVED, SagaStore
 from apis.system.customers import create_app as customers_app
 from apis.system.inventory import create_app as inventory_app
 from apis.system.orders import create_app as orders_app
@@ -28,6 +29,7 @@ from tests.support.faults import FaultInjector
 from tests.support.servers import UvicornThread, serve_asgi
 
 INVENTORY = "/system/inventory/v1"
+SERVICE_TIMEOUT = 2.0
 
 
 @dataclass
@@ -79,8 +81,9 @@ def _stack(tmp_path: Path, backend: Backend) -> Iterator[Stack]:
             for api in config.apis]})
         with serve_asgi(Gateway(config)) as gateway:
             db_url = backend.url_for("fulfilment")
-            app = order_fulfilment.create_app(env={"TIERGATE_GATEWAY_URL": gateway.url},
-                                              database_url=db_url)
+            env = {"TIERGATE_GATEWAY_URL": gateway.url,
+                   "TIERGATE_SERVICE_TIMEOUT": str(SERVICE_TIMEOUT)}
+            app = order_fulfilment.create_app(env=env, database_url=db_url)
             with serve_asgi(app) as ofu:
                 yield Stack(ofu.url, gateway.url, inventory, orders, erp, db_url)
         if erp.thread.is_alive():
@@ -173,30 +176,64 @@ def test_commit_failure_reports_the_order_and_a_retry_completes_it(stack: Stack)
     assert stack.available("SKU-0008") == before - 1
 
 
+def test_create_order_unanswered_keeps_the_stock_and_a_retry_orders_once(stack: Stack) -> None:
+    before = stack.available("SKU-0013")
+    stack.orders_faults.delay("POST", r"^/orders$", SERVICE_TIMEOUT + 0.5)
+    key = unique_key()
+    doubt = stack.place(key, [{"sku": "SKU-0013", "quantity": 1}])
+    assert doubt.status_code == 503
+    assert "may be in progress" in doubt.json()["detail"]
+    assert stack.available("SKU-0013") == before - 1  # held: the order may exist
+    stack.orders_faults.clear()
+    time.sleep(0.8)  # the slow create finishes in the orders system meanwhile
+    done = stack.place(key, [{"sku": "SKU-0013", "quantity": 1}])
+    assert done.status_code == 201, done.text
+    orders = httpx.get(f"{stack.gateway}/system/orders/v1/orders",
+                       params={"customer_id": "cus_0001", "limit": 100},
+                       headers=auth_headers("orders"), timeout=10).json()["items"]
+    made = [o for o in orders if not re.fullmatch(r"ord_\d{6}", o["id"])]  # not seeded
+    assert [o["id"] for o in made] == [done.json()["order_id"]]  # one order, not two
+    assert stack.available("SKU-0013") == before - 1
+
+
+async def _interrupted_saga(stack: Stack, store: SagaStore, client: ServiceClient, sku: str):
+    saga = await store.create(unique_key(), {"customer_id": "cus_0001",
+                                             "lines": [{"sku": sku, "quantity": 2}]})
+    flow = order_fulfilment.Fulfilment(store, client)
+    assert await flow.price(saga) is None
+    assert await flow.reserve(saga) is None  # ... and here the process "crashes"
+    assert saga.state == RESERVED
+    return saga
+
+
 @pytest.mark.parametrize("backend_kind", ["sqlite", "postgresql"])
-async def test_sweep_releases_the_stock_of_a_saga_that_died_after_reserving(
+async def test_sweep_finishes_or_releases_sagas_that_died_after_reserving(
     stack: Stack,
 ) -> None:
-    before = stack.available("SKU-0010")
     store = SagaStore(stack.db_url)
     await store.open()
     client = ServiceClient.from_state("order-fulfilment", {},
                                       env={"TIERGATE_GATEWAY_URL": stack.gateway})
     try:
-        saga = await store.create(unique_key(), {"customer_id": "cus_0001",
-                                                 "lines": [{"sku": "SKU-0010", "quantity": 2}]})
-        flow = order_fulfilment.Fulfilment(store, client)
-        assert await flow.price(saga) is None
-        assert await flow.reserve(saga) is None  # ... and here the process "crashes"
-        assert saga.state == RESERVED
+        before = stack.available("SKU-0010")
+        saga = await _interrupted_saga(stack, store, client, "SKU-0010")
         assert stack.available("SKU-0010") == before - 2
         assert await order_fulfilment.sweep(store, client, older_than=60) == 0  # too fresh
         time.sleep(0.05)
         assert await order_fulfilment.sweep(store, client, older_than=0.01) == 1
-        assert stack.available("SKU-0010") == before
-        swept = await store.get(saga.key)
-        assert swept is not None and swept.state == FAILED
-        assert swept.response_status == 503
+        finished = await store.get(saga.key)
+        assert finished is not None and finished.state == COMPLETED
+        assert finished.response_body and finished.response_body["fulfilment"] == "confirmed"
+        assert stack.available("SKU-0010") == before - 2  # ordered, committed
+
+        before = stack.available("SKU-0015")
+        refused = await _interrupted_saga(stack, store, client, "SKU-0015")
+        stack.orders_faults.fail("POST", r"^/orders$", 422)
+        time.sleep(0.05)
+        assert await order_fulfilment.sweep(store, client, older_than=0.01) == 1
+        swept = await store.get(refused.key)
+        assert swept is not None and swept.state == FAILED and swept.response_status == 422
+        assert stack.available("SKU-0015") == before  # released
     finally:
         await client.aclose()
         await store.close()
