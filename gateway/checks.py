@@ -23,6 +23,10 @@ def _request_validation_contracts(config: GatewayConfig) -> list[str]:
 
 CHECKS.append(_request_validation_contracts)
 
+from gateway.contracts.lint import lint_contracts  # noqa: E402
+
+CHECKS.append(lint_contracts)
+
 
 def run_checks(config: GatewayConfig) -> list[str]:
     problems: list[str] = []

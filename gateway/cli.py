@@ -38,6 +38,10 @@ def _register_areas(sub: argparse._SubParsersAction) -> None:
 
 REGISTRARS: list[Registrar] = [_register_core, _register_areas]
 
+from gateway.contracts.cli import register as _register_contracts  # noqa: E402
+
+REGISTRARS.append(_register_contracts)
+
 
 def cmd_up(args: argparse.Namespace) -> int:
     from gateway.server import run

@@ -1,0 +1,1 @@
+"""What every tier API needs: problem errors, database, pagination, ETags, idempotency."""

@@ -1,0 +1,30 @@
+"""The caller's identity as the gateway passes it upstream (already verified there)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+
+@dataclass(frozen=True, slots=True)
+class CallerIdentity:
+    consumer_id: str | None
+    client_id: str | None
+    scopes: frozenset[str]
+    caller_api: str | None
+
+    @property
+    def key(self) -> str:
+        """A stable name for the caller, for scoping idempotency keys."""
+        return self.consumer_id or self.client_id or "-"
+
+
+def identity_from(request: Request) -> CallerIdentity:
+    headers = request.headers
+    return CallerIdentity(
+        consumer_id=headers.get("x-consumer-id") or None,
+        client_id=headers.get("x-client-id") or None,
+        scopes=frozenset(headers.get("x-scopes", "").split()),
+        caller_api=headers.get("x-caller-api") or None,
+    )

@@ -1,0 +1,55 @@
+"""The orders contract as pydantic models (openapi/system/orders.yaml)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from apis._shared.pagination import PageQuery
+from apis._shared.values import Money, UnitPrice
+
+ORDER_ID_PATTERN = r"^ord_[0-9a-z]{6,32}$"
+CustomerId = Annotated[str, StringConstraints(pattern=r"^cus_[0-9a-z]{4,32}$")]
+ReservationId = Annotated[str, StringConstraints(pattern=r"^res_[0-9a-z]{6,32}$")]
+Sku = Annotated[str, StringConstraints(pattern=r"^SKU-[0-9]{4}$")]
+OrderStatus = Literal["placed", "shipped", "delivered", "cancelled"]
+
+
+class OrderQuery(PageQuery):
+    customer_id: CustomerId | None = None
+    status: OrderStatus | None = None
+
+
+class OrderLineCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Sku
+    quantity: int = Field(ge=1, le=999)
+    unit_price: UnitPrice
+
+
+class OrderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: CustomerId
+    reservation_id: ReservationId | None = None
+    lines: list[OrderLineCreate] = Field(min_length=1, max_length=50)
+
+
+class OrderLine(BaseModel):
+    sku: str
+    quantity: int
+    unit_price: UnitPrice
+    line_total: Money
+
+
+class Order(BaseModel):
+    id: str
+    customer_id: str
+    status: OrderStatus
+    lines: list[OrderLine]
+    total: Money
+    currency: Literal["EUR"] = "EUR"
+    reservation_id: str | None
+    created_at: str

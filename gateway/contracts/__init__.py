@@ -1,0 +1,1 @@
+"""Contracts: the OpenAPI documents of the tier APIs, linted and tested."""

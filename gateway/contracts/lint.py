@@ -1,0 +1,99 @@
+"""Tier lint for `tiergate check`: every API's contract is valid and agrees with the config.
+
+Rules (each problem is one sentence naming the file and the fix):
+- the contract exists, is YAML/JSON and passes openapi-spec-validator;
+- its top-level `x-tier` equals the API's tier in the config;
+- its `servers` list the API's base path;
+- operationIds are unique across the whole estate.
+`depends_on` direction and cycles are rules of the config models themselves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from openapi_spec_validator import validate
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+from gateway.config.models import ApiConfig, GatewayConfig
+
+MISSING = "{api}: contract {path} does not exist; write it or fix `contract` in the config"
+UNREADABLE = "{api}: contract {path} is not valid YAML/JSON: {error}"
+INVALID = "{api}: contract {path} is not a valid OpenAPI document: {error}"
+TIER_MISMATCH = (
+    "{api}: contract {path} declares x-tier {found!r} but the config says tier {tier!r}; "
+    "make them agree"
+)
+SERVERS_MISMATCH = (
+    "{api}: contract {path} servers {found} do not include the base path {expected!r}; "
+    "add `servers: [{{url: {expected}}}]`"
+)
+DUPLICATE_OPERATION = (
+    "{api}: operationId {op!r} in {path} is already used by API {other!r}; "
+    "operationIds must be unique across the estate"
+)
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def contract_path(config: GatewayConfig, api: ApiConfig) -> Path:
+    base = config.source.parent if config.source is not None else Path.cwd()
+    return base / api.contract
+
+
+def load_contract(path: Path) -> dict[str, Any]:
+    """Parse a contract; raises OSError or yaml.YAMLError."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(document, dict):
+        raise yaml.YAMLError("the document is not a mapping")
+    return document
+
+
+def operation_ids(document: dict[str, Any]) -> list[str]:
+    ids: list[str] = []
+    for item in (document.get("paths") or {}).values():
+        for method in HTTP_METHODS:
+            operation = (item or {}).get(method)
+            if isinstance(operation, dict) and operation.get("operationId"):
+                ids.append(str(operation["operationId"]))
+    return ids
+
+
+def lint_contracts(config: GatewayConfig) -> list[str]:
+    problems: list[str] = []
+    owners: dict[str, str] = {}
+    for api in config.apis:
+        path = contract_path(config, api)
+        if not path.is_file():
+            problems.append(MISSING.format(api=api.name, path=path))
+            continue
+        try:
+            document = load_contract(path)
+        except (OSError, yaml.YAMLError) as error:
+            problems.append(UNREADABLE.format(api=api.name, path=path, error=error))
+            continue
+        try:
+            validate(document)
+        except (OpenAPIValidationError, Exception) as error:  # the validator raises several kinds
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            problems.append(INVALID.format(api=api.name, path=path, error=first))
+            continue
+        found_tier = document.get("x-tier")
+        if found_tier != api.tier:
+            problems.append(
+                TIER_MISMATCH.format(api=api.name, path=path, found=found_tier, tier=api.tier)
+            )
+        servers = [s.get("url") for s in document.get("servers") or [] if isinstance(s, dict)]
+        if api.path not in [str(url).rstrip("/") for url in servers]:
+            problems.append(
+                SERVERS_MISMATCH.format(api=api.name, path=path, found=servers, expected=api.path)
+            )
+        for op in operation_ids(document):
+            if op in owners:
+                problems.append(
+                    DUPLICATE_OPERATION.format(api=api.name, op=op, path=path, other=owners[op])
+                )
+            else:
+                owners[op] = api.name
+    return problems

@@ -1,0 +1,95 @@
+"""`tiergate contract-test`: exit 0 on a conforming API, non-zero with a readable report
+on a broken one or an unreachable base URL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gateway.cli import main
+from tests.support.servers import free_port, serve_asgi
+
+CONTRACT = {
+    "openapi": "3.1.0",
+    "info": {"title": "widgets", "version": "1.0.0"},
+    "x-tier": "system",
+    "servers": [{"url": "/system/widgets/v1"}],
+    "paths": {"/widgets/{widget_id}": {"get": {
+        "operationId": "widgets_get",
+        "parameters": [{"name": "widget_id", "in": "path", "required": True,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 9},
+                        "example": 1}],
+        "responses": {
+            "200": {"description": "A widget.", "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": False, "required": ["id", "name"],
+                "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}}}}},
+            "404": {"description": "No such widget.", "content": {"application/problem+json": {
+                "schema": {"type": "object"}}}},
+        },
+    }}},
+}
+
+
+def widgets_app(broken: bool) -> Starlette:
+    async def get_widget(request: Request) -> JSONResponse:
+        raw = request.path_params["widget_id"]
+        if not raw.isdigit() or not 1 <= int(raw) <= 9:
+            return JSONResponse({"title": "Not Found", "status": 404}, status_code=404,
+                                media_type="application/problem+json")
+        if broken:  # drifted from the contract: a renamed field
+            return JSONResponse({"id": int(raw), "label": "sprocket"})
+        return JSONResponse({"id": int(raw), "name": "sprocket"})
+
+    return Starlette(routes=[Route("/widgets/{widget_id}", get_widget)])
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Iterator[Path]:
+    (tmp_path / "widgets.yaml").write_text(yaml.safe_dump(CONTRACT))
+    config = {"access_log": False, "apis": [{
+        "name": "widgets", "tier": "system", "contract": "widgets.yaml",
+        "upstream": {"targets": ["http://127.0.0.1:9"]}}]}
+    path = tmp_path / "tiergate.yaml"
+    path.write_text(yaml.safe_dump(config))
+    yield path
+
+
+def contract_test(config: Path, url: str, *extra: str) -> int:
+    return main(["contract-test", "--config", str(config), "--api", "widgets",
+                 "--base-url", url, "--direct", "--max-examples", "2", *extra])
+
+
+def test_a_conforming_api_passes(config_file: Path, capsys) -> None:
+    with serve_asgi(widgets_app(broken=False)) as server:
+        assert contract_test(config_file, server.url) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ok: widgets at ") and "1 operations" in out
+
+
+def test_a_drifted_api_fails_with_a_readable_report(config_file: Path, capsys) -> None:
+    with serve_asgi(widgets_app(broken=True)) as server:
+        assert contract_test(config_file, server.url) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith("FAILED: widgets at ")
+    assert "Response violates schema" in captured.err
+    assert '"name" is a required property' in captured.err
+    assert "contract tests failed for 1 of 1 APIs" in captured.err
+
+
+def test_an_unreachable_base_url_fails(config_file: Path, capsys) -> None:
+    assert contract_test(config_file, f"http://127.0.0.1:{free_port()}") == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith("FAILED: widgets at ")
+    assert "Connection refused" in captured.err or "connect" in captured.err.lower()
+
+
+def test_an_unknown_api_is_named(config_file: Path, capsys) -> None:
+    assert main(["contract-test", "--config", str(config_file), "--api", "nope"]) == 2
+    assert "no API named 'nope'" in capsys.readouterr().err
