@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from apis._shared.db import Database, database_url
+from apis._shared.idempotency import IDEMPOTENCY_TABLE, purge_expired
 from apis._shared.problems import EXCEPTION_HANDLERS, ProblemGuard
 
 Seed = Callable[[Database], Awaitable[None]]
@@ -34,6 +35,8 @@ def create_api(
         try:
             await db.create_schema()
             await seed(db)
+            if IDEMPOTENCY_TABLE in metadata.tables:
+                await purge_expired(db, metadata.tables[IDEMPOTENCY_TABLE])
             yield {"db": db}
         finally:
             await db.dispose()

@@ -5,7 +5,8 @@ The same key with the same body replays the stored response (status and body, wi
 body is a 422 problem. The key is claimed, the create runs and the response is
 recorded in one transaction; a concurrent duplicate waits on the table's unique
 constraint, fails on it and replays the winner. Only successful responses are
-stored: a failed attempt can be retried with the same key.
+stored: a failed attempt can be retried with the same key. Records are kept for
+`KEEP_FOR`; after that a key may be used again (each API purges them at start-up).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hashlib
 import json
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -39,6 +40,8 @@ from apis._shared.identity import identity_from
 from apis._shared.problems import Problem
 
 HEADER = "Idempotency-Key"
+KEEP_FOR = timedelta(hours=24)
+IDEMPOTENCY_TABLE = "idempotency_keys"
 KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
 KEY_MISSING = "This request needs an Idempotency-Key header (for example a fresh UUID)."
 KEY_INVALID = "The Idempotency-Key header must be 1 to 255 visible ASCII characters."
@@ -52,7 +55,7 @@ Create = Callable[[AsyncConnection], Awaitable[tuple[int, Any]]]
 
 def idempotency_table(metadata: MetaData) -> Table:
     return Table(
-        "idempotency_keys",
+        IDEMPOTENCY_TABLE,
         metadata,
         Column("pk", Integer, primary_key=True, autoincrement=True),
         Column("scope", String(400), nullable=False),
@@ -60,7 +63,7 @@ def idempotency_table(metadata: MetaData) -> Table:
         Column("fingerprint", String(64), nullable=False),
         Column("status", Integer, nullable=False),
         Column("body", Text, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, index=True),
         UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),
     )
 
@@ -74,6 +77,16 @@ def read_key(request: Request, *, required: bool) -> str | None:
     if not KEY_PATTERN.fullmatch(key):
         raise Problem(400, KEY_INVALID, errors=[{"header": HEADER, "detail": KEY_INVALID}])
     return key
+
+
+def _cutoff() -> datetime:
+    return datetime.now(UTC) - KEEP_FOR
+
+
+async def purge_expired(db: Database, table: Table) -> None:
+    """Drop records older than KEEP_FOR."""
+    async with db.write() as conn:
+        await conn.execute(table.delete().where(table.c.created_at < _cutoff()))
 
 
 def _canonical(payload: Any) -> bytes:
@@ -105,6 +118,13 @@ class Idempotency:
             return stored
         try:
             async with self.db.write() as conn:
+                await conn.execute(
+                    self.table.delete().where(
+                        self.table.c.scope == scope,
+                        self.table.c.key == key,
+                        self.table.c.created_at < _cutoff(),
+                    )
+                )
                 # Claim the key first: a concurrent duplicate waits here and then fails on
                 # the unique constraint, before it can run (or trip over) the create.
                 claim = (
@@ -138,7 +158,7 @@ class Idempotency:
     async def _replay(self, scope: str, key: str, fingerprint: str) -> Response | None:
         table = self.table
         query = select(table.c.fingerprint, table.c.status, table.c.body).where(
-            table.c.scope == scope, table.c.key == key
+            table.c.scope == scope, table.c.key == key, table.c.created_at >= _cutoff()
         )
         async with self.db.read() as conn:
             row = (await conn.execute(query)).first()

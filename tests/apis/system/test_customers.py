@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 
 import httpx
+import pytest
 
+from apis._shared import idempotency
 from tests.apis.system.conftest import assert_problem, walk
 
 
@@ -159,3 +162,15 @@ def test_idempotency_keys_are_scoped_to_the_consumer(customers_api: httpx.Client
     assert first.status_code == second.status_code == 201
     assert first.json()["id"] != second.json()["id"]
     assert "idempotency-replayed" not in second.headers
+
+
+def test_an_expired_key_may_be_used_again(
+    customers_api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = key()
+    first = customers_api.post("/customers", json=new_customer(), headers=headers)
+    assert first.status_code == 201
+    monkeypatch.setattr(idempotency, "KEEP_FOR", timedelta(seconds=-1))
+    again = customers_api.post("/customers", json=new_customer(), headers=headers)
+    assert again.status_code == 201, again.text
+    assert again.json()["id"] != first.json()["id"]
