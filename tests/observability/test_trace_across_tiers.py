@@ -24,7 +24,7 @@ import yaml
 from gateway.observability import access_log
 from tests.support.auth_estate import with_registry
 from tests.support.estate import ESTATE, ROOT, var_dir
-from tests.support.identity import running_gateway
+from tests.support.identity import ADMIN_TOKEN, running_gateway
 
 PARTNER = "/experience/partner/v1"
 HOPS = {"partner", "order-fulfilment", "inventory", "orders"}
@@ -172,8 +172,9 @@ def test_metrics_move_by_exactly_the_known_traffic(estate) -> None:
 def test_dataflow_shows_the_edges_between_tier_apis(estate) -> None:
     placed = place_order(estate)
     assert placed.status_code == 201, placed.text
-    edges = {(e["from"], e["to"]): e
-             for e in httpx.get(f"{estate.admin}/admin/dataflow").json()["edges"]}
+    flow = httpx.get(f"{estate.admin}/admin/dataflow",
+                     headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+    edges = {(e["from"], e["to"]): e for e in flow["edges"]}
     for edge in [("clients", "partner"), ("partner", "order-fulfilment"),
                  ("order-fulfilment", "inventory"), ("order-fulfilment", "orders")]:
         assert edges[edge]["calls"] >= 1 and edges[edge]["error_rate"] == 0.0, edge
