@@ -20,6 +20,7 @@ check: $(STAMP)
 	$(BIN)/tiergate check
 
 test: $(STAMP)
+	bash scripts/test-prerequisites.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)

@@ -10,7 +10,6 @@ implemented; purge each node, or keep TTLs short).
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -19,13 +18,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.admin.auth import require_admin
 from gateway.components import Component
 from gateway.problem import ProblemResponse
 from gateway.types import RawHeaders
 
 UNKNOWN_API = "API '{api}' has no response cache."
-ADMIN_DISABLED = "The admin API is disabled: set admin_token (TIERGATE_ADMIN_TOKEN)."
-ADMIN_DENIED = "Send the admin token as 'Authorization: Bearer <token>'."
 SERVICE = "response-cache"
 
 
@@ -135,32 +133,18 @@ class CacheComponent(Component):
         self.gateway.services[SERVICE] = self.registry
 
     def admin_routes(self) -> list[BaseRoute]:
+        token = self.gateway.config.admin_token
         return [
-            Route("/admin/cache", self._purge_all, methods=["DELETE"]),
-            Route("/admin/cache/{api}", self._purge_api, methods=["DELETE"]),
+            Route("/admin/cache", require_admin(token, self._purge_all), methods=["DELETE"]),
+            Route(
+                "/admin/cache/{api}", require_admin(token, self._purge_api), methods=["DELETE"]
+            ),
         ]
 
-    def _denied(self, request: Request) -> Response | None:
-        token = self.gateway.config.admin_token
-        if not token:
-            return ProblemResponse(403, ADMIN_DISABLED)  # type: ignore[return-value]
-        sent = request.headers.get("authorization", "")
-        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
-            return ProblemResponse(  # type: ignore[return-value]
-                401, ADMIN_DENIED, headers=[("www-authenticate", 'Bearer realm="admin"')]
-            )
-        return None
-
     async def _purge_all(self, request: Request) -> Response:
-        denied = self._denied(request)
-        if denied is not None:
-            return denied
         return JSONResponse({"purged": self.registry.purge()})
 
     async def _purge_api(self, request: Request) -> Response:
-        denied = self._denied(request)
-        if denied is not None:
-            return denied
         api = request.path_params["api"]
         if api not in self.registry.stores:
             return ProblemResponse(404, UNKNOWN_API.format(api=api))  # type: ignore[return-value]

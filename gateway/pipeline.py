@@ -8,7 +8,6 @@ A policy that is not configured for an API is simply absent from its chain.
 from __future__ import annotations
 
 import contextlib
-
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol

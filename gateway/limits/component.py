@@ -4,9 +4,6 @@ GET /admin/usage/{consumer} on the admin listener."""
 
 from __future__ import annotations
 
-import functools
-import hmac
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from limits import parse
@@ -14,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.admin.auth import require_admin
 from gateway.components import Component
 from gateway.limits.engine import Limiter, Rule, StorageUnavailable
 from gateway.limits.headers import policy_name, rate_limit_headers
@@ -28,32 +26,6 @@ TOKEN_LIMITED = "Too many token requests from this address; retry in {retry} s."
 STORAGE_DOWN = "Rate limits cannot be checked right now; retry in {retry} s."
 USAGE_UNAVAILABLE = "Usage cannot be read: the rate-limit storage is unavailable ({reason})."
 UNKNOWN_PLAN = "Plan {plan!r} is not defined; defined plans: {known}."
-ADMIN_DISABLED = (
-    "The admin API is disabled: set TIERGATE_ADMIN_TOKEN (or admin_token in the config) "
-    "and restart the gateway."
-)
-ADMIN_UNAUTHORIZED = "Send the admin token as 'Authorization: Bearer <token>'."
-
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-def _require_admin(token: str | None, endpoint: Endpoint) -> Endpoint:
-    """Bearer check with the admin token (same contract as the admin API's own guard)."""
-    expected = token.encode() if token else None
-
-    @functools.wraps(endpoint)
-    async def guarded(request: Request) -> Response:
-        if expected is None:
-            return ProblemResponse(503, ADMIN_DISABLED)  # type: ignore[return-value]
-        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            presented.strip().encode(), expected
-        ):
-            challenge = ("www-authenticate", 'Bearer realm="tiergate-admin"')
-            return ProblemResponse(401, ADMIN_UNAUTHORIZED, headers=[challenge])  # type: ignore[return-value]
-        return await endpoint(request)
-
-    return guarded
 
 
 class LimitsComponent(Component):
@@ -108,7 +80,7 @@ class LimitsComponent(Component):
     # -- admin: usage ---------------------------------------------------------
 
     def admin_routes(self) -> list[BaseRoute]:
-        usage = _require_admin(self.config.admin_token, self.usage)
+        usage = require_admin(self.config.admin_token, self.usage)
         return [Route("/admin/usage/{consumer}", usage, methods=["GET"])]
 
     async def usage(self, request: Request) -> Response:

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.admin.auth import require_admin
 from gateway.components import Component
 from gateway.context import RequestContext
 from gateway.observability.dataflow import DataFlow
@@ -92,7 +93,10 @@ class ObservabilityComponent(Component):
             )
 
     def admin_routes(self) -> list[BaseRoute]:
-        routes: list[BaseRoute] = [Route("/admin/dataflow", self._dataflow, methods=["GET"])]
+        token = self.gateway.config.admin_token
+        routes: list[BaseRoute] = [
+            Route("/admin/dataflow", require_admin(token, self._dataflow), methods=["GET"])
+        ]
         if self.metrics is not None:
             routes.append(Route("/metrics", self._metrics, methods=["GET"]))
         return routes

@@ -20,7 +20,7 @@ NEEDS = ("nginx", "redis-server", "psql", "curl")
 
 @pytest.mark.skipif(
     any(shutil.which(tool) is None for tool in NEEDS),
-    reason=f"needs {', '.join(NEEDS)} (.ci/system-packages installs them)",
+    reason=f"needs {', '.join(NEEDS)} (scripts/test-prerequisites.sh installs them)",
 )
 def test_cluster_up_shares_one_limit_across_nodes_and_goes_down(tmp_path):
     (tmp_path / "estate.yaml").write_text("apis: []\n")  # only the demo echo service

@@ -16,6 +16,7 @@ from tests.support.servers import serve_asgi
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
+ADMIN_TOKEN = "observability-admin-token"
 
 
 @pytest.fixture
@@ -29,6 +30,7 @@ def stack(tmp_path, httpbin_url):
         tmp_path,
         [{"name": "bin", "contract": "bin.yaml", "upstream": {"targets": [httpbin_url]}}],
         access_log=True,
+        admin_token=ADMIN_TOKEN,
         observability={"tracing": {"exporter": "memory"}},
     )
     gateway = Gateway(config)
@@ -70,7 +72,9 @@ def test_dataflow_endpoint_reports_edges(stack):
     _, public, admin = stack
     httpx.get(public + "/experience/bin/v1/get")
     httpx.get(public + "/experience/bin/v1/status/500")
-    edges = httpx.get(admin + "/admin/dataflow").json()["edges"]
+    assert httpx.get(admin + "/admin/dataflow").status_code == 401
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    edges = httpx.get(admin + "/admin/dataflow", headers=auth).json()["edges"]
     edge = next(e for e in edges if e["from"] == "clients" and e["to"] == "bin")
     assert edge["calls"] == 2 and edge["error_rate"] == 0.5
 
