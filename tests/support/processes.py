@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.support.configs import MINIMAL_CONTRACT
+from tests.support.configs import add_contracts
 from tests.support.servers import free_port
 
 
@@ -30,10 +30,7 @@ class GatewayProcess:
 
 
 def write_config(tmp_path: Path, apis: list[dict[str, Any]], **top: Any) -> Path:
-    (tmp_path / "contract.yaml").write_text(MINIMAL_CONTRACT)
-    for api in apis:
-        api.setdefault("contract", "contract.yaml")
-        api.setdefault("tier", "experience")
+    add_contracts(tmp_path, apis)
     raw = {
         "listeners": {
             "public": {"host": "127.0.0.1", "port": free_port()},

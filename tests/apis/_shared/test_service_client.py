@@ -84,7 +84,10 @@ async def test_in_process_mode_calls_the_gateway_app_and_propagates_trace_header
                     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
         body = await client.get_json("/system/below/v1/echo", service="below", incoming=incoming)
         assert body["headers"]["x-request-id"] == "req-123"
-        assert body["headers"]["traceparent"] == incoming["traceparent"]
+        # Same trace; the gateway hop becomes the parent of what it forwards (W3C).
+        sent = body["headers"]["traceparent"].split("-")
+        assert sent[1] == "0af7651916cd43dd8448eb211c80319c"
+        assert sent[2] != "b7ad6b7169203331" and len(sent[2]) == 16
         assert "authorization" not in body["headers"]  # no credentials: none sent
         await client.aclose()
     finally:
