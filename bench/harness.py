@@ -11,6 +11,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -222,6 +223,24 @@ def start_nginx(name: str, body: str, workdir: Path, core: str) -> Process:
     return Process(
         name, ["nginx", "-p", str(directory), "-c", str(conf)], core, directory / "stdout.log"
     )
+
+
+def start_redis(workdir: Path, core: str, timeout: float = 10.0) -> tuple[Process, str]:
+    """The bench's own redis-server on a free port (never the machine's shared one)."""
+    port = free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    argv += ["--appendonly", "no", "--dir", str(workdir), "--loglevel", "warning"]
+    process = Process("redis", argv, core, workdir / "redis.log")
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5) as s:
+            s.sendall(b"PING\r\n")
+            if s.recv(16).startswith(b"+PONG"):
+                return process, f"redis://127.0.0.1:{port}/0"
+        if time.monotonic() > deadline or process.proc.poll() is not None:
+            process.stop()
+            raise RuntimeError(f"redis-server did not start: {process.tail()}")
+        time.sleep(0.05)
 
 
 # -- wrk ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from harness import LOAD_CORE, ensure_tools, free_port, run_wrk, start_nginx
-from run import REPO, RESULTS, _check, _tiergate, _upstream_body
+from run import REPO, RESULTS, _check, _Redis, _tiergate, _upstream_body
 from scenarios import UPSTREAM_PATH, JwtMaterial, scenarios
 
 # Self time is charged to the first component whose fragment is in the innermost frame.
@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         upstream_url = f"http://127.0.0.1:{port}"
         scenario = next(s for s in scenarios(upstream_url) if s.name == args.scenario)
         headers = {"Authorization": f"Bearer {jwt.token}"} if scenario.jwt else {}
-        gateway, url = _tiergate(scenario, workdir, upstream_url)
+        redis = _Redis(workdir)
+        gateway, url = _tiergate(scenario, workdir, upstream_url, redis=redis)
         try:
             _check(upstream, upstream_url + UPSTREAM_PATH)
             _check(gateway, url, headers)
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             load.join(args.duration + 30)
         finally:
             gateway.stop()
+            redis.stop()
             upstream.stop()
     summarise(Path(f"{base}.txt"))
     print(f"\ncollapsed stacks: {base}.txt")

@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,7 @@ from harness import (
     free_port,
     machine,
     start_nginx,
+    start_redis,
     tool_versions,
 )
 from scenarios import (
@@ -69,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         upstream_body = _upstream_body(upstream_port, jwt.jwks)
         upstream = start_nginx("upstream", upstream_body, workdir, LOAD_CORE)
         upstream_url = f"http://127.0.0.1:{upstream_port}"
+        redis = _Redis(workdir)
         try:
             _check(upstream, upstream_url + UPSTREAM_PATH)
             systems: list[tuple[str, Callable[[], tuple[Process, str]], dict[str, str]]] = []
@@ -81,11 +84,15 @@ def main(argv: list[str] | None = None) -> int:
                     skipped.append(scenario.name)
                     print(f"skipped: policy {', '.join(missing)} not available ({scenario.name})")
                     continue
+                if scenario.redis and shutil.which("redis-server") is None:
+                    skipped.append(scenario.name)
+                    print(f"skipped: no redis-server, apt-get install it ({scenario.name})")
+                    continue
                 headers = {"Authorization": f"Bearer {jwt.token}"} if scenario.jwt else {}
                 systems.append(
                     (
                         scenario.name,
-                        lambda s=scenario: _tiergate(s, workdir, upstream_url),
+                        lambda s=scenario: _tiergate(s, workdir, upstream_url, redis=redis),
                         headers,
                     )
                 )
@@ -94,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 systems.append(
                     (
                         f"{base.name}@{ref}",
-                        lambda r=ref: _tiergate_at(r, workdir, upstream_url, base),
+                        lambda r=ref: _tiergate_at(r, workdir, upstream_url, base, redis),
                         {"Authorization": f"Bearer {jwt.token}"} if base.jwt else {},
                     )
                 )
@@ -109,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
             results = _measure_all(chosen, args)
         finally:
+            redis.stop()
             upstream.stop()
     _report(results, skipped, args)
     return 0
@@ -200,15 +208,39 @@ def _fast_gateway(workdir: Path, upstream_url: str) -> tuple[Process, str]:
     return process, f"http://127.0.0.1:{port}{API_PREFIX}{UPSTREAM_PATH}"
 
 
+class _Redis:
+    """The bench's own redis-server, started when a scenario first needs it, on the load
+    core (like the upstream, it stands for another machine), stopped at the end."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.process: Process | None = None
+        self.url = ""
+
+    def start(self) -> str:
+        if self.process is None:
+            self.process, self.url = start_redis(self.workdir, LOAD_CORE)
+        return self.url
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
 def _tiergate(
-    scenario: Scenario, workdir: Path, upstream_url: str, source: Path = REPO
+    scenario: Scenario,
+    workdir: Path,
+    upstream_url: str,
+    source: Path = REPO,
+    redis: _Redis | None = None,
 ) -> tuple[Process, str]:
     """Tiergate as `tiergate up` runs it; `source` is a checkout whose gateway/ is used."""
     directory = workdir / scenario.name
     directory.mkdir()
     (directory / "contract.yaml").write_text(CONTRACT)
     port = free_port()
-    config = gateway_config(scenario, upstream_url, port, free_port(), str(directory))
+    redis_url = redis.start() if scenario.redis and redis is not None else None
+    config = gateway_config(scenario, upstream_url, port, free_port(), str(directory), redis_url)
     config_file = directory / "tiergate.yaml"
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
     argv = [sys.executable, "-m", "gateway.cli", "up", "--config", str(config_file)]
@@ -217,7 +249,9 @@ def _tiergate(
     return process, f"http://127.0.0.1:{port}{API_PREFIX}{UPSTREAM_PATH}"
 
 
-def _tiergate_at(ref: str, workdir: Path, upstream_url: str, base: Scenario) -> tuple[Process, str]:
+def _tiergate_at(
+    ref: str, workdir: Path, upstream_url: str, base: Scenario, redis: _Redis
+) -> tuple[Process, str]:
     """Tiergate as of a git ref, to compare a change within one run."""
     source = workdir / f"src-{ref.replace('/', '_')}"
     source.mkdir()
@@ -226,7 +260,7 @@ def _tiergate_at(ref: str, workdir: Path, upstream_url: str, base: Scenario) -> 
     )
     subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True, timeout=60)
     scenario = dataclasses.replace(base, name=f"{base.name}@{ref.replace('/', '_')}")
-    return _tiergate(scenario, workdir, upstream_url, source)
+    return _tiergate(scenario, workdir, upstream_url, source, redis)
 
 
 def _measure_all(
@@ -248,7 +282,7 @@ def _measure_all(
                 r = system.measure_round(args.duration, args.connections)
                 cpu = system.rounds[-1][1] * 1e6 / max(r.requests, 1)
                 print(
-                    f"  {system.name:<22} {r.rps:>9.0f} rps  p50 {r.p50_ms:6.2f} ms"
+                    f"  {system.name:<26} {r.rps:>9.0f} rps  p50 {r.p50_ms:6.2f} ms"
                     f"  p99 {r.p99_ms:7.2f} ms  {cpu:5.0f} µs/req",
                     flush=True,
                 )
@@ -267,7 +301,7 @@ def _report(results: list[Measurement], skipped: list[str], args: argparse.Names
     fast, nginx = by_name.get("fast-gateway"), by_name.get("nginx")
     print()
     header = (
-        f"{'system':<22}{'rps':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/req':>12}{'CPU %':>7}"
+        f"{'system':<26}{'rps':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/req':>12}{'CPU %':>7}"
         f"{'÷fast-gw':>10}{'÷nginx':>8}"
     )
     print(header)
@@ -275,7 +309,7 @@ def _report(results: list[Measurement], skipped: list[str], args: argparse.Names
     ratios: dict[str, dict[str, float]] = {}
     for r in results:
         line = (
-            f"{r.system:<22}{r.rps:>10.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
+            f"{r.system:<26}{r.rps:>10.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
             f"{r.cpu_us_per_request:>12.0f}{r.cpu_utilisation * 100:>7.0f}"
         )
         if r.system.startswith("tiergate"):
@@ -293,7 +327,7 @@ def _report(results: list[Measurement], skipped: list[str], args: argparse.Names
             line += f"  ({r.note})"
         print(line)
     for name in skipped:
-        print(f"{name:<22}skipped: policy not available")
+        print(f"{name:<26}skipped (policy or redis-server not available)")
     cpu = {r.system: r.cpu_us_per_request for r in results}
     if "tiergate" in cpu and "tiergate+log" in cpu:
         print(f"\naccess log line: {cpu['tiergate+log'] - cpu['tiergate']:+.0f} µs CPU per request")

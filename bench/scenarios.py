@@ -2,8 +2,8 @@
 
 ==========================================================================
   SCENARIO CONFIGS — edit here when a policy's config shape changes.
-  The policy shapes below (jwt, rate-limit) validate against the config
-  models on branches auth-policies and limits as of 2026-11-27 08:05 UTC.
+  The policy shapes below (jwt, rate-limit, plans) validate against the
+  config models merged on main as of 2026-11-27 08:30 UTC.
   A scenario whose policies are not in gateway.policies.POLICIES is skipped.
 ==========================================================================
 """
@@ -21,6 +21,7 @@ UPSTREAM_PATH = "/data.json"  # what the upstream nginx answers with JSON_BODY
 JWKS_PATH = "/.well-known/jwks.json"  # also served by the upstream nginx
 ISSUER = "https://issuer.bench.tiergate.invalid"
 AUDIENCE = "tiergate-bench"
+BENCH_PLAN = "bench"
 # ~200 bytes: the response every system under test passes through.
 JSON_BODY = json.dumps(
     {
@@ -43,6 +44,7 @@ class Scenario:
     policies: dict[str, Any] = field(default_factory=dict)  # apis[].policies
     access_log: bool = False
     jwt: bool = False  # send `Authorization: Bearer <token>`
+    redis: bool = False  # rate-limit storage: the bench's own redis-server (else memory://)
 
     def needs(self) -> list[str]:
         return sorted(self.policies)
@@ -62,8 +64,9 @@ def scenarios(upstream_url: str) -> list[Scenario]:
         ],
     }
     rate_limit_policy = {
-        # rate-limit policy (issue 5), memory storage: high enough never to refuse.
-        "limits": ["1000000000/minute"],
+        # rate-limit policy (issue 5): the token's consumer is counted against the plan
+        # BENCH_PLAN (an external issuer cannot name a plan, so it is the default plan).
+        "default_plan": BENCH_PLAN,
     }
     return [
         Scenario("tiergate"),
@@ -75,11 +78,23 @@ def scenarios(upstream_url: str) -> list[Scenario]:
             access_log=True,
             jwt=True,
         ),
+        Scenario(
+            "tiergate+jwt+rl+log+redis",
+            policies={"jwt": jwt_policy, "rate-limit": rate_limit_policy},
+            access_log=True,
+            jwt=True,
+            redis=True,
+        ),
     ]
 
 
 def gateway_config(
-    scenario: Scenario, upstream_url: str, port: int, admin_port: int, workdir: str
+    scenario: Scenario,
+    upstream_url: str,
+    port: int,
+    admin_port: int,
+    workdir: str,
+    redis_url: str | None = None,
 ) -> dict[str, Any]:
     """The tiergate.yaml of one scenario (written next to a minimal contract)."""
     api: dict[str, Any] = {
@@ -90,7 +105,7 @@ def gateway_config(
     }
     if scenario.policies:
         api["policies"] = scenario.policies
-    return {
+    config: dict[str, Any] = {
         "listeners": {
             "public": {"host": "127.0.0.1", "port": port},
             "admin": {"host": "127.0.0.1", "port": admin_port},
@@ -99,6 +114,14 @@ def gateway_config(
         "access_log": scenario.access_log,
         "apis": [api],
     }
+    if "rate-limit" in scenario.policies:
+        # High enough never to refuse: the bench measures the cost of counting.
+        config["plans"] = {BENCH_PLAN: {"limits": ["1000000000/minute"]}}
+    if scenario.redis:
+        assert redis_url, f"{scenario.name} needs the bench's redis-server"
+        config["limits_storage"] = redis_url
+        config["rate_limiting"] = {"key_prefix": f"bench-{port}"}
+    return config
 
 
 CONTRACT = """openapi: 3.1.0

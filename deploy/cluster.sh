@@ -27,9 +27,10 @@ STORAGE_TIMEOUT="${TG_STORAGE_TIMEOUT:-}"                 # rate_limiting.storag
 
 say() { printf 'cluster: %s\n' "$*"; }
 
-wait_http() {  # url, seconds
-    local deadline=$((SECONDS + $2))
-    until curl -fsS -o /dev/null "$1" 2>/dev/null; do
+wait_http() {  # url, seconds [any: any HTTP answer will do, not only 2xx]
+    local deadline=$((SECONDS + $2)) fail=-f
+    [[ "${3:-}" == any ]] && fail=
+    until curl $fail -sS -o /dev/null "$1" 2>/dev/null; do
         if ((SECONDS > deadline)); then say "no answer from $1 (see $RUN/*.log)"; return 1; fi
         sleep 0.2
     done
@@ -69,16 +70,28 @@ up() {
     "$PY" "$ROOT/deploy/make_config.py" "$RUN" --source "$SOURCE" --nodes "$NODES" \
         --api-port "$API_PORT" ${STORAGE_TIMEOUT:+--storage-timeout "$STORAGE_TIMEOUT"}
 
-    local lb_url="http://127.0.0.1:$LB_PORT"
-    while read -r name app port; do
+    local lb_url="http://127.0.0.1:$LB_PORT" credentials
+    while read -r name app port needs; do
         [[ -n "$name" ]] || continue
+        credentials=()
+        if [[ "$needs" == service ]]; then
+            # Its own service identity svc-<api>, as embedded mode provisions it (kind
+            # service, its tier, the scopes of the tier below); re-keyed on every `up`.
+            credentials=($(cd "$ROOT" && TIERGATE_REGISTRY_URL="$REGISTRY_URL" "$PY" -m gateway.cli \
+                clients create "$name" --service --json --config "$RUN/node1.yaml" \
+                | "$PY" -c 'import json, sys; c = json.load(sys.stdin); print(c["client_id"], c["client_secret"])'))
+            [[ ${#credentials[@]} -eq 2 ]] || { say "cannot provision svc-$name"; false; }
+        fi
         # Tier APIs call the tier below through the load balancer, like any client.
-        (cd "$ROOT" && TIERGATE_GATEWAY_URL="$lb_url" TIERGATE_VAR_DIR="$RUN/var" \
-            start "api-$name" "$PY" -m uvicorn "$app" --host 127.0.0.1 --port "$port" \
+        (cd "$ROOT" && export TIERGATE_GATEWAY_URL="$lb_url" TIERGATE_VAR_DIR="$RUN/var" \
+            && if [[ ${#credentials[@]} -eq 2 ]]; then export TIERGATE_CLIENT_ID="${credentials[0]}" \
+                TIERGATE_CLIENT_SECRET="${credentials[1]}" TIERGATE_TOKEN_URL="$lb_url/oauth/token"; fi \
+            && start "api-$name" "$PY" -m uvicorn "$app" --host 127.0.0.1 --port "$port" \
             --log-level warning --no-access-log)
     done <"$RUN/services.txt"
-    while read -r name app port; do
-        [[ -n "$name" ]] && wait_http "http://127.0.0.1:$port/healthz" 30
+    while read -r name app port needs; do
+        # Tier APIs have no /healthz: any HTTP answer means the service is up.
+        [[ -n "$name" ]] && wait_http "http://127.0.0.1:$port/healthz" 30 any
     done <"$RUN/services.txt"
 
     local index=0 upstreams=""

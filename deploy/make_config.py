@@ -55,7 +55,9 @@ def main() -> None:
                 _, module, attr = target.split(":", 2)
                 if importlib.util.find_spec(module.split(".")[0]) is None:
                     raise SystemExit(f"make_config: module {module} of API {api['name']} not found")
-                services.append(f"{api['name']} {module}:{attr} {port}")
+                # 4th field: does it call a tier below (and so need a service identity)?
+                needs = "service" if api.get("depends_on") else "-"
+                services.append(f"{api['name']} {module}:{attr} {port} {needs}")
                 targets.append(f"http://127.0.0.1:{port}")
                 port += 1
             else:

@@ -206,11 +206,14 @@ class ApiKeyPolicy:
         return await asyncio.shield(pending)
 
     async def _fetch(self, digest: str) -> _Key | None:
+        # The TTL counts from the query's start: an answer read just before a revocation
+        # and returned after it is trusted no longer than `ttl` past the revocation.
+        started = time.monotonic()
         record = await self.registry.api_key_by_hash(digest)
         found = None if record is None else _reduce(record)
         ttl = self.ttl if found is not None else self.negative_ttl
         if ttl:
-            self.cache[digest] = (time.monotonic() + ttl, found)
+            self.cache[digest] = (started + ttl, found)
             self.cache.move_to_end(digest)
             if len(self.cache) > self.cache_size:
                 self.cache.popitem(last=False)

@@ -34,6 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("name")
     create.add_argument("--scopes", default="", help='space-separated, e.g. "orders:read"')
     create.add_argument("--consumer", help="consumer it acts for (default: NAME)")
+    create.add_argument(
+        "--service",
+        action="store_true",
+        help="NAME is an API of the config run as a separate service: create (or re-key) its "
+        "service client svc-NAME, with the tier and scopes embedded mode gives it",
+    )
     create.add_argument("--json", action="store_true", help="machine-readable output")
     create.set_defaults(handler=_run(_create_client))
     listing = _with_config(clients.add_parser("list", help="list clients (never secrets)"))
@@ -127,9 +133,18 @@ def _emit(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> N
 async def _create_client(
     registry: Registry, config: GatewayConfig, args: argparse.Namespace
 ) -> int:
-    client, secret = await registry.create_client(
-        args.name, args.scopes.split(), consumer=args.consumer
-    )
+    if args.service:
+        from gateway.oauth.component import service_scopes
+
+        api = next((a for a in config.apis if a.name == args.name), None)
+        if api is None:
+            return _fail(f"no API named {args.name!r} in the config")
+        scopes = service_scopes(config, api) | set(args.scopes.split())
+        client, secret = await registry.provision_service_client(api.name, api.tier, scopes)
+    else:
+        client, secret = await registry.create_client(
+            args.name, args.scopes.split(), consumer=args.consumer
+        )
     data = {**client.public(), "client_secret": secret}
     _emit(
         args,

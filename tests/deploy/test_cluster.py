@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.limits.support import burst
 from tests.support.servers import free_port
@@ -23,7 +24,14 @@ NEEDS = ("nginx", "redis-server", "psql", "curl")
     reason=f"needs {', '.join(NEEDS)} (scripts/test-prerequisites.sh installs them)",
 )
 def test_cluster_up_shares_one_limit_across_nodes_and_goes_down(tmp_path):
-    (tmp_path / "estate.yaml").write_text("apis: []\n")  # only the demo echo service
+    # Three tier APIs of the estate, each its own uvicorn (partner -> order-fulfilment ->
+    # inventory), beside the demo echo service.
+    estate = yaml.safe_load((ROOT / "tiergate.yaml").read_text())["apis"]
+    apis = [a for a in estate if a["name"] in ("inventory", "order-fulfilment", "partner")]
+    for api in apis:
+        api["contract"] = str(ROOT / api["contract"])
+        api["depends_on"] = [d for d in api.get("depends_on", []) if d != "orders"]
+    (tmp_path / "estate.yaml").write_text(yaml.safe_dump({"apis": apis}))
     lb = free_port()
     nodes = ",".join(f"{free_port()}:{free_port()}" for _ in range(2))
     database = "tg_limits_" + os.urandom(4).hex()
@@ -42,6 +50,7 @@ def test_cluster_up_shares_one_limit_across_nodes_and_goes_down(tmp_path):
         "TG_PYTHON": str(ROOT / ".venv" / "bin" / "python"),
     }
     env.pop("TIERGATE_REGISTRY_URL", None)
+    env.pop("TIERGATE_ADMIN_TOKEN", None)  # the cluster default, which the test uses
     script = ["bash", str(ROOT / "deploy" / "cluster.sh")]
     try:
         up = subprocess.run(
@@ -55,6 +64,17 @@ def test_cluster_up_shares_one_limit_across_nodes_and_goes_down(tmp_path):
         refused = httpx.get(url, timeout=10)
         assert refused.status_code == 429
         assert refused.headers["ratelimit-policy"] == '"anonymous/minute";q=100;w=60'
+        # A tier API calls the tier below through the load balancer with the service
+        # identity cluster.sh provisioned for it (svc-<api>, kind service).
+        r = httpx.get(f"http://127.0.0.1:{lb}/experience/partner/v1/availability?sku=SKU-0001")
+        assert r.status_code == 200, r.text
+        assert r.json()["availability"][0]["sku"] == "SKU-0001"
+        admin = f"http://127.0.0.1:{nodes.split(',')[0].split(':')[1]}/admin"
+        usage = httpx.get(
+            f"{admin}/usage", headers={"Authorization": "Bearer cluster-admin-token"}, timeout=10
+        ).json()
+        issued = {c["client_id"]: c["tokens_issued"] for c in usage["clients"]}
+        assert issued["svc-partner"] >= 1 and issued["svc-order-fulfilment"] >= 1, issued
         # Both nodes answered through nginx, each logging its share.
         for index in (1, 2):
             log = (tmp_path / "run" / f"node{index}.log").read_text()

@@ -82,13 +82,12 @@ def burst(urls: list[str], count: int, headers: dict[str, str] | None = None) ->
     """`count` concurrent GETs spread round-robin over `urls`, sent by curl --parallel
     (a client in another process, so the client's CPU does not starve the gateway)."""
     fields = "|".join(f"%header{{{name}}}" for name in BURST_HEADERS)
-    lines = []
+    # Without `next`, curl applies every header line to every URL: list them once.
+    lines = [f'header = "{name}: {value}"' for name, value in (headers or {}).items()]
     for i in range(count):
         lines.append(f'url = "{urls[i % len(urls)]}"')
         lines.append('output = "/dev/null"')
         lines.append(f'write-out = "%{{url}}|%{{http_code}}|{fields}\\n"')
-        for name, value in (headers or {}).items():
-            lines.append(f'header = "{name}: {value}"')
     result = subprocess.run(
         [
             "curl",

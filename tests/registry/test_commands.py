@@ -105,6 +105,34 @@ def test_clients_create_shows_the_secret_once(tmp_path, sqlite_url):
     assert created["client_id"] in listing.stdout and secret not in listing.stdout
 
 
+def test_clients_create_service_provisions_what_embedded_mode_would(tmp_path, sqlite_url):
+    """A tier API run as a separate service gets svc-<api> (kind service, its tier, the
+    scopes of the tier below); running it again re-keys the same client."""
+    (tmp_path / "contract.yaml").write_text(
+        "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths: {}\n"
+    )
+    (tmp_path / "tiergate.yaml").write_text(
+        "apis:\n"
+        "- {name: orders, tier: system, contract: contract.yaml,"
+        " upstream: {targets: ['http://127.0.0.1:9']},"
+        " policies: {jwt: {scopes: [orders:audit]}}}\n"
+        "- {name: fulfil, tier: process, contract: contract.yaml,"
+        " upstream: {targets: ['http://127.0.0.1:9']}, depends_on: [orders]}\n"
+    )
+    args = ("clients", "create", "fulfil", "--service", "--json")
+    first = tiergate(sqlite_url, tmp_path, *args)
+    assert first.returncode == 0, first.stderr
+    created = json.loads(first.stdout)
+    assert created["client_id"] == "svc-fulfil"
+    assert (created["kind"], created["api"], created["tier"]) == ("service", "fulfil", "process")
+    assert created["scopes"] == ["orders:audit", "orders:read", "orders:write"]
+    again = json.loads(tiergate(sqlite_url, tmp_path, *args).stdout)
+    assert again["client_id"] == "svc-fulfil"
+    assert again["client_secret"] != created["client_secret"]  # re-keyed, one client
+    unknown = tiergate(sqlite_url, tmp_path, "clients", "create", "nope", "--service")
+    assert unknown.returncode == 1 and "no API named 'nope'" in unknown.stderr
+
+
 def test_signing_keys_rotate(tmp_path, sqlite_url):
     done = tiergate(sqlite_url, tmp_path, "signing-keys", "rotate")
     assert done.returncode == 0, done.stderr
