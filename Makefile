@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The demo partner `acme` orders for customer account cus_0002 (docs/quickstart.md).
+run: export TIERGATE_PARTNER_ACCOUNTS ?= acme=cus_0002
 run: $(STAMP)
 	$(BIN)/tiergate up
 

@@ -26,7 +26,9 @@ ECHO = {
     "contract": str(ROOT / "deploy" / "echo.yaml"),
     "description": "Cluster demo: answers with the serving process.",
     "upstream": {"targets": ["asgi:deploy.echo:app"]},
-    "policies": {"rate-limit": {"anonymous": ["100/minute"], "on_storage_error": "fail_open"}},
+    # open to anyone (the estate's default jwt/tier-guard do not apply to the demo)
+    "policies": {"jwt": False, "tier-guard": False,
+                 "rate-limit": {"anonymous": ["100/minute"], "on_storage_error": "fail_open"}},
 }
 
 

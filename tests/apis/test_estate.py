@@ -80,8 +80,9 @@ def test_quickstart_flow_partner_order_shows_in_the_dashboard(estate) -> None:
 def test_partner_consumer_identity_chooses_the_account(estate) -> None:
     url, _ = estate
     partner = f"{url}/experience/partner/v1"
-    # The gateway owns X-Consumer-ID (a client's copy is dropped), so without the
-    # identity component the explicit customer_id is what counts.
+    # The gateway owns X-Consumer-ID (a client's copy is dropped): the verified consumer
+    # of the test's partner key is linked to no account, so a body without
+    # customer_id has none.
     no_account = httpx.post(f"{partner}/orders/bulk", json={"lines": [
         {"sku": "SKU-0003", "quantity": 1}]}, headers={
         "Idempotency-Key": str(uuid.uuid4()), "X-Consumer-ID": "cus_0003",

@@ -1,19 +1,32 @@
 """The demo estate for tests: a copy of tiergate.yaml on free ports, and the one place
 that says which credentials a test request carries.
 
-When the gateway starts requiring tokens and API keys, change `auth_headers` (and, if
-needed, `estate_config`) only: every tier test sends what it returns.
+The whole estate runs with its real security (tiergate.yaml): `serve_estate` provisions,
+once the gateway is up, real credentials for every API and `auth_headers(api)` returns
+them — a bearer token from the gateway's /oauth/token for `mobile` (a client on the gold
+plan) and, for a process or system API, a token of the service identity of an API one
+tier above that depends on it; an API key (gold plan) for `partner`. A tier API run on
+its own socket against the estate takes `service_env(api)` (its `svc-<api>` client).
+
+A partial estate (`only=[...]`: some tiers run outside the gateway as their own
+services, in the saga and aggregation tests) has no caller identities to admit, so it
+is served without the authentication and tier policies; tests/test_estate_security.py
+covers those on the whole estate.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 from gateway.config import load_config
@@ -24,9 +37,84 @@ ROOT = Path(__file__).resolve().parents[2]
 ESTATE = ROOT / "tiergate.yaml"
 
 
+AUTH_POLICIES = ("jwt", "api-key", "tier-guard")
+TEST_PLAN = "gold"  # the contract runs send hundreds of requests a minute
+
+
+@dataclass
+class Credentials:
+    """What requests to one served estate carry: headers per API, service clients."""
+
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    services: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+_ACTIVE: list[Credentials] = []  # innermost served estate last
+
+
 def auth_headers(api: str) -> dict[str, str]:
-    """Credentials for calling `api` (through the gateway); none are required yet."""
-    return {}
+    """Credentials for calling `api` through the innermost estate being served."""
+    return dict(_ACTIVE[-1].headers.get(api, {})) if _ACTIVE else {}
+
+
+def service_env(api: str) -> dict[str, str]:
+    """TIERGATE_CLIENT_ID/SECRET/TOKEN_URL of `api`'s service identity, for running the
+    tier API on its own socket against the served estate (empty for a partial estate)."""
+    if not _ACTIVE or api not in _ACTIVE[-1].services:
+        return {}
+    svc = _ACTIVE[-1].services[api]
+    return {"TIERGATE_CLIENT_ID": svc["client_id"],
+            "TIERGATE_CLIENT_SECRET": svc["client_secret"],
+            "TIERGATE_TOKEN_URL": svc["token_endpoint"]}
+
+
+def fetch_token(url: str, client_id: str, secret: str) -> str:
+    """A real client-credentials token from the gateway's /oauth/token."""
+    response = httpx.post(f"{url}/oauth/token", data={"grant_type": "client_credentials"},
+                          auth=(client_id, secret), timeout=30)
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def run_async(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine to completion from sync code (also under a running loop)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=60)
+
+
+async def _issue_credentials(config: GatewayConfig) -> tuple[str, str, str]:
+    from gateway.registry import Registry
+
+    registry = Registry.from_url(config.registry_url)
+    try:
+        await registry.start()
+        client, secret = await registry.create_client(
+            unique_key("tests-mobile"), ["mobile:read", "mobile:write"], plan=TEST_PLAN)
+        _, key = await registry.create_api_key(unique_key("tests-partner"), TEST_PLAN,
+                                               ["partner"])
+    finally:
+        await registry.aclose()
+    return client.client_id, secret, key
+
+
+def provision(url: str, config: GatewayConfig, services: dict[str, dict[str, str]]) -> Credentials:
+    """Real credentials for every API of the served (whole) estate."""
+    client_id, secret, key = run_async(_issue_credentials(config))
+    credentials = Credentials(services={
+        api: {**svc, "token_endpoint": f"{url}/oauth/token"} for api, svc in services.items()})
+    secrets = {client_id: secret} | {svc["client_id"]: svc["client_secret"]
+                                      for svc in services.values()}
+    tokens: dict[str, str] = {}  # client id → token
+    for api in config.apis:
+        if api.name == "partner":
+            credentials.headers[api.name] = {"X-API-Key": key}
+            continue
+        caller = next((a.name for a in config.apis if api.name in a.depends_on), None)
+        who = client_id if caller is None else services[caller]["client_id"]
+        if who not in tokens:
+            tokens[who] = fetch_token(url, who, secrets[who])
+        credentials.headers[api.name] = {"Authorization": f"Bearer {tokens[who]}"}
+    return credentials
 
 
 def auth_header_args(api: str) -> list[str]:
@@ -45,6 +133,10 @@ def estate_config(tmp_path: Path, targets: dict[str, list[str]] | None = None,
     raw["listeners"] = {"public": {"host": "127.0.0.1", "port": free_port()},
                         "admin": {"host": "127.0.0.1", "port": free_port()}}
     raw["access_log"] = False
+    raw["registry_url"] = f"sqlite:///{tmp_path}/registry.db"
+    if only is not None:  # a partial estate: see the module docstring
+        raw["defaults"] = {k: v for k, v in raw.get("defaults", {}).items()
+                           if k not in AUTH_POLICIES}
     apis = []
     for api in raw["apis"]:
         if only is not None and api["name"] not in only:
@@ -54,6 +146,8 @@ def estate_config(tmp_path: Path, targets: dict[str, list[str]] | None = None,
             api["upstream"] = {**api["upstream"], "targets": targets[api["name"]]}
         if only is not None:
             api["depends_on"] = [d for d in api.get("depends_on", []) if d in only]
+            api["policies"] = {k: v for k, v in api.get("policies", {}).items()
+                               if k not in AUTH_POLICIES}
         apis.append(api)
     raw["apis"] = apis
     path = tmp_path / "tiergate.yaml"
@@ -63,8 +157,6 @@ def estate_config(tmp_path: Path, targets: dict[str, list[str]] | None = None,
 
 def unique_key(prefix: str = "k") -> str:
     return f"{prefix}-{time.time_ns()}"
-
-
 
 
 @contextmanager
@@ -88,10 +180,19 @@ def serve_estate(tmp_path: Path, **kwargs: Any) -> Iterator[tuple[str, GatewayCo
     from tests.support.servers import serve_asgi
 
     config = estate_config(tmp_path, **kwargs)
-    with var_dir(tmp_path / "var"), serve_asgi(Gateway(config)) as server:
-        yield server.url, config
+    gateway = Gateway(config)
+    with var_dir(tmp_path / "var"), serve_asgi(gateway) as server:
+        if kwargs.get("only") is None:
+            credentials = provision(server.url, config, gateway.services["service_credentials"])
+        else:
+            credentials = Credentials()
+        _ACTIVE.append(credentials)
+        try:
+            yield server.url, config
+        finally:
+            _ACTIVE.remove(credentials)
 
 
-# Whether the gateway demands credentials; while False the contract runs skip the
-# schemathesis auth checks (nothing would answer 401). Flip together with auth_headers.
-AUTH_ENFORCED = False
+# Whether the gateway demands credentials (the whole estate does): the contract runs
+# through the gateway send auth_headers and keep schemathesis' auth checks on.
+AUTH_ENFORCED = True

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from apis.experience import mobile, partner
-from tests.support.estate import auth_headers, serve_estate
+from tests.support.estate import auth_headers, serve_estate, service_env
 from tests.support.servers import serve_asgi
 
 
@@ -18,7 +18,8 @@ from tests.support.servers import serve_asgi
 def partner_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The partner API on its own socket, calling the estate's gateway (distributed mode)."""
     with serve_estate(tmp_path_factory.mktemp("estate")) as (gateway_url, _), serve_asgi(
-            partner.create_app(env={"TIERGATE_GATEWAY_URL": gateway_url})) as server:
+            partner.create_app(env={"TIERGATE_GATEWAY_URL": gateway_url,
+                                    **service_env("partner")})) as server:
         yield server.url
 
 
