@@ -44,9 +44,16 @@ REGISTRARS.append(_register_contracts)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from gateway.checks import run_checks
     from gateway.server import run
 
     config = load_config(args.config)
+    problems = run_checks(config)  # what `tiergate check` refuses, `up` refuses too
+    if problems:
+        print("tiergate: invalid configuration", file=sys.stderr)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 2
     run(config)
     return 0
 

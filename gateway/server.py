@@ -84,6 +84,9 @@ async def _serve(server: uvicorn.Server, servers: list[uvicorn.Server]) -> None:
     except SystemExit:  # uvicorn exits the process when it cannot bind
         for other in servers:
             other.should_exit = True
+        lifespan = getattr(server, "lifespan", None)
+        if getattr(lifespan, "startup_failed", False):
+            raise ListenerFailed("start-up failed: see the error above") from None
         where = f"{server.config.host}:{server.config.port}"
         raise ListenerFailed(f"cannot listen on {where}; is another process using it?") from None
 

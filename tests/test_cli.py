@@ -208,3 +208,15 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path):
     assert isinstance(response, httpx.Response), result
     assert response.status_code == 200
     assert response.text == "finished"
+
+
+def test_up_refuses_what_check_refuses_without_traceback(tmp_path):
+    # A plan reference is only known to be wrong across sections: `up` must still refuse
+    # it before listening, with the field path, like `tiergate check` does.
+    shop = {"name": "shop", "upstream": {"targets": ["http://127.0.0.1:9"]},
+            "policies": {"rate-limit": {"default_plan": "free"}}}
+    config = write_config(tmp_path, [shop])
+    result = tiergate("up", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "apis[shop].rate-limit.default_plan: plan 'free' is not defined" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -26,12 +26,13 @@ NEEDS = ("nginx", "redis-server", "psql", "curl")
 def test_cluster_up_shares_one_limit_across_nodes_and_goes_down(tmp_path):
     # Three tier APIs of the estate, each its own uvicorn (partner -> order-fulfilment ->
     # inventory), beside the demo echo service.
-    estate = yaml.safe_load((ROOT / "tiergate.yaml").read_text())["apis"]
-    apis = [a for a in estate if a["name"] in ("inventory", "order-fulfilment", "partner")]
+    # The estate's settings (plans, default policies) with three of its APIs.
+    estate = yaml.safe_load((ROOT / "tiergate.yaml").read_text())
+    apis = [a for a in estate["apis"] if a["name"] in ("inventory", "order-fulfilment", "partner")]
     for api in apis:
         api["contract"] = str(ROOT / api["contract"])
         api["depends_on"] = [d for d in api.get("depends_on", []) if d != "orders"]
-    (tmp_path / "estate.yaml").write_text(yaml.safe_dump({"apis": apis}))
+    (tmp_path / "estate.yaml").write_text(yaml.safe_dump({**estate, "apis": apis}))
     lb = free_port()
     nodes = ",".join(f"{free_port()}:{free_port()}" for _ in range(2))
     database = "tg_limits_" + os.urandom(4).hex()
@@ -66,13 +67,22 @@ def test_cluster_up_shares_one_limit_across_nodes_and_goes_down(tmp_path):
         assert refused.headers["ratelimit-policy"] == '"anonymous/minute";q=100;w=60'
         # A tier API calls the tier below through the load balancer with the service
         # identity cluster.sh provisioned for it (svc-<api>, kind service).
-        r = httpx.get(f"http://127.0.0.1:{lb}/experience/partner/v1/availability?sku=SKU-0001")
+        admin = f"http://127.0.0.1:{nodes.split(',')[0].split(':')[1]}/admin"
+        admin_auth = {"Authorization": "Bearer cluster-admin-token"}
+        key = httpx.post(
+            f"{admin}/keys",
+            headers=admin_auth,
+            json={"consumer": "acme", "plan": "gold", "apis": ["partner"]},
+            timeout=10,
+        ).json()["key"]
+        r = httpx.get(
+            f"http://127.0.0.1:{lb}/experience/partner/v1/availability?sku=SKU-0001",
+            headers={"X-API-Key": key},
+            timeout=10,
+        )
         assert r.status_code == 200, r.text
         assert r.json()["availability"][0]["sku"] == "SKU-0001"
-        admin = f"http://127.0.0.1:{nodes.split(',')[0].split(':')[1]}/admin"
-        usage = httpx.get(
-            f"{admin}/usage", headers={"Authorization": "Bearer cluster-admin-token"}, timeout=10
-        ).json()
+        usage = httpx.get(f"{admin}/usage", headers=admin_auth, timeout=10).json()
         issued = {c["client_id"]: c["tokens_issued"] for c in usage["clients"]}
         assert issued["svc-partner"] >= 1 and issued["svc-order-fulfilment"] >= 1, issued
         # Both nodes answered through nginx, each logging its share.
