@@ -213,8 +213,11 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path):
 def test_up_refuses_what_check_refuses_without_traceback(tmp_path):
     # A plan reference is only known to be wrong across sections: `up` must still refuse
     # it before listening, with the field path, like `tiergate check` does.
-    shop = {"name": "shop", "upstream": {"targets": ["http://127.0.0.1:9"]},
-            "policies": {"rate-limit": {"default_plan": "free"}}}
+    shop = {
+        "name": "shop",
+        "upstream": {"targets": ["http://127.0.0.1:9"]},
+        "policies": {"rate-limit": {"default_plan": "free"}},
+    }
     config = write_config(tmp_path, [shop])
     result = tiergate("up", "--config", str(config), cwd=tmp_path)
     assert result.returncode == 2

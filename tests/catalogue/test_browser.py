@@ -27,7 +27,9 @@ FLAGS = [
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is missing: run scripts/test-prerequisites.sh (apt-get install chromium)")
+        pytest.fail(
+            "chromium is missing: run scripts/test-prerequisites.sh (apt-get install chromium)"
+        )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
