@@ -33,3 +33,7 @@ def run_checks(config: GatewayConfig) -> list[str]:
     for check in CHECKS:
         problems.extend(check(config))
     return problems
+
+from gateway.contracts.drift import check_drift  # noqa: E402
+
+CHECKS.append(check_drift)
