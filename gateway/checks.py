@@ -1,18 +1,23 @@
-"""`tiergate check`: what loading the config cannot see on its own (contracts, tiers)."""
+"""`tiergate check`: what loading the config cannot see on its own (contracts, tiers).
+
+Each check returns human sentences naming the file and what is wrong. `tiergate up`
+refuses to start on the blocking ones; the advisory ones (a contract that drifts
+from the in-process app) are reported by `tiergate check` and the contract tests.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from gateway.config.models import GatewayConfig
-from gateway.limits.config import check_plan_references
 
 Check = Callable[[GatewayConfig], list[str]]
 
-# Each check returns human sentences naming the file and what is wrong.
-CHECKS: list[Check] = [
-    check_plan_references,
-]
+
+def _plan_references(config: GatewayConfig) -> list[str]:
+    from gateway.limits.config import check_plan_references
+
+    return check_plan_references(config)
 
 
 def _request_validation_contracts(config: GatewayConfig) -> list[str]:
@@ -21,19 +26,30 @@ def _request_validation_contracts(config: GatewayConfig) -> list[str]:
     return check_contracts(config)
 
 
-CHECKS.append(_request_validation_contracts)
+def _tier_lint(config: GatewayConfig) -> list[str]:
+    from gateway.contracts.lint import lint_contracts
 
-from gateway.contracts.lint import lint_contracts  # noqa: E402
-
-CHECKS.append(lint_contracts)
+    return lint_contracts(config)
 
 
-def run_checks(config: GatewayConfig) -> list[str]:
+def _drift(config: GatewayConfig) -> list[str]:
+    from gateway.contracts.drift import check_drift
+
+    return check_drift(config)
+
+
+CHECKS: list[Check] = [
+    _plan_references,
+    _request_validation_contracts,
+    _tier_lint,
+]
+ADVISORY: list[Check] = [
+    _drift,
+]
+
+
+def run_checks(config: GatewayConfig, advisory: bool = True) -> list[str]:
     problems: list[str] = []
-    for check in CHECKS:
+    for check in CHECKS + (ADVISORY if advisory else []):
         problems.extend(check(config))
     return problems
-
-from gateway.contracts.drift import check_drift  # noqa: E402
-
-CHECKS.append(check_drift)

@@ -48,7 +48,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from gateway.server import run
 
     config = load_config(args.config)
-    problems = run_checks(config)  # what `tiergate check` refuses, `up` refuses too
+    problems = run_checks(config, advisory=False)  # what `check` refuses, `up` refuses too
     if problems:
         print("tiergate: invalid configuration", file=sys.stderr)
         for problem in problems:
