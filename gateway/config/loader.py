@@ -109,7 +109,7 @@ def _resolve_policies(config: GatewayConfig) -> list[tuple[str, str]]:
                 continue  # `policy: off` in an API removes a default
             try:
                 api.policy_configs[name] = spec.config_model.model_validate(
-                    {} if raw is True else raw
+                    {} if raw is True else raw, context={"config": config}
                 )
             except ValidationError as exc:
                 problems.extend(problems_from(exc, prefix=where))

@@ -91,6 +91,13 @@ class ObservabilityComponent(Component):
                 "Rate-limit storage failures since start (fail-open or fail-closed).",
                 value=float(errors),
             )
+        cache_errors = getattr(gateway.services.get("response-cache"), "errors", None)
+        if cache_errors is not None:
+            yield GaugeMetricFamily(
+                "tiergate_response_cache_storage_errors",
+                "Response-cache Redis failures since start (each served from upstream).",
+                value=float(cache_errors),
+            )
 
     def admin_routes(self) -> list[BaseRoute]:
         token = self.gateway.config.admin_token

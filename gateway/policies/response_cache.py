@@ -12,22 +12,31 @@
   verified consumer is part of the key, so consumers never see each other's data.
 - Memory is bounded per API (`max_bytes`, least recently used evicted first);
   purge through the admin API (gateway/cache.py).
+- `storage: redis` shares the entries between gateway nodes (gateway/cache.py
+  `RedisResponseStore`); `redis_url` defaults to `limits_storage` when that is a
+  Redis URL. A Redis error is a miss (the request goes upstream), never a failure.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
-from gateway.cache import SERVICE, CacheRegistry, Entry, ResponseStore
+from gateway.cache import SERVICE, CacheRegistry, Entry, RedisResponseStore, ResponseStore
 from gateway.config.models import StrictModel
 from gateway.context import RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
 from gateway.types import Message, RawHeaders, Receive, Scope, Send
 
 ENTRY_TOO_BIG = "max_entry_bytes ({entry}) must not exceed max_bytes ({total})"
+REDIS_URL_REQUIRED = (
+    "@redis_url: storage is redis but no redis_url is set and limits_storage "
+    "({storage!r}) is not a Redis URL; set redis_url: redis://host:port/db"
+)
+BAD_REDIS_URL = "@redis_url: {url!r} is not a Redis URL; use redis://host:port/db or rediss://"
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 HIT = (b"x-cache", b"HIT")
 MISS = (b"x-cache", b"MISS")
 _SAFE = frozenset({"GET", "HEAD"})
@@ -52,17 +61,59 @@ class ResponseCacheConfig(StrictModel):
         False,
         description="Cache authenticated responses too, keyed by the verified consumer.",
     )
+    storage: Literal["memory", "redis"] = Field(
+        "memory", description="memory (per node) or redis (shared by every node)."
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis for storage: redis; default: limits_storage when it is a Redis URL.",
+    )
+    key_prefix: str = Field(
+        "tiergate:cache:", description="Redis key prefix; keys are <prefix><api>:<hash>."
+    )
+    redis_timeout: float = Field(
+        0.25, gt=0, le=10, description="Seconds a Redis call may take before it counts as a miss."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_redis_url(cls, data: Any, info: ValidationInfo) -> Any:
+        gateway = (info.context or {}).get("config")
+        wants_default = isinstance(data, dict) and data.get("storage") == "redis"
+        if wants_default and gateway is not None and data.get("redis_url") is None:
+            data = {**data, "redis_url": _limits_redis_url(gateway.limits_storage)}
+        return data
 
     @model_validator(mode="after")
     def _sizes(self) -> ResponseCacheConfig:
         if self.max_entry_bytes > self.max_bytes:
             raise ValueError(ENTRY_TOO_BIG.format(entry=self.max_entry_bytes, total=self.max_bytes))
+        if self.redis_url is not None and _redis_url(self.redis_url) is None:
+            raise ValueError(BAD_REDIS_URL.format(url=self.redis_url))
         return self
 
 
+def _redis_url(url: str) -> str | None:
+    """`url` as redis-py takes it (`async+redis://` of limits becomes `redis://`), or None."""
+    url = url.removeprefix("async+")
+    scheme, sep, _ = url.partition("://")
+    return url if sep and scheme in REDIS_SCHEMES else None
+
+
+def _limits_redis_url(limits_storage: str) -> str:
+    """The default redis_url: limits_storage when it is a Redis URL; ValueError if not."""
+    url = _redis_url(limits_storage)
+    if url is None:
+        raise ValueError(REDIS_URL_REQUIRED.format(storage=limits_storage))
+    return url
+
+
 class ResponseCache:
-    def __init__(self, config: ResponseCacheConfig, store: ResponseStore) -> None:
+    def __init__(
+        self, config: ResponseCacheConfig, store: ResponseStore | RedisResponseStore
+    ) -> None:
         self.store = store
+        self.is_async = store.is_async  # checked once: no awaits on the memory path
         self.max_entry = config.max_entry_bytes
         self.default_ttl = config.default_ttl
         self.statuses = frozenset(config.statuses)
@@ -83,7 +134,10 @@ class ResponseCache:
             return None
         key = (ctx.path, ctx.query, consumer)
         if "no-cache" not in directives:
-            entry = self.store.get(key, ctx.headers)
+            if self.is_async:
+                entry = await self.store.get(key, ctx.headers)  # type: ignore[misc]
+            else:
+                entry = self.store.get(key, ctx.headers)
             if entry is not None:
                 ctx.log["cache"] = "hit"
                 return _Hit(entry, ctx)
@@ -99,10 +153,12 @@ class ResponseCache:
 
             async def send_recording(message: Message) -> None:
                 # Recorded before sending: the next request may arrive as soon as this is out.
-                record(message)
+                entry = record(message)
+                if entry is not None:
+                    await self.store.put(key, entry)  # type: ignore[misc]
                 await send(message)
 
-            def record(message: Message) -> None:
+            def record(message: Message) -> Entry | None:
                 if message["type"] == "http.response.start":
                     started = self._storable(ctx, message)
                     if started is not None:
@@ -112,11 +168,15 @@ class ResponseCache:
                     pending["size"] += len(chunk)
                     if pending["size"] > self.max_entry:
                         pending.clear()
-                        return
+                        return None
                     pending["parts"].append(chunk)
                     if not message.get("more_body", False):
-                        self._store(key, ctx, pending)
+                        entry = _entry(pending)
                         pending.clear()
+                        if self.is_async:
+                            return entry  # stored (awaited) by send_recording
+                        self.store.put(key, entry)
+                return None
 
             return receive, send_recording
 
@@ -154,17 +214,17 @@ class ResponseCache:
             "vary": tuple((name, ctx.header(name)) for name in vary),
         }
 
-    def _store(self, key: tuple, ctx: RequestContext, pending: dict[str, Any]) -> None:
-        entry = Entry(
-            status=pending["status"],
-            headers=pending["headers"],
-            body=b"".join(pending["parts"]),
-            stored=time.monotonic(),
-            initial_age=pending["initial_age"],
-            lifetime=pending["lifetime"],
-            vary=pending["vary"],
-        )
-        self.store.put(key, entry)
+
+def _entry(pending: dict[str, Any]) -> Entry:
+    return Entry(
+        status=pending["status"],
+        headers=pending["headers"],
+        body=b"".join(pending["parts"]),
+        stored=time.monotonic(),
+        initial_age=pending["initial_age"],
+        lifetime=pending["lifetime"],
+        vary=pending["vary"],
+    )
 
 
 class _Hit:
@@ -224,6 +284,12 @@ def build(config: ResponseCacheConfig, ctx: BuildContext) -> ResponseCache:
     registry = ctx.services.get(SERVICE)
     if not isinstance(registry, CacheRegistry):
         registry = CacheRegistry()  # no cache component: works, but cannot be purged
+    if config.storage == "redis":
+        url = config.redis_url or _limits_redis_url(ctx.config.limits_storage)
+        store = registry.redis_store(
+            ctx.api.name, url, config.key_prefix, config.max_entry_bytes, config.redis_timeout
+        )
+        return ResponseCache(config, store)
     return ResponseCache(config, registry.store(ctx.api.name, config.max_bytes))
 
 
