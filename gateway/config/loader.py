@@ -99,6 +99,10 @@ def _resolve_policies(config: GatewayConfig) -> list[tuple[str, str]]:
         merged = {**defaults, **api.policies}
         if api.lifecycle == "deprecated":
             merged.setdefault("deprecation", {})
+        if api.tier == "experience":
+            # Edge traffic is checked against the contract unless the API opts out
+            # with `request-validation: false`.
+            merged.setdefault("request-validation", {})
         for name, raw in merged.items():
             where = f"apis[{index}].policies.{name}" if name in api.policies else f"defaults.{name}"
             spec = POLICIES.get(name)

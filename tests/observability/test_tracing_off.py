@@ -22,7 +22,8 @@ async def main(upstream):
         (Path(tmp) / "c.yaml").write_text(
             "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths: {}\n")
         api = {"name": "bin", "tier": "experience", "contract": "c.yaml",
-               "upstream": {"targets": [upstream]}}
+               "upstream": {"targets": [upstream]},
+               "policies": {"request-validation": False}}
         raw = {"access_log": False, "registry_url": f"sqlite:///{tmp}/r.db", "apis": [api]}
         gateway = Gateway(validate_config(raw, Path(tmp) / "tiergate.yaml", env={}))
         await gateway.startup()

@@ -177,3 +177,19 @@ def test_contract_paths_below_the_base_path_when_it_is_not_stripped(tmp_path):
             assert httpx.get(f"{gw.url}/experience/shop/v1/orders/4").status_code == 200
             assert httpx.get(f"{gw.url}/experience/shop/v1/orders/x").status_code == 400
     assert [r["path"] for r in app.requests] == ["/experience/shop/v1/orders/4"]
+
+
+def test_experience_apis_validate_by_default_and_can_opt_out(tmp_path):
+    shutil.copy(CONTRACT, tmp_path / "shop.yaml")
+    base = {"name": "shop", "contract": "shop.yaml", "upstream": {"targets": ["http://h:1"]}}
+    from gateway.config.loader import validate_config
+
+    raw = {"apis": [{**base, "tier": "experience"}], "access_log": False}
+    config = validate_config(raw, tmp_path / "tiergate.yaml", env={})
+    assert "request-validation" in config.apis[0].policy_configs
+    raw["apis"][0]["policies"] = {"request-validation": False}
+    config = validate_config(raw, tmp_path / "tiergate.yaml", env={})
+    assert "request-validation" not in config.apis[0].policy_configs
+    raw["apis"][0] = {**base, "tier": "process", "base_path": "/process/shop/v1"}
+    config = validate_config(raw, tmp_path / "tiergate.yaml", env={})
+    assert "request-validation" not in config.apis[0].policy_configs

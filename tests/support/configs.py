@@ -21,6 +21,8 @@ def add_contracts(tmp_path: Path, apis: list[dict[str, Any]]) -> None:
         contract.write_text(MINIMAL_CONTRACT)
     for api in apis:
         api.setdefault("tier", "experience")
+        # Tests opt in to the experience APIs' default request validation explicitly.
+        api.setdefault("policies", {}).setdefault("request-validation", False)
         if "contract" in api:
             continue
         base = api.get("base_path") or f"/{api['tier']}/{api['name']}/{api.get('version', 'v1')}"
