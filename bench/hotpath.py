@@ -103,6 +103,7 @@ async def _drive(upstream: str, requests: int, access_log: bool) -> float:
                     "tier": "experience",
                     "contract": "contract.yaml",
                     "upstream": {"targets": [upstream]},
+                    "policies": {"request-validation": False},
                 }
             ],
         }

@@ -55,6 +55,7 @@ def make_policy(tmp: Path, cache_size: int, issuer: Issuer) -> tuple[Any, Any]:
                 "contract": "c.yaml",
                 "upstream": {"targets": ["http://127.0.0.1:9"]},
                 "policies": {
+                    "request-validation": False,
                     "jwt": {
                         "scopes": ["orders:read"],
                         "cache_size": cache_size,

@@ -121,7 +121,8 @@ async def _drive(mode: str, requests: int) -> dict[str, object]:
             "registry_url": f"sqlite:///{tmp}/registry.db",
             "observability": {"metrics": {"enabled": metrics}, "tracing": {"exporter": exporter}},
             "apis": [{"name": "bench", "tier": "experience", "contract": "contract.yaml",
-                      "upstream": {"targets": ["asgi:__main__:upstream"]}}],
+                      "upstream": {"targets": ["asgi:__main__:upstream"]},
+                      "policies": {"request-validation": False}}],
         }
         config = validate_config(raw, Path(tmp) / "tiergate.yaml", env={})
         if log:

@@ -127,6 +127,8 @@ def gateway_config(
 
 CONTRACT = """openapi: 3.1.0
 info: {title: bench, version: "1.0"}
+x-tier: experience
+servers: [{url: /experience/bench/v1}]
 paths:
   /data.json:
     get:
