@@ -4,7 +4,9 @@ their own Redis (and a PostgreSQL database made for this run), then down again."
 from __future__ import annotations
 
 import os
+import random
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -14,6 +16,23 @@ import yaml
 
 from tests.limits.support import burst
 from tests.support.servers import free_port
+
+
+def free_port_range(count: int) -> int:
+    """First of `count` consecutive free ports (cluster.sh numbers the APIs' ports up
+    from it), below the kernel's ephemeral range so the other free ports of the test,
+    which come from that range, cannot land inside it."""
+    rng = random.Random()
+    for _ in range(200):
+        first = rng.randrange(20000, 30000 - count)
+        try:
+            for port in range(first, first + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise RuntimeError(f"no {count} consecutive free ports")
 
 ROOT = Path(__file__).resolve().parents[2]
 NEEDS = ("nginx", "redis-server", "psql", "curl")
@@ -42,7 +61,7 @@ def test_cluster_up_shares_one_limit_across_nodes_and_goes_down(tmp_path):
         "TG_SOURCE_CONFIG": str(tmp_path / "estate.yaml"),
         "TG_LB_PORT": str(lb),
         "TG_NODES": nodes,
-        "TG_API_PORT": str(free_port()),
+        "TG_API_PORT": str(free_port_range(8)),
         "TG_REDIS_PORT": str(free_port()),
         "TG_PG_DB": database,
         # Exactness, not timeouts: on a loaded machine a 1 s storage call can time out,
