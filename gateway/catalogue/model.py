@@ -229,13 +229,4 @@ def _auth_sentences(schemes: dict[str, Any]) -> list[str]:
 
 
 def _plans(config: GatewayConfig) -> tuple[tuple[str, str], ...]:
-    plans = getattr(config, "plans", None) or {}
-    out = []
-    for name, plan in plans.items():
-        limits = (
-            getattr(plan, "limits", None)
-            or (plan.get("limits") if isinstance(plan, dict) else None)
-            or []
-        )
-        out.append((str(name), ", ".join(str(x) for x in limits)))
-    return tuple(out)
+    return tuple((name, ", ".join(plan.limits)) for name, plan in config.plans.items())

@@ -62,6 +62,7 @@ def write_estate(root: Path) -> Path:
     config = {
         "access_log": False,
         "admin_token": ADMIN_TOKEN,
+        "plans": {"free": {"limits": ["60/minute", "1000/day"]}},
         "apis": [
             {
                 "name": "shop",

@@ -38,4 +38,4 @@ def test_endpoints_conform_to_the_contract(gateway_server, tmp_path):
         timeout=240,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "4 passed" in result.stdout or "passed" in result.stdout
+    assert "Tested: 4" in result.stdout  # every operation of the contract ran

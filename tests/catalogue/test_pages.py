@@ -74,6 +74,7 @@ def test_api_detail_json(gateway_server):
     assert detail["sunset"] == "2027-06-30"
     assert detail["base_path"] == "/experience/legacy/v1"
     assert "X-API-Key" in detail["authentication"][0]
+    assert detail["plans"] == [{"name": "free", "limits": "60/minute, 1000/day"}]
     assert detail["operations"] == [
         {
             "method": "GET",
@@ -86,6 +87,7 @@ def test_api_detail_json(gateway_server):
     ]
     shop = get(gateway_server, "/catalogue/apis/shop").json()
     assert shop["depends_on"] == [] and shop["hidden_dependencies"] == 1
+    assert shop["plans"] == []  # plans apply to API-key consumers only
     shop = get(gateway_server, "/catalogue/apis/shop", headers=ADMIN).json()
     assert shop["depends_on"] == ["orders-proc"]
 
