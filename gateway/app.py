@@ -28,6 +28,7 @@ from gateway.context import RequestContext
 from gateway.framing import framing_problem
 from gateway.observability.access_log import log_outside, log_request
 from gateway.observability.tracecontext import from_headers as trace_from_headers
+from gateway.operations import load_route_contract, resolve
 from gateway.pipeline import build_chain, policy_name
 from gateway.problem import ProblemResponse
 from gateway.proxy.forward import ClientDisconnected, Forwarder, UpstreamStreamBroken
@@ -97,7 +98,10 @@ class Gateway:
         for route in self.table.routes:
             pool = self.upstreams.pool(route.api.name)
             route.upstream = Forwarder(route.api.name, pool, self.forwarded)
-            route.chain = build_chain(self.policies, self.config, route.api, self.services)
+            route.contract = load_route_contract(self.config, route.api)
+            route.chain = build_chain(
+                self.policies, self.config, route.api, self.services, route.contract
+            )
         self.ready = True
 
     async def shutdown(self) -> None:
@@ -194,6 +198,22 @@ class Gateway:
         status = 500
         self.in_flight += 1
         try:
+            if route.contract is not None:
+                resolved = resolve(
+                    route.contract,
+                    route.api.name,
+                    ctx.method,
+                    route.relative_path(path),
+                    ctx.header(b"access-control-request-method"),
+                )
+                if isinstance(resolved, ProblemResponse):
+                    ctx.log["ended_by"] = "contract"
+                    status = await _send_policy_response(ctx, resolved, receive, send)
+                    return
+                ctx.operation = resolved
+                ctx.log["operation"] = resolved.name
+                if resolved.trimmed:
+                    path = path[:-1]  # the upstream gets the operation's own path
             for policy in route.chain:
                 response = await policy(ctx)
                 if response is not None:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gateway.observability.tracecontext import TraceContext
 from gateway.routing import Route
 from gateway.types import RawHeaders, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from gateway.operations import ResolvedOperation
 
 
 @dataclass(slots=True, frozen=True)
@@ -22,6 +26,7 @@ class Identity:
     tier: str | None = None  # for service identities: the tier of the calling API
     api: str | None = None  # for service identities: the calling API's name
     credential_id: str | None = None  # key id or token jti: never the secret itself
+    operations: frozenset[str] | None = None  # an API key's operation grants; None: all
 
 
 ResponseHook = Callable[["RequestContext", int, RawHeaders], Awaitable[None] | None]
@@ -40,7 +45,12 @@ class RequestContext:
     request_id: str
     client_ip: str
     started: float
-    identity: Identity | None = None
+    operation: ResolvedOperation | None = None  # None only for an API without a contract
+    identity: Identity | None = None  # set by the authorize policy from `credentials`
+    # Verified credentials by kind ("bearer", "apiKey"), set by the authentication policies.
+    credentials: dict[str, Identity] | None = None
+    # The first credential that failed: (kind, sentence); authorize turns it into the 401.
+    auth_error: tuple[str, str] | None = None
     upstream_headers: RawHeaders = field(default_factory=list)  # added for the upstream
     response_headers: RawHeaders = field(default_factory=list)  # added for the client
     channel_wrappers: list[ChannelWrapper] = field(default_factory=list)  # see channels.py

@@ -30,6 +30,7 @@ class BuildContext:
     config: GatewayConfig
     api: ApiConfig
     services: Mapping[str, Any] = field(default_factory=dict)  # registry, limiter, jwks...
+    contract: Any = None  # the API's compiled contract (operation table), None without one
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ PRIORITY = {
     "cors": 900,
     "jwt": 800,
     "api-key": 790,
+    "authorize": 780,
     "tier-guard": 700,
     "rate-limit": 600,
     "request-validation": 500,
@@ -63,10 +65,14 @@ def policy_name(policy: Policy) -> str:
 
 
 def build_chain(
-    specs: Mapping[str, PolicySpec], config: GatewayConfig, api: ApiConfig, services: Mapping
+    specs: Mapping[str, PolicySpec],
+    config: GatewayConfig,
+    api: ApiConfig,
+    services: Mapping,
+    contract: Any = None,
 ) -> tuple[Policy, ...]:
     """Instantiate the API's configured policies in priority order."""
-    ctx = BuildContext(config=config, api=api, services=services)
+    ctx = BuildContext(config=config, api=api, services=services, contract=contract)
     ordered = sorted(api.policy_configs.items(), key=lambda kv: -specs[kv[0]].priority)
     chain = []
     for name, policy_config in ordered:

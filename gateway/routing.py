@@ -73,6 +73,7 @@ class Route:
     methods: frozenset[str]
     chain: tuple = ()
     upstream: Any = None  # a gateway.proxy.forward.Forwarder once started
+    contract: Any = None  # the compiled contract (operation table), None without one
     extra: dict = field(default_factory=dict)
 
     def forward_path(self, path: str) -> str:
@@ -80,6 +81,10 @@ class Route:
             return path
         rest = path[len(self.prefix) :]
         return rest or "/"
+
+    def relative_path(self, path: str) -> str:
+        """The path as the API's contract names it (relative to the base path)."""
+        return path[len(self.prefix) :] or "/"
 
 
 @dataclass(slots=True)

@@ -18,7 +18,12 @@ from gateway.config.models import NAME_PATTERN
 from gateway.oauth.keys import rotate_signing_key
 from gateway.problem import ProblemResponse
 from gateway.registry import Conflict, NotFound, Registry
-from gateway.registry.plans import configured_plans, unknown_apis, unknown_plan
+from gateway.registry.plans import (
+    configured_plans,
+    unknown_apis,
+    unknown_operations,
+    unknown_plan,
+)
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -67,6 +72,12 @@ class NewKey(_Body):
     plan: str = Field(pattern=ID_PATTERN)
     apis: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(min_length=1, max_length=100)
     expires_in: JsonInt | None = Field(None, ge=1, le=10 * 365 * 86400)
+    scopes: list[Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$")]] = Field(
+        default_factory=list, max_length=100
+    )
+    operations: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        None, max_length=500
+    )
 
 
 class Rotation(_Body):
@@ -177,11 +188,19 @@ class IdentityAdminComponent(Component):
 
     async def create_key(self, request: Request) -> Response:
         body = await _parse(request, NewKey)
-        why = unknown_plan(self.config, body.plan) or unknown_apis(self.config, body.apis)
+        why = (
+            unknown_plan(self.config, body.plan)
+            or unknown_apis(self.config, body.apis)
+            or (
+                unknown_operations(self.config, body.apis, body.operations)
+                if body.operations
+                else None
+            )
+        )
         if why:
             return _problem(404, why)
         record, plaintext = await self.registry.create_api_key(
-            body.consumer, body.plan, body.apis, body.expires_in
+            body.consumer, body.plan, body.apis, body.expires_in, body.scopes, body.operations
         )
         return JSONResponse(
             {**record.public(time.time()), "key": plaintext}, status_code=201, headers=_NO_STORE

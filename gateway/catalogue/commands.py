@@ -46,7 +46,12 @@ def dependants(args: argparse.Namespace) -> tuple[str | None, list[str]]:
     if name is None:
         wanted = {Path(args.old).resolve(), Path(args.new).resolve()}
         name = next(
-            (a.name for a in config.apis if contract_path(config, a.contract) in wanted), None
+            (
+                a.name
+                for a in config.apis
+                if a.contract and contract_path(config, a.contract) in wanted
+            ),
+            None,
         )
     if name is None or name not in {a.name for a in config.apis}:
         return name, []

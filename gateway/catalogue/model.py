@@ -144,7 +144,7 @@ def build_catalogue(config: GatewayConfig) -> Catalogue:
 def build_entry(
     config: GatewayConfig, api: ApiConfig, plans: tuple[tuple[str, str], ...]
 ) -> ApiEntry:
-    document = load_contract(contract_path(config, api.contract))
+    document = load_contract(contract_path(config, api.contract)) if api.contract else {}
     info = document.get("info", {})
     operations = tuple(_operations(document))
     schemes = document.get("components", {}).get("securitySchemes", {})

@@ -14,6 +14,7 @@ from gateway.config.errors import ConfigError, problems_from
 from gateway.config.models import GatewayConfig
 
 DEFAULT_CONFIG = "tiergate.yaml"
+AUTHENTICATION = ("jwt", "api-key")  # policies whose credentials `authorize` decides on
 ENV_OVERRIDES = {
     "TIERGATE_REGISTRY_URL": "registry_url",
     "TIERGATE_LIMITS_STORAGE": "limits_storage",
@@ -65,6 +66,9 @@ def validate_config(raw: dict[str, Any], source: Path, env: Mapping[str, str]) -
     if problems:
         raise ConfigError(str(source), problems)
     config._source = source.resolve()
+    problems = _check_operation_references(config)
+    if problems:
+        raise ConfigError(str(source), problems)
     return config
 
 
@@ -76,7 +80,7 @@ def contract_path(config: GatewayConfig, contract: str) -> Path:
 def _check_contracts(config: GatewayConfig, base: Path) -> list[tuple[str, str]]:
     problems = []
     for index, api in enumerate(config.apis):
-        if not (base / api.contract).is_file():
+        if api.contract is not None and not (base / api.contract).is_file():
             problems.append(
                 (f"apis[{index}].contract", f"file {api.contract!r} not found (relative to {base})")
             )
@@ -103,6 +107,8 @@ def _resolve_policies(config: GatewayConfig) -> list[tuple[str, str]]:
             # Edge traffic is checked against the contract unless the API opts out
             # with `request-validation: false`.
             merged.setdefault("request-validation", {})
+        if any(merged.get(name) not in (None, False) for name in AUTHENTICATION):
+            merged["authorize"] = {}  # the operation's security is decided once credentials are in
         for name, raw in merged.items():
             where = f"apis[{index}].policies.{name}" if name in api.policies else f"defaults.{name}"
             spec = POLICIES.get(name)
@@ -117,6 +123,35 @@ def _resolve_policies(config: GatewayConfig) -> list[tuple[str, str]]:
                 )
             except ValidationError as exc:
                 problems.extend(problems_from(exc, prefix=where))
+    return problems
+
+
+def _check_operation_references(config: GatewayConfig) -> list[tuple[str, str]]:
+    """Every config key that names an operation must name one of the API's contract."""
+    from gateway.operations import reference_problem
+    from gateway.policies._contract import ContractError, load_contract
+
+    problems: list[tuple[str, str]] = []
+    for index, api in enumerate(config.apis):
+        named = [
+            (f"apis[{index}].policies.{name}.{field}", reference)
+            for name, policy in api.policy_configs.items()
+            if hasattr(policy, "operation_references")
+            for field, reference in policy.operation_references()
+        ]
+        if not named:
+            continue
+        contract = None
+        if api.contract is not None:
+            try:
+                contract = load_contract(contract_path(config, api.contract), validators=False)
+            except ContractError as error:
+                problems.append((f"apis[{index}].contract", str(error)))
+                continue
+        for where, reference in named:
+            problem = reference_problem(contract, api.name, reference)
+            if problem is not None:
+                problems.append((where, f"{reference!r} {problem}"))
     return problems
 
 

@@ -125,7 +125,12 @@ class ApiConfig(StrictModel):
     base_path: str | None = Field(
         None, description="Public path prefix; default `/<tier>/<name>/<version>`."
     )
-    contract: str = Field(description="OpenAPI document, relative to the config file.")
+    contract: str | None = Field(
+        None,
+        description="OpenAPI document, relative to the config file. It decides which operations "
+        "exist (others get 404/405 from the gateway) and who may call them; an API without "
+        "one is forwarded by path prefix, with no per-operation checks.",
+    )
     owner: str = Field("platform", description="Team that owns the API.")
     description: str = Field("", description="One paragraph for the catalogue.")
     upstream: UpstreamConfig

@@ -60,7 +60,7 @@ def documented_operations(document: dict[str, Any]) -> dict[tuple[str, str], str
 
 def api_drift(config: GatewayConfig, api: ApiConfig) -> list[str]:
     target = next((t for t in api.upstream.targets if t.startswith("asgi:")), None)
-    if target is None:
+    if target is None or api.contract is None:
         return []
     path = contract_path(config, api)
     try:

@@ -24,8 +24,11 @@ def _refresh(headers: Any, fresh: str) -> None:
     if not isinstance(headers, MutableMapping):  # requests sends a case-insensitive mapping
         return
     for name, value in list(headers.items()):
-        if (name.lower() == "idempotency-key" and isinstance(value, str)
-                and _VALID_KEY.fullmatch(value)):
+        if (
+            name.lower() == "idempotency-key"
+            and isinstance(value, str)
+            and _VALID_KEY.fullmatch(value)
+        ):
             headers[name] = fresh
 
 

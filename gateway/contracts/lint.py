@@ -38,6 +38,7 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 
 
 def contract_path(config: GatewayConfig, api: ApiConfig) -> Path:
+    assert api.contract is not None, "only APIs with a contract are linted"
     base = config.source.parent if config.source is not None else Path.cwd()
     return base / api.contract
 
@@ -64,6 +65,8 @@ def lint_contracts(config: GatewayConfig) -> list[str]:
     problems: list[str] = []
     owners: dict[str, str] = {}
     for api in config.apis:
+        if api.contract is None:
+            continue  # forwarded by prefix; nothing to lint
         path = contract_path(config, api)
         if not path.is_file():
             problems.append(MISSING.format(api=api.name, path=path))

@@ -91,14 +91,29 @@ def run_contract(
         no_generated_auth = not auth_checks or bool(headers)
         settings.write_text((NO_AUTH_SETTINGS if no_generated_auth else "") + SETTINGS)
         command = [
-            sys.executable, "-c", _CLI, "--config-file", str(settings), "run", str(contract),
-            "--url", url,
-            "--checks", "all",
-            "--max-examples", str(max_examples),
-            "--phases", phases,
-            "--workers", str(workers),
-            "--request-timeout", "10",
-            "--report", "json", "--report-json-path", str(report),
+            sys.executable,
+            "-c",
+            _CLI,
+            "--config-file",
+            str(settings),
+            "run",
+            str(contract),
+            "--url",
+            url,
+            "--checks",
+            "all",
+            "--max-examples",
+            str(max_examples),
+            "--phases",
+            phases,
+            "--workers",
+            str(workers),
+            "--request-timeout",
+            "10",
+            "--report",
+            "json",
+            "--report-json-path",
+            str(report),
             "--no-shrink",
         ]
         if not auth_checks:
@@ -109,13 +124,19 @@ def run_contract(
             command += ["--header", header]
         try:
             done = subprocess.run(  # noqa: S603 - our own interpreter and arguments
-                command, capture_output=True, text=True, timeout=timeout, cwd=tmp,
-                check=False, env=_child_env(status_log),
+                command,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                cwd=tmp,
+                check=False,
+                env=_child_env(status_log),
             )
         except subprocess.TimeoutExpired as exc:
             partial = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
-            return ContractRun(api, url, 124, output=f"schemathesis did not finish in "
-                               f"{timeout:g} s\n{partial}")
+            return ContractRun(
+                api, url, 124, output=f"schemathesis did not finish in {timeout:g} s\n{partial}"
+            )
         run = ContractRun(api, url, done.returncode, output=done.stdout + done.stderr)
         if status_log.is_file():
             run.statuses = Counter(int(line) for line in status_log.read_text().split())

@@ -75,15 +75,33 @@ def _in_process(api: ApiConfig) -> bool:
 
 
 def service_scopes(config: GatewayConfig, api: ApiConfig) -> set[str]:
-    """Every scope the APIs below `api` ask for in their jwt policy (any `*scope*` key,
-    per API or per operation), plus `<dependency>:read` and `<dependency>:write`."""
+    """Every scope the APIs below `api` ask for: in their contracts' bearer requirements and
+    their jwt policy (any `*scope*` key), plus `<dependency>:read` and `<dependency>:write`."""
     scopes: set[str] = set()
     for name in api.depends_on:
         dependency = config.api(name)
         scopes.update({f"{name}:read", f"{name}:write"})
         raw = dependency.policies.get("jwt", config.defaults.get("jwt"))
         _collect_scopes(raw, scopes, inside=False)
+        scopes.update(_contract_scopes(config, dependency))
     return scopes
+
+
+def _contract_scopes(config: GatewayConfig, api: ApiConfig) -> set[str]:
+    from gateway.config.loader import contract_path
+    from gateway.policies._contract import load_contract
+
+    if api.contract is None:
+        return set()
+    contract = load_contract(contract_path(config, api.contract), validators=False)
+    return {
+        scope
+        for operation in contract.operations
+        for alternative in operation.security or ()
+        for requirement in alternative
+        if requirement.kind == "bearer"
+        for scope in requirement.scopes
+    }
 
 
 def _collect_scopes(value: Any, into: set[str], inside: bool) -> None:

@@ -17,7 +17,8 @@ from gateway.components import Component
 from gateway.context import RequestContext
 from gateway.observability.dataflow import DataFlow
 from gateway.observability.metrics import GatewayMetrics
-from gateway.observability.templates import RouteTemplates
+
+UNKNOWN_ROUTE = "other"  # the route label of an API without a contract
 
 
 class ObservabilityComponent(Component):
@@ -31,17 +32,10 @@ class ObservabilityComponent(Component):
         )
         self.dataflow = DataFlow(config.metrics.dataflow_window)
         self.tracer: Any = None
-        self.templates: dict[str, RouteTemplates] = {}
 
     async def start(self) -> None:
-        from gateway.config.loader import contract_path
-
         gateway = self.gateway
         config = gateway.config
-        for api in config.apis:
-            self.templates[api.name] = RouteTemplates.from_contract(
-                contract_path(config, api.contract)
-            )
         if config.observability.tracing.exporter != "none":
             from gateway.observability.tracing import SpanTracer
 
@@ -58,7 +52,8 @@ class ObservabilityComponent(Component):
             self.tracer.shutdown()
 
     def observe(self, ctx: RequestContext, status: int) -> None:
-        route = self.templates[ctx.route.api.name].match(ctx.route.forward_path(ctx.path))
+        # The resolved operation's template: low-cardinality by construction.
+        route = ctx.operation.template if ctx.operation is not None else UNKNOWN_ROUTE
         ctx.log["route"] = route
         seconds = time.perf_counter() - ctx.started
         if self.metrics is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gateway.pipeline import PolicySpec
 from gateway.policies import (
     api_key,
+    authorize,
     cors,
     deprecation,
     header_transform,
@@ -24,6 +25,7 @@ _SPECS: list[PolicySpec] = [
     ip_restriction.SPEC,
     jwt.SPEC,
     api_key.SPEC,
+    authorize.SPEC,
     tier_guard.SPEC,
     rate_limit.SPEC,
     header_transform.SPEC,

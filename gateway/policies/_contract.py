@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 import jsonschema_rs
 import yaml
@@ -68,6 +68,18 @@ class Param:
     item: Coerce = str
 
 
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """One security scheme of an alternative, with the scopes it needs."""
+
+    scheme: str  # its name in components.securitySchemes
+    kind: str  # "bearer", "apiKey", "mutualTLS", or "<type>" for schemes the gateway lacks
+    scopes: frozenset[str] = frozenset()
+
+
+Alternative = tuple[Requirement, ...]  # all of them (AND); () lets anonymous requests in
+
+
 @dataclass(slots=True)
 class Operation:
     method: str
@@ -82,6 +94,10 @@ class Operation:
     json_body: bool = False  # a JSON schema applies to the body
     responses: dict[str, Any] = field(default_factory=dict)
     components: dict[str, Any] = field(default_factory=dict)
+    operation_id: str | None = None
+    # The contract's alternatives (OR of ANDs); None when it declares no security at all.
+    security: tuple[Alternative, ...] | None = None
+    index: int = 0  # position in the contract's table: policies key precomputed data by it
     _response_validators: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def response_validator(self, status: str, media: str) -> Any | None:
@@ -102,8 +118,19 @@ class Operation:
         r = self.responses
         return status in r or status[0] + "XX" in r or "default" in r
 
-    def instance(self, groups: Iterable[str | None], query: bytes, headers: list) -> dict:
-        path = {n: c(unquote(v or "")) for (n, c), v in zip(self.path.items(), groups, strict=True)}
+    @property
+    def key(self) -> str:
+        """`METHOD /template`, the operation's name in logs and config."""
+        return f"{self.method} {self.template}"
+
+    @property
+    def name(self) -> str:
+        """The operationId, else `METHOD /template`."""
+        return self.operation_id or self.key
+
+    def instance(self, params: Iterable[str], query: bytes, headers: list) -> dict:
+        """The validation instance; `params` are the path parameters, already decoded."""
+        path = {n: c(v) for (n, c), v in zip(self.path.items(), params, strict=True)}
         out: dict[str, Any] = {"path": path, "query": {}, "headers": {}}
         if self.query and query:
             pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
@@ -134,49 +161,128 @@ def _coerce_all(params: list[Param], found: dict[str, list[str]]) -> dict[str, A
 
 @dataclass(slots=True)
 class PathEntry:
-    regex: re.Pattern[str]
+    regex: re.Pattern[str] | None  # None for a template without parameters
     template: str
     operations: dict[str, Operation]
     allow: str
 
 
 class Contract:
-    """Every operation of one contract, matched by path template and method."""
+    """Every operation of one contract, matched by path template and method.
 
-    def __init__(self, document: dict[str, Any], source: str = "contract") -> None:
+    Templates are compared without a trailing slash (`/orders/` is `/orders`); templates
+    without parameters are looked up exactly, the others tried in order, fewest
+    parameters first, so `/orders/bulk` beats `/orders/{order_id}`.
+    """
+
+    def __init__(
+        self, document: dict[str, Any], source: str = "contract", validators: bool = True
+    ) -> None:
         self.source = source
         components = document.get("components") or {}
-        entries = []
-        for template, item in (document.get("paths") or {}).items():
+        schemes = components.get("securitySchemes") or {}
+        default_security = document.get("security")
+        self.operations: list[Operation] = []
+        self.exact: dict[str, PathEntry] = {}
+        templated: list[tuple[int, int, PathEntry]] = []
+        seen: dict[str, str] = {}
+        for raw_template, item in (document.get("paths") or {}).items():
             if not isinstance(item, dict):
                 continue
+            template = raw_template.rstrip("/") or "/"
+            if template in seen:
+                raise ContractError(
+                    f"{source}: paths {seen[template]!r} and {raw_template!r} differ only by a "
+                    "trailing slash, which the gateway ignores; keep one"
+                )
+            seen[template] = raw_template
             regex, names = _template_regex(template)
             shared = item.get("parameters", [])
             operations = {}
             for method in METHODS:
                 op = item.get(method)
                 if isinstance(op, dict):
-                    operations[method.upper()] = _operation(
-                        method.upper(), template, names, shared, op, components
+                    compiled = _operation(
+                        method.upper(), raw_template, names, shared, op, components, validators
                     )
+                    compiled.operation_id = op.get("operationId")
+                    security = op.get("security", default_security)
+                    compiled.security = _security(security, schemes)
+                    compiled.index = len(self.operations)
+                    self.operations.append(compiled)
+                    operations[method.upper()] = compiled
             if "GET" in operations and "HEAD" not in operations:
                 operations["HEAD"] = operations["GET"]
             allow = ", ".join(sorted(operations))
-            entries.append(
-                (len(names), -len(template), PathEntry(regex, template, operations, allow))
-            )
-        entries.sort(key=lambda e: (e[0], e[1]))
-        self.paths = [entry for _, _, entry in entries]
+            if not names:
+                self.exact[template] = PathEntry(None, raw_template, operations, allow)
+            else:
+                entry = PathEntry(regex, raw_template, operations, allow)
+                templated.append((len(names), -len(template), entry))
+        templated.sort(key=lambda e: (e[0], e[1]))
+        self.templated = [entry for _, _, entry in templated]
 
-    def match(self, path: str) -> tuple[PathEntry, re.Match[str]] | None:
-        for entry in self.paths:
+    def match(self, path: str) -> tuple[PathEntry, tuple[str, ...]] | None:
+        """The entry for a decoded path without a trailing slash, and its parameters."""
+        entry = self.exact.get(path)
+        if entry is not None:
+            return entry, ()
+        for entry in self.templated:
+            assert entry.regex is not None
             found = entry.regex.match(path)
             if found is not None:
-                return entry, found
+                return entry, found.groups()
         return None
 
+    def find(self, reference: str) -> Operation | None:
+        """The operation a config key names: its operationId or `METHOD /template`."""
+        method, _, template = reference.partition(" ")
+        template = template.rstrip("/") or "/"
+        for op in self.operations:
+            if op.operation_id == reference:
+                return op
+            if op.method == method and (op.template.rstrip("/") or "/") == template:
+                return op
+        if method == "HEAD":
+            return self.find(f"GET {template}")
+        return None
 
-def load_contract(path: Path) -> Contract:
+    def references(self) -> list[str]:
+        """Every name config may use for an operation."""
+        names = [op.key for op in self.operations]
+        return names + [op.operation_id for op in self.operations if op.operation_id]
+
+
+def _security(requirements: Any, schemes: dict[str, Any]) -> tuple[Alternative, ...] | None:
+    """Compile `security` (a list of alternatives, each {scheme: [scopes]}) once."""
+    if requirements is None:
+        return None
+    alternatives: list[Alternative] = []
+    for requirement in requirements if isinstance(requirements, list) else []:
+        if not isinstance(requirement, dict):
+            continue
+        alternatives.append(
+            tuple(
+                Requirement(name, scheme_kind(schemes.get(name)), frozenset(scopes or ()))
+                for name, scopes in requirement.items()
+            )
+        )
+    return tuple(alternatives)
+
+
+def scheme_kind(scheme: Any) -> str:
+    """What a security scheme asks for, in the gateway's terms."""
+    if not isinstance(scheme, dict):
+        return "undefined"
+    kind = scheme.get("type")
+    if kind in ("oauth2", "openIdConnect"):
+        return "bearer"
+    if kind == "http":
+        return "bearer" if str(scheme.get("scheme", "")).lower() == "bearer" else "http"
+    return str(kind)
+
+
+def load_contract(path: Path, validators: bool = True) -> Contract:
     try:
         text = path.read_text(encoding="utf-8")
         document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
@@ -184,7 +290,7 @@ def load_contract(path: Path) -> Contract:
         raise ContractError(f"{path}: cannot read the contract: {exc}") from None
     if not isinstance(document, dict):
         raise ContractError(f"{path}: the contract is not an OpenAPI document")
-    return Contract(document, str(path))
+    return Contract(document, str(path), validators)
 
 
 def _template_regex(template: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
@@ -205,6 +311,7 @@ def _operation(
     shared: list[Any],
     op: dict[str, Any],
     components: dict[str, Any],
+    validators: bool = True,
 ) -> Operation:
     params: dict[tuple[str, str], dict[str, Any]] = {}
     for raw in [*shared, *op.get("parameters", [])]:
@@ -250,7 +357,7 @@ def _operation(
         "components": components,
     }
     try:
-        validator = jsonschema_rs.Draft202012Validator(schema)
+        validator = jsonschema_rs.Draft202012Validator(schema) if validators else None
     except Exception as exc:  # jsonschema_rs raises ValueError or its own errors
         raise ContractError(f"{method} {template}: invalid schema: {exc}") from None
     return Operation(
@@ -287,4 +394,13 @@ def errors_of(validator: Any, instance: Any) -> list[dict[str, str]]:
     return out
 
 
-__all__ = ["Contract", "ContractError", "Operation", "errors_of", "load_contract"]
+__all__ = [
+    "Alternative",
+    "Contract",
+    "ContractError",
+    "Operation",
+    "Requirement",
+    "errors_of",
+    "load_contract",
+    "scheme_kind",
+]

@@ -6,7 +6,13 @@ Config:
       api-key: {}            # or {allow_query: false, cache_ttl: 5}
 
 Keys look like `tg_<8-char prefix>_<43-char secret>`; the registry stores only the
-SHA-256 hex of the whole key (`services["registry"].api_key_by_hash`). Lookups are
+SHA-256 hex of the whole key (`services["registry"].api_key_by_hash`).
+
+This policy verifies a key when one is sent and records it in `ctx.credentials["apiKey"]`
+with its grants (scopes, operations); a key that is not valid for this API is refused
+with 403 here. Whether the operation accepts a key at all, and with which scopes, is
+decided by the `authorize` policy from the contract: a key satisfies only an operation
+whose security lists an apiKey scheme. Lookups are
 cached for at most 5 s, so a revocation reaches every node within 5 s; misses are
 cached briefly too. Only the prefix is ever logged, and the key never reaches the
 upstream.
@@ -67,7 +73,6 @@ class ApiKeyConfig(StrictModel):
 # -- error texts ----------------------------------------------------------------------------
 
 CHALLENGE = ("www-authenticate", 'APIKey realm="tiergate", header="X-API-Key"')
-NO_KEY = "This API needs an API key sent in the X-API-Key header."
 KEY_IN_QUERY = (
     "API keys are accepted only in the X-API-Key header, never in the query string "
     "(URLs are logged and cached); send it as X-API-Key, and rotate it if this URL was shared."
@@ -114,9 +119,6 @@ class ApiKeyPolicy:
         self.writes: set[asyncio.Task[None]] = set()
 
     async def __call__(self, ctx: RequestContext) -> ASGIApp | None:
-        if ctx.identity is not None:  # already authenticated by a policy that ran first (jwt)
-            ctx.headers = [h for h in ctx.headers if h[0] != HEADER]
-            return None
         key: str | None = None
         count = 0
         for name, value in ctx.headers:
@@ -130,29 +132,32 @@ class ApiKeyPolicy:
             if refused is not None:
                 return refused
         if key is None:
-            return _unauthorized(NO_KEY)
+            return None  # authorize decides whether the operation needed one
+        if count:
+            ctx.headers = [h for h in ctx.headers if h[0] != HEADER]  # hide the credential
         prefix = api_key_prefix(key)
         if prefix is None:
-            return _unauthorized(MALFORMED)
+            ctx.auth_error = ("apiKey", MALFORMED)
+            return None
         ctx.log["key_prefix"] = prefix
         try:
             found = await self._lookup(hash_credential(key))
         except Exception as error:
             logger.warning("API key lookup failed for prefix %s: %s", prefix, type(error).__name__)
             return ProblemResponse(503, STORE_DOWN, headers=[("retry-after", "5")])
-        if found is None or not hmac.compare_digest(found.prefix, prefix):
-            return _unauthorized(UNKNOWN)
-        if found.revoked:
-            return _unauthorized(REVOKED.format(prefix=prefix))
-        if found.expires_at is not None and found.expires_at <= time.time():
-            return _unauthorized(EXPIRED.format(prefix=prefix))
+        failure = _failure(found, prefix)
+        if failure is not None:
+            ctx.auth_error = ("apiKey", failure)
+            return None
+        assert found is not None
         if self.api not in found.apis:
             return ProblemResponse(403, WRONG_API.format(prefix=prefix, api=self.api))
-        ctx.identity = found.identity
+        if ctx.credentials is None:
+            ctx.credentials = {"apiKey": found.identity}
+        else:
+            ctx.credentials["apiKey"] = found.identity
         if self.usage_interval:
             self._record_use(found)
-        if count:
-            ctx.headers = [h for h in ctx.headers if h[0] != HEADER]  # hide the credential
         return None
 
     def _from_query(
@@ -220,6 +225,17 @@ class ApiKeyPolicy:
         return found
 
 
+def _failure(found: _Key | None, prefix: str) -> str | None:
+    """Why a looked-up key is not a valid credential, or None."""
+    if found is None or not hmac.compare_digest(found.prefix, prefix):
+        return UNKNOWN
+    if found.revoked:
+        return REVOKED.format(prefix=prefix)
+    if found.expires_at is not None and found.expires_at <= time.time():
+        return EXPIRED.format(prefix=prefix)
+    return None
+
+
 def _reduce(record: Any) -> _Key:
     return _Key(
         prefix=str(record.prefix),
@@ -228,6 +244,8 @@ def _reduce(record: Any) -> _Key:
             consumer_id=str(record.consumer_id),
             plan=record.plan,
             credential_id=str(record.id),
+            scopes=record.scopes,
+            operations=record.operations,
         ),
         apis=frozenset(record.apis),
         expires_at=_timestamp(record.expires_at),

@@ -9,9 +9,15 @@ Config:
           - discovery_url: https://idp.example.com/.well-known/openid-configuration
             audience: tiergate
             algorithms: [RS256]
-        scopes: [orders:read]                   # required for every operation
+        scopes: [orders:read]                   # added to every operation's bearer scopes
         operation_scopes:
-          "POST /orders": [orders:write]        # paths relative to the API, templates allowed
+          createOrder: [orders:audit]           # operationId or "METHOD /template"
+
+This policy verifies a bearer token when one is sent and records it in
+`ctx.credentials["bearer"]`; whether the operation needed one, with which scopes, is
+decided by the `authorize` policy from the contract (gateway/policies/authorize.py).
+A token that is sent and fails is recorded in `ctx.auth_error`, and authorize answers
+401 with the challenges of every scheme the operation accepts.
 
 A verified token is cached until its `exp` (bounded LRU keyed by the token string);
 revocation (`services["revocations"].is_revoked(jti)`) is checked on every request.
@@ -27,12 +33,11 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 import jwt as pyjwt
 from pydantic import Field, field_validator, model_validator
 
-from gateway.config.models import HTTP_METHODS, StrictModel
+from gateway.config.models import StrictModel
 from gateway.context import Identity, RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
 from gateway.policies._jwks import (
@@ -49,8 +54,6 @@ from gateway.types import ASGIApp
 
 OIDC_SUFFIX = "/.well-known/openid-configuration"
 RFC8414_SUFFIX = "/.well-known/oauth-authorization-server"
-_OPERATION = re.compile(r"^([A-Z]+) (/[^\s?#]*)$")
-_TEMPLATE_PARAM = re.compile(r"\{[^/{}]+\}")
 _COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 MAX_TOKEN_LENGTH = 8192
 _ALGORITHMS = {name: pyjwt.PyJWS().get_algorithm_by_name(name) for name in ASYMMETRIC_ALGORITHMS}
@@ -170,17 +173,20 @@ class JwtConfig(StrictModel):
         description="Trusted issuers; default: the built-in authorization server only.",
     )
     scopes: list[str] = Field(
-        default_factory=list, description="Scopes every request to the API needs."
+        default_factory=list,
+        description="Scopes a token needs for every operation, on top of the contract's.",
     )
     operation_scopes: dict[str, list[str]] = Field(
         default_factory=dict,
-        description='Extra scopes per operation: `"METHOD /path"` (relative to the API, '
-        "`{param}` templates allowed) → scopes. HEAD uses the GET entry.",
+        description="Extra scopes per operation, on top of the contract's: the operationId or "
+        '`"METHOD /template"` (checked against the contract at load) → scopes. Config can '
+        "only narrow what the contract says.",
     )
     optional: bool = Field(
         False,
-        description="Let requests without a token through unauthenticated (a later policy such "
-        "as api-key or tier-guard decides). A token that is sent must still be valid.",
+        description="Only where the contract declares no security for an operation (or the API "
+        "has no contract): let requests without a token through (to api-key, if configured, or "
+        "unauthenticated). A token that is sent must still be valid.",
     )
     hide_credentials: bool = Field(
         True, description="Remove the Authorization header before forwarding upstream."
@@ -197,15 +203,13 @@ class JwtConfig(StrictModel):
     @field_validator("operation_scopes")
     @classmethod
     def _valid_operations(cls, operations: dict[str, list[str]]) -> dict[str, list[str]]:
-        for key, scopes in operations.items():
+        for scopes in operations.values():
             _check_scopes(scopes)
-            match = _OPERATION.match(key)
-            if not match or match.group(1) not in HTTP_METHODS:
-                raise ValueError(
-                    f'{key!r} is not an operation; write it as "METHOD /path", '
-                    'e.g. "POST /orders" or "GET /orders/{id}"'
-                )
         return operations
+
+    def operation_references(self) -> list[tuple[str, str]]:
+        """(field, operation name) pairs, checked against the contract at load."""
+        return [(f"operation_scopes.{key}", key) for key in self.operation_scopes]
 
     @model_validator(mode="after")
     def _distinct_issuers(self) -> JwtConfig:
@@ -220,7 +224,6 @@ class JwtConfig(StrictModel):
 # -- error texts (also sent as error_description: ASCII, no quotes or backslashes) ----------
 
 REALM = 'Bearer realm="tiergate"'
-NO_TOKEN = "This API needs an OAuth2 access token sent as Authorization: Bearer <token>."  # noqa: S105
 MANY_AUTHORIZATION = "Send exactly one Authorization header."
 MALFORMED = "The access token is not a well-formed JWT."
 BAD_ALGORITHM = "The access token is signed with an algorithm this API does not accept."
@@ -235,7 +238,6 @@ MISSING_CLAIM = "The access token lacks a required claim: {claim}."
 BAD_CLAIMS = "The access token claims are invalid."
 REVOKED = "The access token has been revoked."
 KEYS_UNAVAILABLE = "The token issuer keys cannot be fetched right now; try again shortly."
-INSUFFICIENT_SCOPE = "This operation needs the scopes: {scopes}."
 
 _REQUIRED_CLAIMS = ("exp", "iss", "sub", "aud")
 _SERVICE_TIERS = frozenset({"system", "process", "experience"})
@@ -247,13 +249,10 @@ class TokenRejected(Exception):
         self.description = description
 
 
-def unauthorized(description: str | None = None, error: str = "invalid_token") -> ProblemResponse:
-    """401 per RFC 6750 §3: no error attribute when no token was sent at all."""
-    if description is None:
-        return ProblemResponse(401, NO_TOKEN, headers=[("www-authenticate", REALM)])
-    challenge = f'{REALM}, error="{error}", error_description="{description}"'
-    status = 400 if error == "invalid_request" else 401
-    return ProblemResponse(status, description, headers=[("www-authenticate", challenge)])
+def invalid_request(description: str) -> ProblemResponse:
+    """400 per RFC 6750 §3.1 for a request that is malformed, not merely unauthenticated."""
+    challenge = f'{REALM}, error="invalid_request", error_description="{description}"'
+    return ProblemResponse(400, description, headers=[("www-authenticate", challenge)])
 
 
 # -- behaviour ------------------------------------------------------------------------------
@@ -298,39 +297,6 @@ class _Verified:
     kid: str | None
 
 
-class OperationScopes:
-    """`"METHOD /path"` templates compiled once; a lookup returns the scopes they add."""
-
-    def __init__(self, operations: Mapping[str, list[str]]) -> None:
-        self.exact: dict[tuple[str, str], frozenset[str]] = {}
-        self.templates: list[tuple[str, re.Pattern[str], frozenset[str]]] = []
-        for key, scopes in operations.items():
-            method, path = key.split(" ", 1)
-            path = path.rstrip("/") or "/"
-            if _TEMPLATE_PARAM.search(path):
-                pieces = _TEMPLATE_PARAM.split(path)
-                pattern = "[^/]+".join(re.escape(p) for p in pieces)
-                self.templates.append((method, re.compile(f"^{pattern}/?$"), frozenset(scopes)))
-            else:
-                self.exact[(method, path)] = frozenset(scopes)
-
-    def __bool__(self) -> bool:
-        return bool(self.exact or self.templates)
-
-    def required(self, method: str, path: str) -> frozenset[str]:
-        if method == "HEAD":
-            method = "GET"
-        if "%" in path:  # match what the upstream will decode (%2F etc. never get this far)
-            path = unquote(path)
-        found = self.exact.get((method, path.rstrip("/") or "/"))
-        if found is not None:
-            return found
-        for op_method, pattern, scopes in self.templates:
-            if op_method == method and pattern.match(path):
-                return scopes
-        return frozenset()
-
-
 class JwtPolicy:
     def __init__(self, config: JwtConfig, build: BuildContext) -> None:
         self.issuers: dict[str, _Issuer] = {}
@@ -344,10 +310,6 @@ class JwtPolicy:
             self.issuers[issuer.name] = issuer
         self.single = next(iter(self.issuers.values())) if len(self.issuers) == 1 else None
         self.revocations = build.services.get("revocations")
-        self.scopes = frozenset(config.scopes)
-        self.operations = OperationScopes(config.operation_scopes)
-        self.prefix_length = len(build.api.path)
-        self.optional = config.optional
         self.hide = config.hide_credentials
         self.cache_size = config.cache_size
         self.cache: OrderedDict[str, _Verified] = OrderedDict()
@@ -362,11 +324,12 @@ class JwtPolicy:
                 if scheme.lower() == "bearer":
                     token = credentials.strip()
         if count > 1:
-            return unauthorized(MANY_AUTHORIZATION, "invalid_request")
+            return invalid_request(MANY_AUTHORIZATION)
         if token is None:
-            return None if self.optional else unauthorized()
+            return None  # authorize decides whether the operation needed one
         if not token:
-            return unauthorized(MALFORMED)
+            ctx.auth_error = ("bearer", MALFORMED)
+            return None
         verified = self.cache.get(token)
         if (
             verified is not None
@@ -378,7 +341,8 @@ class JwtPolicy:
             try:
                 verified = await self._verify(token)
             except TokenRejected as rejected:
-                return unauthorized(rejected.description)
+                ctx.auth_error = ("bearer", rejected.description)
+                return None
             except KeysUnavailable:
                 return ProblemResponse(503, KEYS_UNAVAILABLE, headers=[("retry-after", "5")])
             self._remember(token, verified)
@@ -388,15 +352,12 @@ class JwtPolicy:
             and self.revocations.is_revoked(verified.jti)
         ):
             self.cache.pop(token, None)
-            return unauthorized(REVOKED)
-        identity = verified.identity
-        required = self.scopes
-        if self.operations:
-            relative = ctx.path[self.prefix_length :] or "/"
-            required = required | self.operations.required(ctx.method, relative)
-        if required and not required <= identity.scopes:
-            return _insufficient_scope(required)
-        ctx.identity = identity
+            ctx.auth_error = ("bearer", REVOKED)
+            return None
+        if ctx.credentials is None:
+            ctx.credentials = {"bearer": verified.identity}
+        else:
+            ctx.credentials["bearer"] = verified.identity
         if self.hide:
             ctx.headers = [h for h in ctx.headers if h[0] != b"authorization"]
         return None
@@ -597,20 +558,6 @@ def _scopes(claims: dict[str, Any]) -> frozenset[str]:
 def _jti(claims: dict[str, Any]) -> str | None:
     jti = claims.get("jti")
     return jti if isinstance(jti, str) else None
-
-
-def _insufficient_scope(required: frozenset[str]) -> ProblemResponse:
-    scopes = " ".join(sorted(required))
-    description = INSUFFICIENT_SCOPE.format(scopes=scopes)
-    challenge = (
-        f'{REALM}, error="insufficient_scope", error_description="{description}", scope="{scopes}"'
-    )
-    return ProblemResponse(
-        403,
-        description,
-        headers=[("www-authenticate", challenge)],
-        required_scopes=sorted(required),
-    )
 
 
 def build(config: JwtConfig, ctx: BuildContext) -> JwtPolicy:

@@ -11,18 +11,18 @@ What applies, every rule having to admit the request:
 - the caller's plan (``identity.plan``, else ``default_plan``; anonymous requests
   get the ``anonymous`` limits instead), counted per consumer across all APIs;
 - this API's ``limits``, counted per subject for this API, unless an entry of
-  ``operations`` (``"POST /orders": "10/minute"``) matches: that one replaces them
-  for the operation and is counted per subject for the operation;
+  ``operations`` names the request's operation (``ctx.operation``, resolved from the
+  contract: ``createOrder: "10/minute"`` or ``"POST /orders": ...``): that one replaces
+  them for the operation and is counted per subject for the operation, whatever
+  spelling of the path reached it (HEAD counts as GET);
 - the plan's daily/monthly quotas (identified consumers only).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.context import RequestContext
 from gateway.limits.config import (
@@ -46,8 +46,6 @@ RATE_LIMITED = (
 QUOTA_EXCEEDED = "The {period} quota of {quota} requests is used up; it renews in {retry} s."
 STORAGE_DOWN = "Rate limits cannot be checked right now; retry in {retry} s."
 NO_LIMITER = "policy rate-limit needs the limits component (services['limiter'])"
-BAD_OPERATION = "{value!r} is not an operation; write 'METHOD /path', e.g. 'POST /orders'"
-_OPERATION = re.compile(r"^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) (/[^\s?#]*)$")
 
 
 class RateLimitConfig(BaseModel):
@@ -59,8 +57,8 @@ class RateLimitConfig(BaseModel):
     )
     operations: dict[str, LimitString | list[LimitString]] = Field(
         default_factory=dict,
-        description="'METHOD /path' (path as the API serves it; {param} matches one "
-        "segment) → limits that replace `limits` for that operation.",
+        description="operationId or 'METHOD /template' of the API's contract (checked at "
+        "load) → limits that replace `limits` for that operation.",
     )
     strategy: Strategy = Field(
         "moving-window", description="Strategy of `limits`, `operations` and `anonymous`."
@@ -81,20 +79,9 @@ class RateLimitConfig(BaseModel):
         True, description="Count daily/monthly usage of identified consumers (tiergate usage)."
     )
 
-    @field_validator("operations")
-    @classmethod
-    def _valid_operations(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for key in value:
-            if not _OPERATION.match(key):
-                raise ValueError(BAD_OPERATION.format(value=key))
-        return value
-
-
-@dataclass(frozen=True, slots=True)
-class _Operation:
-    method: str
-    pattern: re.Pattern[str]
-    rules: tuple[Rule, ...]
+    def operation_references(self) -> list[tuple[str, str]]:
+        """(field, operation name) pairs, checked against the contract at load."""
+        return [(f"operations.{key}", key) for key in self.operations]
 
 
 def _rules(source: str, scope: str, texts: list[str] | str, strategy: str) -> tuple[Rule, ...]:
@@ -104,14 +91,6 @@ def _rules(source: str, scope: str, texts: list[str] | str, strategy: str) -> tu
         for item in parse_limits(text)
     ]
     return tuple(Rule(policy_name(source, item), item, scope, strategy) for item in items)
-
-
-def _path_pattern(path: str) -> re.Pattern[str]:
-    parts = [
-        "[^/]+" if seg.startswith("{") and seg.endswith("}") else re.escape(seg)
-        for seg in path.split("/")
-    ]
-    return re.compile("/".join(parts) + "/?")
 
 
 def _sorted(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
@@ -137,16 +116,17 @@ class RateLimitPolicy:
         self.plans: dict[str, PlanConfig] = ctx.config.plans
         api = ctx.api.name
         self.api_rules = _rules(api, f"api:{api}", config.limits, config.strategy)
-        self.operations = tuple(
-            _Operation(
-                key.split(" ", 1)[0],
-                _path_pattern(key.split(" ", 1)[1]),
-                _rules(f"{api} {key}", f"op:{api}:{key}", texts, config.strategy),
+        # Operation index (ctx.operation.index) → its rules, named by the contract's key.
+        self.operations: dict[int, tuple[Rule, ...]] = {}
+        for reference, texts in config.operations.items():
+            operation = ctx.contract.find(reference) if ctx.contract is not None else None
+            if operation is None:
+                raise ValueError(f"rate-limit: {reference!r} names no operation of {api}")
+            key = operation.key
+            self.operations[operation.index] = _rules(
+                f"{api} {key}", f"op:{api}:{key}", texts, config.strategy
             )
-            for key, texts in config.operations.items()
-        )
         self.anonymous = _sorted(_rules("anonymous", "anon", config.anonymous, config.strategy))
-        self.prefix_len = len(ctx.api.path)
         # Per (plan, operation) the rule tuple is built once, then reused.
         self.plan_rules: dict[str, tuple[Rule, ...]] = {
             name: tuple(
@@ -157,11 +137,11 @@ class RateLimitPolicy:
         self._cache: dict[tuple[str | None, int], tuple[Rule, ...]] = {}
 
     def _scoped_rules(self, ctx: RequestContext) -> tuple[int, tuple[Rule, ...]]:
-        if self.operations:
-            rest = ctx.path[self.prefix_len :] or "/"
-            for index, op in enumerate(self.operations):
-                if op.method == ctx.method and op.pattern.fullmatch(rest):
-                    return index, op.rules
+        if self.operations and ctx.operation is not None:
+            index = ctx.operation.index
+            rules = self.operations.get(index)
+            if rules is not None:
+                return index, rules
         return -1, self.api_rules
 
     async def __call__(self, ctx: RequestContext) -> Any:

@@ -1,9 +1,10 @@
 """Policy `request-validation`: requests checked against the API's OpenAPI 3.1 contract.
 
-The contract (`apis[].contract`) is compiled once when the chain is built
-(gateway/policies/_contract.py). Per request:
+The contract (`apis[].contract`) is compiled once at start-up
+(gateway/policies/_contract.py) and the gateway resolves every request to one of its
+operations before any policy runs (gateway/operations.py: unknown paths get 404,
+unknown methods 405, from the gateway itself). Per request, on `ctx.operation`:
 
-- path not in the contract → 404; path known, method not → 405 with `Allow`;
 - path parameters, query and header parameters → 400 problem+json listing
   `errors: [{pointer, detail}]` (pointers into `{path, query, headers, body}`);
 - a JSON body is read (at most `max_body_bytes`), parsed and validated before
@@ -34,7 +35,6 @@ from gateway.config.models import GatewayConfig, StrictModel
 from gateway.context import RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
 from gateway.policies._contract import (
-    Contract,
     ContractError,
     Operation,
     errors_of,
@@ -43,8 +43,7 @@ from gateway.policies._contract import (
 from gateway.problem import ProblemResponse
 from gateway.types import Message, Receive, Send
 
-NO_OPERATION = "API '{api}' has no operation at '{path}' in its contract."
-WRONG_METHOD = "'{path}' of API '{api}' does not accept {method}; allowed: {allow}."
+NO_CONTRACT = "API {api!r}: request-validation needs a contract (`contract:` in the config)"
 INVALID = "The request does not match the contract of API '{api}'."
 BODY_REQUIRED = "a request body is required"
 NOT_JSON = "the body is not valid JSON: {error}"
@@ -68,8 +67,7 @@ class RequestValidationConfig(StrictModel):
 
 
 class RequestValidation:
-    def __init__(self, config: RequestValidationConfig, contract: Contract, api: str) -> None:
-        self.contract = contract
+    def __init__(self, config: RequestValidationConfig, api: str) -> None:
         self.api = api
         self.body = config.body
         self.max_body = config.max_body_bytes
@@ -77,23 +75,10 @@ class RequestValidation:
         self.max_response = config.max_response_bytes
 
     async def __call__(self, ctx: RequestContext) -> ProblemResponse | None:
-        path = ctx.route.forward_path(ctx.path)
-        found = self.contract.match(path)
-        if found is None and not ctx.route.api.strip_base_path:
-            # the upstream gets the full path; the contract may still list paths below it
-            path = ctx.path[len(ctx.route.prefix) :] or "/"
-            found = self.contract.match(path)
-        if found is None:
-            return ProblemResponse(404, NO_OPERATION.format(api=self.api, path=path))
-        entry, match = found
-        op = entry.operations.get(ctx.method)
-        if op is None:
-            detail = WRONG_METHOD.format(
-                path=path, api=self.api, method=ctx.method, allow=entry.allow
-            )
-            return ProblemResponse(405, detail, headers=[("allow", entry.allow)])
-        ctx.log["operation"] = f"{op.method} {op.template}"
-        instance = op.instance(match.groups(), ctx.query, ctx.headers)
+        resolved = ctx.operation
+        assert resolved is not None, "request-validation is built only for APIs with a contract"
+        op = resolved.operation
+        instance = op.instance(resolved.params, ctx.query, ctx.headers)
         has_body = ctx.header(b"transfer-encoding") is not None or (
             ctx.header(b"content-length") not in (None, b"0")
         )
@@ -217,6 +202,9 @@ def check_contracts(config: GatewayConfig) -> list[str]:
     problems = []
     for api in config.apis:
         if "request-validation" in api.policy_configs:
+            if api.contract is None:
+                problems.append(NO_CONTRACT.format(api=api.name))
+                continue
             try:
                 load_contract(contract_path(config, api.contract))
             except ContractError as error:
@@ -225,8 +213,9 @@ def check_contracts(config: GatewayConfig) -> list[str]:
 
 
 def build(config: RequestValidationConfig, ctx: BuildContext) -> RequestValidation:
-    contract = load_contract(contract_path(ctx.config, ctx.api.contract))
-    return RequestValidation(config, contract, ctx.api.name)
+    if ctx.contract is None:
+        raise RuntimeError(NO_CONTRACT.format(api=ctx.api.name))
+    return RequestValidation(config, ctx.api.name)
 
 
 SPEC = PolicySpec(

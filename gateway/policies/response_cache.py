@@ -10,6 +10,9 @@
 - Authenticated requests (Authorization or X-API-Key, or `ctx.identity` set)
   bypass the cache entirely, unless `shareable_per_consumer` is set: then the
   verified consumer is part of the key, so consumers never see each other's data.
+- Entries are keyed by the resolved operation's path (decoded, no trailing slash), so
+  every spelling of one resource shares one entry; `operations` sets rules per
+  operation (operationId or `"METHOD /template"`, checked against the contract).
 - Memory is bounded per API (`max_bytes`, least recently used evicted first);
   purge through the admin API (gateway/cache.py).
 - `storage: redis` shares the entries between gateway nodes (gateway/cache.py
@@ -43,6 +46,18 @@ _SAFE = frozenset({"GET", "HEAD"})
 _PER_REQUEST = frozenset({b"x-request-id", b"age", b"x-cache", b"connection"})
 
 
+class OperationCacheRule(StrictModel):
+    """How one operation is cached."""
+
+    cache: bool = Field(True, description="false: never store or serve this operation's answers.")
+    default_ttl: float | None = Field(
+        None,
+        ge=0,
+        le=86400,
+        description="Freshness for this operation when the upstream gives none.",
+    )
+
+
 class ResponseCacheConfig(StrictModel):
     max_bytes: int = Field(
         64 << 20, ge=1024, le=1 << 34, description="Memory for this API's entries (LRU)."
@@ -68,6 +83,10 @@ class ResponseCacheConfig(StrictModel):
         None,
         description="Redis for storage: redis; default: limits_storage when it is a Redis URL.",
     )
+    operations: dict[str, OperationCacheRule] = Field(
+        default_factory=dict,
+        description="operationId or 'METHOD /template' of the contract (checked at load) → rules.",
+    )
     key_prefix: str = Field(
         "tiergate:cache:", description="Redis key prefix; keys are <prefix><api>:<hash>."
     )
@@ -83,6 +102,10 @@ class ResponseCacheConfig(StrictModel):
         if wants_default and gateway is not None and data.get("redis_url") is None:
             data = {**data, "redis_url": _limits_redis_url(gateway.limits_storage)}
         return data
+
+    def operation_references(self) -> list[tuple[str, str]]:
+        """(field, operation name) pairs, checked against the contract at load."""
+        return [(f"operations.{key}", key) for key in self.operations]
 
     @model_validator(mode="after")
     def _sizes(self) -> ResponseCacheConfig:
@@ -110,9 +133,13 @@ def _limits_redis_url(limits_storage: str) -> str:
 
 class ResponseCache:
     def __init__(
-        self, config: ResponseCacheConfig, store: ResponseStore | RedisResponseStore
+        self,
+        config: ResponseCacheConfig,
+        store: ResponseStore | RedisResponseStore,
+        rules: dict[int, OperationCacheRule] | None = None,
     ) -> None:
         self.store = store
+        self.rules = rules or {}  # operation index → its rule
         self.is_async = store.is_async  # checked once: no awaits on the memory path
         self.max_entry = config.max_entry_bytes
         self.default_ttl = config.default_ttl
@@ -122,6 +149,15 @@ class ResponseCache:
     async def __call__(self, ctx: RequestContext) -> Any:
         if ctx.method not in _SAFE:
             return None
+        resolved = ctx.operation
+        ttl = self.default_ttl
+        if resolved is not None and self.rules:
+            rule = self.rules.get(resolved.index)
+            if rule is not None:
+                if not rule.cache:
+                    return None
+                if rule.default_ttl is not None:
+                    ttl = rule.default_ttl
         consumer = None
         if ctx.identity is not None or ctx.header(b"authorization") or ctx.header(b"x-api-key"):
             if not self.per_consumer or ctx.identity is None:
@@ -132,7 +168,8 @@ class ResponseCache:
         if "no-store" in directives:
             ctx.log["cache"] = "bypass"
             return None
-        key = (ctx.path, ctx.query, consumer)
+        # One resource, one entry: /x, /x/ and /%78 resolve to the same operation path.
+        key = (resolved.path if resolved is not None else ctx.path, ctx.query, consumer)
         if "no-cache" not in directives:
             if self.is_async:
                 entry = await self.store.get(key, ctx.headers)  # type: ignore[misc]
@@ -144,10 +181,10 @@ class ResponseCache:
         ctx.log["cache"] = "miss"
         ctx.response_headers.append(MISS)
         if ctx.method == "GET":
-            ctx.channel_wrappers.append(self._recorder(ctx, key))
+            ctx.channel_wrappers.append(self._recorder(ctx, key, ttl))
         return None
 
-    def _recorder(self, ctx: RequestContext, key: tuple) -> Any:
+    def _recorder(self, ctx: RequestContext, key: tuple, ttl: float) -> Any:
         def wrap(receive: Receive, send: Send) -> tuple[Receive, Send]:
             pending: dict[str, Any] = {}
 
@@ -160,7 +197,7 @@ class ResponseCache:
 
             def record(message: Message) -> Entry | None:
                 if message["type"] == "http.response.start":
-                    started = self._storable(ctx, message)
+                    started = self._storable(ctx, message, ttl)
                     if started is not None:
                         pending.update(started, parts=[], size=0)
                 elif pending and message["type"] == "http.response.body":
@@ -182,7 +219,9 @@ class ResponseCache:
 
         return wrap
 
-    def _storable(self, ctx: RequestContext, message: Message) -> dict[str, Any] | None:
+    def _storable(
+        self, ctx: RequestContext, message: Message, default_ttl: float
+    ) -> dict[str, Any] | None:
         status = message["status"]
         if status not in self.statuses:
             return None
@@ -192,9 +231,7 @@ class ResponseCache:
             return None
         shared = _seconds(directives.get("s-maxage"))
         own = _seconds(directives.get("max-age"))
-        lifetime: float = (
-            shared if shared is not None else own if own is not None else self.default_ttl
-        )
+        lifetime: float = shared if shared is not None else own if own is not None else default_ttl
         per_request = set(ctx.response_headers)  # CORS etc.: recomputed on every hit
         kept = [h for h in headers if h[0] not in _PER_REQUEST and h not in per_request]
         vary = [
@@ -280,6 +317,16 @@ def _get(headers: RawHeaders, name: bytes) -> bytes | None:
     return None
 
 
+def _rules(config: ResponseCacheConfig, ctx: BuildContext) -> dict[int, OperationCacheRule]:
+    rules = {}
+    for reference, rule in config.operations.items():
+        operation = ctx.contract.find(reference) if ctx.contract is not None else None
+        if operation is None:
+            raise ValueError(f"response-cache: {reference!r} names no operation of {ctx.api.name}")
+        rules[operation.index] = rule
+    return rules
+
+
 def build(config: ResponseCacheConfig, ctx: BuildContext) -> ResponseCache:
     registry = ctx.services.get(SERVICE)
     if not isinstance(registry, CacheRegistry):
@@ -289,8 +336,10 @@ def build(config: ResponseCacheConfig, ctx: BuildContext) -> ResponseCache:
         store = registry.redis_store(
             ctx.api.name, url, config.key_prefix, config.max_entry_bytes, config.redis_timeout
         )
-        return ResponseCache(config, store)
-    return ResponseCache(config, registry.store(ctx.api.name, config.max_bytes))
+        return ResponseCache(config, store, _rules(config, ctx))
+    return ResponseCache(
+        config, registry.store(ctx.api.name, config.max_bytes), _rules(config, ctx)
+    )
 
 
 SPEC = PolicySpec(

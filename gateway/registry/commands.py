@@ -19,7 +19,7 @@ from gateway.config import load_config
 from gateway.config.loader import config_path, validate_config
 from gateway.config.models import GatewayConfig
 from gateway.registry.engine import redacted
-from gateway.registry.plans import unknown_apis, unknown_plan
+from gateway.registry.plans import unknown_apis, unknown_operations, unknown_plan
 from gateway.registry.records import ApiKeyRecord
 from gateway.registry.store import Registry, RegistryError
 
@@ -54,6 +54,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--plan", required=True)
     create.add_argument("--apis", required=True, help="comma-separated API names")
     create.add_argument("--expires-in", type=int, help="seconds until the key expires")
+    create.add_argument(
+        "--scopes", default="", help="space-separated scopes granted, checked like a token's"
+    )
+    create.add_argument(
+        "--operations",
+        help="comma-separated operations (operationId or 'METHOD /template') the key is "
+        "limited to; default: every operation of its APIs that accepts keys",
+    )
     create.add_argument("--json", action="store_true")
     create.set_defaults(handler=_run(_create_key))
     revoke = _with_config(keys.add_parser("revoke", help="revoke a key by id"))
@@ -174,11 +182,18 @@ async def _create_key(registry: Registry, config: GatewayConfig, args: argparse.
     apis = [a.strip() for a in args.apis.split(",") if a.strip()]
     if not apis:
         return _fail("--apis needs at least one API name")
-    why = unknown_plan(config, args.plan) or unknown_apis(config, apis)
+    operations = None
+    if args.operations is not None:
+        operations = [o.strip() for o in args.operations.split(",") if o.strip()]
+    why = (
+        unknown_plan(config, args.plan)
+        or unknown_apis(config, apis)
+        or (unknown_operations(config, apis, operations) if operations else None)
+    )
     if why:
         return _fail(why)
     record, plaintext = await registry.create_api_key(
-        args.consumer, args.plan, apis, args.expires_in
+        args.consumer, args.plan, apis, args.expires_in, args.scopes.split(), operations
     )
     return _emit_key(args, record, plaintext)
 

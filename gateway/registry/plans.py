@@ -38,3 +38,23 @@ def unknown_apis(config: GatewayConfig, apis: list[str]) -> str | None:
     if known and missing:
         return f"unknown APIs {missing}; configured APIs: {', '.join(sorted(known))}"
     return None
+
+
+def unknown_operations(config: GatewayConfig, apis: list[str], operations: list[str]) -> str | None:
+    """A sentence naming an operation grant that no contract of the key's APIs has, or None."""
+    from gateway.config.loader import contract_path
+    from gateway.operations import reference_problem
+    from gateway.policies._contract import load_contract
+
+    contracts = [
+        load_contract(contract_path(config, api.contract), validators=False)
+        for api in config.apis
+        if api.name in apis and api.contract is not None
+    ]
+    for operation in operations:
+        if any(c.find(operation) is not None for c in contracts):
+            continue
+        problems = [reference_problem(c, "", operation) for c in contracts]
+        hint = next((p for p in problems if p and "did you mean" in p), None)
+        return f"operation {operation!r} " + (hint or f"is in no contract of {', '.join(apis)}")
+    return None

@@ -85,6 +85,8 @@ class ApiKeyRecord:
     revoked_at: float | None
     replaced_by: str | None = None
     last_used_at: float | None = None
+    scopes: frozenset[str] = frozenset()  # granted scopes, checked like a token's
+    operations: frozenset[str] | None = None  # operations it may call; None: all
 
     def usable(self, now: float) -> bool:
         """Neither revoked nor expired at `now`."""
@@ -106,6 +108,8 @@ class ApiKeyRecord:
             "consumer": self.consumer_id,
             "plan": self.plan,
             "apis": sorted(self.apis),
+            "scopes": sorted(self.scopes),
+            "operations": None if self.operations is None else sorted(self.operations),
             "created_at": self.created_at,
             "expires_at": self.expires_at,
             "revoked_at": self.revoked_at,

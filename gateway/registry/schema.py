@@ -21,9 +21,15 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # version reached → statements that bring the previous version there
-MIGRATIONS: dict[int, list[str]] = {}
+MIGRATIONS: dict[int, list[str]] = {
+    # API keys' grants beside their API list: scopes and (optionally) operations.
+    2: [
+        "ALTER TABLE api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE api_keys ADD COLUMN operations TEXT",
+    ],
+}
 # Any constant: the key of the PostgreSQL advisory lock that serialises schema work.
 _ADVISORY_LOCK_KEY = 0x7469657267617465  # "tiergate"
 
@@ -83,6 +89,8 @@ api_keys = Table(
     Column("consumer_id", String(64), nullable=False),
     Column("plan", String(64), nullable=False),
     Column("apis", Text, nullable=False, default=""),  # comma-separated
+    Column("scopes", Text, nullable=False, default=""),  # space-separated scope grants
+    Column("operations", Text),  # comma-separated operation grants; NULL: every operation
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float),
     Column("revoked_at", Float),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -255,13 +256,25 @@ class Registry:
         plan: str,
         apis: Iterable[str],
         expires_in: float | None = None,
+        scopes: Iterable[str] = (),
+        operations: Iterable[str] | None = None,
     ) -> tuple[ApiKeyRecord, str]:
-        """Issue a partner key; returns (record, plaintext). Only the hash is stored."""
+        """Issue a partner key; returns (record, plaintext). Only the hash is stored.
+
+        `scopes` are checked like a token's against the operation's apiKey requirement;
+        `operations` (operationIds or "METHOD /template"), when given, limit the key to them.
+        """
         await self.ensure_consumer(consumer, plan)
-        return await self._insert_key(consumer, plan, frozenset(apis), expires_in)
+        grants = _Grants(frozenset(scopes), None if operations is None else frozenset(operations))
+        return await self._insert_key(consumer, plan, frozenset(apis), expires_in, grants)
 
     async def _insert_key(
-        self, consumer: str, plan: str, apis: frozenset[str], expires_in: float | None
+        self,
+        consumer: str,
+        plan: str,
+        apis: frozenset[str],
+        expires_in: float | None,
+        grants: _Grants,
     ) -> tuple[ApiKeyRecord, str]:
         now = time.time()
         prefix, plaintext = new_api_key()
@@ -274,6 +287,8 @@ class Registry:
             created_at=now,
             expires_at=None if expires_in is None else now + expires_in,
             revoked_at=None,
+            scopes=grants.scopes,
+            operations=grants.operations,
         )
         async with self.engine.begin() as conn:
             await conn.execute(
@@ -284,6 +299,10 @@ class Registry:
                     consumer_id=consumer,
                     plan=plan,
                     apis=",".join(sorted(apis)),
+                    scopes=" ".join(sorted(grants.scopes)),
+                    operations=None
+                    if grants.operations is None
+                    else ",".join(sorted(grants.operations)),
                     created_at=now,
                     expires_at=record.expires_at,
                 )
@@ -323,7 +342,8 @@ class Registry:
         now = time.time()
         if not old.usable(now):
             raise Conflict(f"API key {key_id!r} is {old.state(now)}; create a new key instead")
-        new, plaintext = await self._insert_key(old.consumer_id, old.plan, old.apis, None)
+        grants = _Grants(old.scopes, old.operations)
+        new, plaintext = await self._insert_key(old.consumer_id, old.plan, old.apis, None, grants)
         ends = now + max(0.0, overlap_seconds)
         if old.expires_at is not None:
             ends = min(ends, old.expires_at)
@@ -504,6 +524,12 @@ def _client(row: Any) -> ClientRecord:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Grants:
+    scopes: frozenset[str]
+    operations: frozenset[str] | None
+
+
 def _api_key(row: Any) -> ApiKeyRecord:
     return ApiKeyRecord(
         id=row.id,
@@ -516,6 +542,10 @@ def _api_key(row: Any) -> ApiKeyRecord:
         revoked_at=row.revoked_at,
         replaced_by=row.replaced_by,
         last_used_at=row.last_used_at,
+        scopes=frozenset((row.scopes or "").split()),
+        operations=None
+        if row.operations is None
+        else frozenset(o for o in row.operations.split(",") if o),
     )
 
 
