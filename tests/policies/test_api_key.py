@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy import event
 
 from gateway.policies import api_key as policy
+from gateway.policies import authorize
 from gateway.policies.api_key import ApiKeyConfig
 from tests.support.auth_estate import identity_gateway
 
@@ -122,7 +123,8 @@ def test_a_valid_key_reaches_upstream_as_a_partner_with_its_plan_and_without_the
 
 
 def test_missing_malformed_unknown_and_duplicated_keys_are_401(shared):
-    refused(get(shared, f"{PARTNER}/get"), 401, policy.NO_KEY)
+    no_key = authorize.NO_CREDENTIALS.format(needs=authorize.NEEDS["apiKey"])
+    refused(get(shared, f"{PARTNER}/get"), 401, no_key)
     refused(get(shared, f"{PARTNER}/get", "secret"), 401, policy.MALFORMED)
     refused(get(shared, f"{PARTNER}/get", "tg_abcdefgh_" + "x" * 42), 401, policy.MALFORMED)
     refused(get(shared, f"{PARTNER}/get", "tg_abcdefgh_" + "x" * 43), 401, policy.UNKNOWN)

@@ -12,7 +12,7 @@ from gateway.app import Gateway
 from gateway.cli import main
 from tests.limits import conftest as limits_fixtures
 from tests.limits.support import UPSTREAM, burst, with_test_identity
-from tests.support.configs import make_config
+from tests.support.configs import make_config, write_contract
 from tests.support.servers import serve_asgi
 
 http = limits_fixtures.http  # one httpx client per test (no conftest here: shared dir)
@@ -89,6 +89,7 @@ def test_plans_count_the_verified_consumer_and_operations_override(http, tmp_pat
     }
     with with_test_identity():
         api = _api(default_plan="free", operations={"POST /orders": "1/minute"})
+        api["contract"] = write_contract(tmp_path, "shop", ["GET /items", "POST /orders"])
         api["policies"]["test-identity"] = {}
         config = make_config(tmp_path, [api], plans=plans)
         with serve_asgi(Gateway(config)) as gw:

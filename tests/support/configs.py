@@ -1,9 +1,14 @@
-"""Build gateway configs for tests from plain dicts, with a real contract file."""
+"""Build gateway configs for tests from plain dicts.
+
+An API given without a contract has none: it is forwarded by path prefix, so tests of
+routing, proxying and policies can use any path. Tests of contract behaviour pass one."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from gateway.config.loader import validate_config
 from gateway.config.models import GatewayConfig
@@ -15,22 +20,11 @@ paths: {}
 
 
 def add_contracts(tmp_path: Path, apis: list[dict[str, Any]]) -> None:
-    """Give each API without one a minimal contract that passes `tiergate check`."""
-    contract = tmp_path / "contract.yaml"
-    if not contract.exists():
-        contract.write_text(MINIMAL_CONTRACT)
+    """Defaults for test APIs: experience tier, request validation off unless asked for."""
     for api in apis:
         api.setdefault("tier", "experience")
         # Tests opt in to the experience APIs' default request validation explicitly.
         api.setdefault("policies", {}).setdefault("request-validation", False)
-        if "contract" in api:
-            continue
-        base = api.get("base_path") or f"/{api['tier']}/{api['name']}/{api.get('version', 'v1')}"
-        name = f"contract-{api['name']}.yaml"
-        (tmp_path / name).write_text(
-            MINIMAL_CONTRACT + f"x-tier: {api['tier']}\nservers: [{{url: '{base}'}}]\n"
-        )
-        api["contract"] = name
 
 
 def make_config(tmp_path: Path, apis: list[dict[str, Any]], **top: Any) -> GatewayConfig:
@@ -38,3 +32,31 @@ def make_config(tmp_path: Path, apis: list[dict[str, Any]], **top: Any) -> Gatew
     top.setdefault("registry_url", f"sqlite:///{tmp_path}/registry.db")  # not ./var in tests
     raw = {"access_log": False, **top, "apis": apis}
     return validate_config(raw, tmp_path / "tiergate.yaml", env={})
+
+
+def write_contract(tmp_path: Path, name: str, operations: list[str], **top: Any) -> str:
+    """A contract declaring `operations` ("METHOD /template"), answering 200; its file name.
+
+    `top` adds top-level members (e.g. `security`, `components`) as YAML flow values.
+    """
+    paths: dict[str, dict[str, Any]] = {}
+    for operation in operations:
+        method, template = operation.split(" ", 1)
+        params = [
+            {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+            for part in template.split("/")
+            if part.startswith("{") and part.endswith("}")
+        ]
+        op: dict[str, Any] = {"responses": {"200": {"description": "ok"}}}
+        if params:
+            op["parameters"] = params
+        paths.setdefault(template, {})[method.lower()] = op
+    document = {
+        "openapi": "3.1.0",
+        "info": {"title": name, "version": "1"},
+        "paths": paths,
+        **top,
+    }
+    file = f"contract-{name}.yaml"
+    (tmp_path / file).write_text(yaml.safe_dump(document, sort_keys=False))
+    return file
