@@ -32,7 +32,11 @@ class Estate:
         """Run the `tiergate` CLI against the estate's registry; its output."""
         done = subprocess.run(
             [sys.executable, "-m", "gateway.cli", *args, "--config", str(self.config_file)],
-            capture_output=True, text=True, timeout=60, check=False)
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -40,16 +44,18 @@ class Estate:
         return json.loads(self.tiergate(*args, "--json"))
 
     def partner_key(self, consumer: str, plan: str = "free", apis: str = "partner") -> dict:
-        return self.cli("keys", "create", "--consumer", consumer, "--plan", plan,
-                        "--apis", apis)
+        return self.cli("keys", "create", "--consumer", consumer, "--plan", plan, "--apis", apis)
 
     def client(self, scopes: str) -> dict:
         return self.cli("clients", "create", unique_key("shop"), "--scopes", scopes)
 
     def token(self, client: dict) -> str:
-        response = httpx.post(f"{self.url}/oauth/token", auth=(
-            client["client_id"], client["client_secret"]),
-            data={"grant_type": "client_credentials"}, timeout=30)
+        response = httpx.post(
+            f"{self.url}/oauth/token",
+            auth=(client["client_id"], client["client_secret"]),
+            data={"grant_type": "client_credentials"},
+            timeout=30,
+        )
         assert response.status_code == 200, response.text
         return str(response.json()["access_token"])
 
@@ -65,16 +71,19 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
 def shop(estate: Estate) -> dict:
     """An OAuth client made with `tiergate clients create`; the scopes of process and
     system APIs too, which must not get it past the tier guard."""
-    return estate.client("mobile:read mobile:write customer-360:read order-fulfilment:read "
-                         "customers:read inventory:read")
+    return estate.client(
+        "mobile:read mobile:write customer-360:read order-fulfilment:read "
+        "customers:read inventory:read"
+    )
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def refused_within(call: Callable[[], httpx.Response],
-                   bound: float = REVOCATION_BOUND + 1.0) -> float:
+def refused_within(
+    call: Callable[[], httpx.Response], bound: float = REVOCATION_BOUND + 1.0
+) -> float:
     """Seconds until `call()` answers 401 (polled; fails after `bound`)."""
     started = time.monotonic()
     while time.monotonic() - started < bound:
@@ -87,20 +96,27 @@ def refused_within(call: Callable[[], httpx.Response],
 
 
 def test_authlib_client_credentials_token_calls_mobile_through_every_tier(
-        estate: Estate, shop: dict) -> None:
+    estate: Estate, shop: dict
+) -> None:
     client = shop
 
     async def main() -> tuple[dict, httpx.Response, httpx.Response, httpx.Response]:
-        async with AsyncOAuth2Client(client["client_id"], client["client_secret"],
-                                     token_endpoint_auth_method="client_secret_basic",
-                                     timeout=30) as oauth:
-            token = await oauth.fetch_token(f"{estate.url}/oauth/token",
-                                            grant_type="client_credentials")
+        async with AsyncOAuth2Client(
+            client["client_id"],
+            client["client_secret"],
+            token_endpoint_auth_method="client_secret_basic",
+            timeout=30,
+        ) as oauth:
+            token = await oauth.fetch_token(
+                f"{estate.url}/oauth/token", grant_type="client_credentials"
+            )
             tiles = await oauth.get(f"{estate.url}{MOBILE}/products?category=tools")
             sku = next(t["sku"] for t in tiles.json()["products"] if t["in_stock"])
-            placed = await oauth.post(f"{estate.url}{MOBILE}/orders", json={
-                "customer_id": "cus_0011", "items": [{"sku": sku, "qty": 1}]},
-                headers={"Idempotency-Key": str(uuid.uuid4())})
+            placed = await oauth.post(
+                f"{estate.url}{MOBILE}/orders",
+                json={"customer_id": "cus_0011", "items": [{"sku": sku, "qty": 1}]},
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+            )
             dashboard = await oauth.get(f"{estate.url}{MOBILE}/customers/cus_0011/dashboard")
             return token, tiles, placed, dashboard
 
@@ -116,22 +132,30 @@ def test_authlib_client_credentials_token_calls_mobile_through_every_tier(
 
 
 def test_cli_partner_key_orders_for_its_account_and_the_order_shows_in_mobile(
-        estate: Estate, shop: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    estate: Estate, shop: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     consumer = unique_key("acme")
     monkeypatch.setenv("TIERGATE_PARTNER_ACCOUNTS", f"{consumer}=cus_0012")
     key = estate.partner_key(consumer)
-    placed = httpx.post(f"{estate.url}{PARTNER}/orders/bulk", json={
-        "lines": [{"sku": "SKU-0003", "quantity": 1}]}, headers={
-        "X-API-Key": key["key"], "Idempotency-Key": str(uuid.uuid4())}, timeout=30)
+    placed = httpx.post(
+        f"{estate.url}{PARTNER}/orders/bulk",
+        json={"lines": [{"sku": "SKU-0003", "quantity": 1}]},
+        headers={"X-API-Key": key["key"], "Idempotency-Key": str(uuid.uuid4())},
+        timeout=30,
+    )
     assert placed.status_code == 201, placed.text
     assert placed.json()["account"] == "cus_0012"
-    other = httpx.post(f"{estate.url}{PARTNER}/orders/bulk", json={
-        "customer_id": "cus_0013", "lines": [{"sku": "SKU-0003", "quantity": 1}]}, headers={
-        "X-API-Key": key["key"], "Idempotency-Key": str(uuid.uuid4())}, timeout=30)
+    other = httpx.post(
+        f"{estate.url}{PARTNER}/orders/bulk",
+        json={"customer_id": "cus_0013", "lines": [{"sku": "SKU-0003", "quantity": 1}]},
+        headers={"X-API-Key": key["key"], "Idempotency-Key": str(uuid.uuid4())},
+        timeout=30,
+    )
     assert other.status_code == 403  # only for its own account
     token = estate.token(shop)
-    dashboard = httpx.get(f"{estate.url}{MOBILE}/customers/cus_0012/dashboard",
-                          headers=bearer(token), timeout=30)
+    dashboard = httpx.get(
+        f"{estate.url}{MOBILE}/customers/cus_0012/dashboard", headers=bearer(token), timeout=30
+    )
     assert dashboard.status_code == 200, dashboard.text
     assert dashboard.json()["recent_orders"][0]["id"] == placed.json()["order_reference"]
 
@@ -140,8 +164,11 @@ def test_a_key_revoked_with_the_cli_is_refused_within_5_s(estate: Estate) -> Non
     key = estate.partner_key(unique_key("revoked"))
 
     def call() -> httpx.Response:
-        return httpx.get(f"{estate.url}{PARTNER}/price-list?limit=1",
-                         headers={"X-API-Key": key["key"]}, timeout=30)
+        return httpx.get(
+            f"{estate.url}{PARTNER}/price-list?limit=1",
+            headers={"X-API-Key": key["key"]},
+            timeout=30,
+        )
 
     assert call().status_code == 200  # cached as valid from here on
     estate.tiergate("keys", "revoke", key["id"])
@@ -149,29 +176,39 @@ def test_a_key_revoked_with_the_cli_is_refused_within_5_s(estate: Estate) -> Non
     assert "revoked" in call().json()["detail"]
 
 
-def test_a_token_revoked_at_oauth_revoke_is_refused_within_5_s(estate: Estate,
-                                                               shop: dict) -> None:
+def test_a_token_revoked_at_oauth_revoke_is_refused_within_5_s(estate: Estate, shop: dict) -> None:
     client = shop
     token = estate.token(client)  # its own token: revoking it leaves the client's others
 
     def call() -> httpx.Response:
-        return httpx.get(f"{estate.url}{MOBILE}/products?limit=1", headers=bearer(token),
-                         timeout=30)
+        return httpx.get(
+            f"{estate.url}{MOBILE}/products?limit=1", headers=bearer(token), timeout=30
+        )
 
     assert call().status_code == 200  # in the verified-token cache from here on
-    revoked = httpx.post(f"{estate.url}/oauth/revoke", data={"token": token},
-                         auth=(client["client_id"], client["client_secret"]), timeout=30)
+    revoked = httpx.post(
+        f"{estate.url}/oauth/revoke",
+        data={"token": token},
+        auth=(client["client_id"], client["client_secret"]),
+        timeout=30,
+    )
     assert revoked.status_code == 200
     assert refused_within(call) <= REVOCATION_BOUND + 0.5
     assert 'error="invalid_token"' in call().headers["www-authenticate"]
 
 
-@pytest.mark.parametrize("path", ["/process/customer-360/v1/customers/cus_0001",
-                                  "/process/order-fulfilment/v1/products?limit=1",
-                                  "/system/customers/v1/customers/cus_0001",
-                                  "/system/inventory/v1/products/SKU-0003"])
-def test_an_external_client_is_kept_out_of_process_and_system_apis(estate: Estate, shop: dict,
-                                                                   path: str) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/process/customer-360/v1/customers/cus_0001",
+        "/process/order-fulfilment/v1/products?limit=1",
+        "/system/customers/v1/customers/cus_0001",
+        "/system/inventory/v1/products/SKU-0003",
+    ],
+)
+def test_an_external_client_is_kept_out_of_process_and_system_apis(
+    estate: Estate, shop: dict, path: str
+) -> None:
     token = estate.token(shop)  # with the right scopes, which do not help
     response = httpx.get(estate.url + path, headers=bearer(token), timeout=30)
     assert response.status_code == 403, response.text
@@ -181,17 +218,20 @@ def test_an_external_client_is_kept_out_of_process_and_system_apis(estate: Estat
 
 def test_a_service_identity_reaches_only_the_tier_directly_below(estate: Estate) -> None:
     as_mobile = auth_headers("customer-360")  # svc-mobile's token
-    ok = httpx.get(f"{estate.url}/process/customer-360/v1/customers/cus_0001",
-                   headers=as_mobile, timeout=30)
+    ok = httpx.get(
+        f"{estate.url}/process/customer-360/v1/customers/cus_0001", headers=as_mobile, timeout=30
+    )
     assert ok.status_code == 200, ok.text
     # two tiers down: its scopes are those of the tier below (403 insufficient_scope) ...
-    skip = httpx.get(f"{estate.url}/system/customers/v1/customers/cus_0001",
-                     headers=as_mobile, timeout=30)
+    skip = httpx.get(
+        f"{estate.url}/system/customers/v1/customers/cus_0001", headers=as_mobile, timeout=30
+    )
     assert skip.status_code == 403
     assert 'error="insufficient_scope"' in skip.headers["www-authenticate"]
     # ... and where no scope is asked for, the tier guard refuses it all the same
-    unscoped = httpx.get(f"{estate.url}/system/customers/v1/no-such-resource",
-                         headers=as_mobile, timeout=30)
+    unscoped = httpx.get(
+        f"{estate.url}/system/customers/v1/no-such-resource", headers=as_mobile, timeout=30
+    )
     assert unscoped.status_code == 403
     assert unscoped.json()["rule"] == "one-tier-down-depends-on"
     assert "customers" in unscoped.json()["detail"]
@@ -199,12 +239,19 @@ def test_a_service_identity_reaches_only_the_tier_directly_below(estate: Estate)
 
 def test_a_partner_key_for_partner_cannot_call_mobile(estate: Estate) -> None:
     key = estate.partner_key(unique_key("scoped"))
-    response = httpx.get(f"{estate.url}{MOBILE}/products?limit=1",
-                         headers={"X-API-Key": key["key"]}, timeout=30)
+    response = httpx.get(
+        f"{estate.url}{MOBILE}/products?limit=1", headers={"X-API-Key": key["key"]}, timeout=30
+    )
     assert response.status_code == 403, response.text
     assert "mobile" in response.json()["detail"]
-    assert httpx.get(f"{estate.url}{PARTNER}/price-list?limit=1", headers={
-        "X-API-Key": key["key"]}, timeout=30).status_code == 200
+    assert (
+        httpx.get(
+            f"{estate.url}{PARTNER}/price-list?limit=1",
+            headers={"X-API-Key": key["key"]},
+            timeout=30,
+        ).status_code
+        == 200
+    )
 
 
 def test_the_free_plan_allows_60_a_minute_then_429_with_ratelimit_headers(estate: Estate) -> None:

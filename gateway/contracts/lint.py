@@ -100,3 +100,103 @@ def lint_contracts(config: GatewayConfig) -> list[str]:
             else:
                 owners[op] = api.name
     return problems
+
+
+# -- security schemes the gateway enforces -----------------------------------------------
+
+UNDEFINED_SCHEME = (
+    "{api}: {op} in {path} requires security scheme {scheme!r}, which "
+    "components.securitySchemes does not define"
+)
+UNENFORCEABLE = (
+    "{api}: security scheme {scheme!r} ({kind}) in {path} is not one the gateway can enforce; "
+    "use an oauth2/openIdConnect/http bearer scheme (jwt policy) or an apiKey in the X-API-Key "
+    "header (api-key policy)"
+)
+POLICY_OFF = (
+    "{api}: {path} accepts {scheme!r} ({kind}) but the {policy} policy is off for this API; "
+    "configure {policy} or remove the scheme from the contract"
+)
+WRONG_KEY_PLACE = (
+    "{api}: apiKey scheme {scheme!r} in {path} reads {where} {name!r}; the api-key policy reads "
+    "the X-API-Key header{query}"
+)
+UNDECLARED_SCOPE = (
+    "{api}: {op} in {path} requires scope {scope!r} of oauth2 scheme {scheme!r}, which its "
+    "flows do not declare"
+)
+_POLICY_FOR = {"bearer": "jwt", "apiKey": "api-key"}
+
+
+def security_problems(config: GatewayConfig) -> list[str]:
+    """Every scheme a contract's operations require exists and is one the API enforces."""
+    from gateway.policies._contract import ContractError
+    from gateway.policies._contract import load_contract as compile_contract
+
+    problems: list[str] = []
+    for api in config.apis:
+        if api.contract is None:
+            continue
+        path = contract_path(config, api)
+        try:
+            document = load_contract(path)
+            contract = compile_contract(path, validators=False)
+        except (OSError, yaml.YAMLError, ContractError):
+            continue  # lint_contracts reports an unreadable contract
+        schemes = (document.get("components") or {}).get("securitySchemes") or {}
+        used: dict[str, str] = {}
+        for operation in contract.operations:
+            for alternative in operation.security or ():
+                for requirement in alternative:
+                    name = requirement.scheme
+                    if name not in schemes:
+                        problems.append(
+                            UNDEFINED_SCHEME.format(
+                                api=api.name, op=operation.name, path=path, scheme=name
+                            )
+                        )
+                        continue
+                    used[name] = requirement.kind
+                    problems += _undeclared_scopes(api, path, operation.name, requirement, schemes)
+        for name, kind in used.items():
+            problems += _enforceable(api, path, name, kind, schemes[name])
+    return problems
+
+
+def _enforceable(api: ApiConfig, path: Path, name: str, kind: str, scheme: dict) -> list[str]:
+    policy = _POLICY_FOR.get(kind)
+    if policy is None:
+        shown = kind if kind != "http" else f"http {scheme.get('scheme')}"
+        return [UNENFORCEABLE.format(api=api.name, scheme=name, kind=shown, path=path)]
+    configured = api.policy_configs.get(policy)
+    if configured is None:
+        return [POLICY_OFF.format(api=api.name, path=path, scheme=name, kind=kind, policy=policy)]
+    if kind != "apiKey":
+        return []
+    where, key_name = scheme.get("in"), str(scheme.get("name", ""))
+    if where == "header" and key_name.lower() == "x-api-key":
+        return []
+    allow_query = getattr(configured, "allow_query", False)
+    if where == "query" and allow_query and key_name == configured.query_param:
+        return []
+    query = f" (or the query parameter {configured.query_param!r})" if allow_query else ""
+    return [
+        WRONG_KEY_PLACE.format(
+            api=api.name, scheme=name, path=path, where=where, name=key_name, query=query
+        )
+    ]
+
+
+def _undeclared_scopes(
+    api: ApiConfig, path: Path, op: str, requirement: Any, schemes: dict
+) -> list[str]:
+    scheme = schemes.get(requirement.scheme) or {}
+    if scheme.get("type") != "oauth2":
+        return []  # other schemes' lists are role names (OpenAPI 3.1 §4.8.30)
+    declared = {
+        scope for flow in (scheme.get("flows") or {}).values() for scope in flow.get("scopes") or {}
+    }
+    return [
+        UNDECLARED_SCOPE.format(api=api.name, op=op, path=path, scope=s, scheme=requirement.scheme)
+        for s in sorted(requirement.scopes - declared)
+    ]

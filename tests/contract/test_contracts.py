@@ -24,8 +24,7 @@ from gateway.contracts.runner import ContractRun, run_contract
 from tests.support.estate import AUTH_ENFORCED, auth_header_args, serve_estate, service_env
 from tests.support.servers import serve_asgi
 
-APIS = ["customers", "orders", "inventory", "customer-360", "order-fulfilment", "mobile",
-        "partner"]
+APIS = ["customers", "orders", "inventory", "customer-360", "order-fulfilment", "mobile", "partner"]
 SYSTEM = ("customers", "orders", "inventory")
 MAX_EXAMPLES = 3
 PHASES = {"gateway": "examples,coverage,fuzzing,stateful", "direct": "examples,fuzzing,stateful"}
@@ -38,13 +37,15 @@ def direct_apps(tmp: Path, gateway_url: str) -> dict[str, object]:
     The system APIs' direct runs (on SQLite and PostgreSQL) are in
     tests/apis/system/test_contract_schemathesis.py.
     """
+
     def env(api: str) -> dict[str, str]:
         return {"TIERGATE_GATEWAY_URL": gateway_url, **service_env(api)}
 
     return {
         "customer-360": customer_360.create_app(env=env("customer-360")),
         "order-fulfilment": order_fulfilment.create_app(
-            env=env("order-fulfilment"), database_url=f"sqlite:///{tmp}/order-fulfilment.db"),
+            env=env("order-fulfilment"), database_url=f"sqlite:///{tmp}/order-fulfilment.db"
+        ),
         "mobile": mobile.create_app(env=env("mobile")),
         "partner": partner.create_app(env=env("partner")),
     }
@@ -55,8 +56,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple[str, s
     """Every (api, mode) run, two at a time (2 cores); each test then checks one."""
     tmp = tmp_path_factory.mktemp("contracts")
     with serve_estate(tmp) as (gateway_url, config), ExitStack() as stack:
-        direct = {name: stack.enter_context(serve_asgi(app)).url
-                  for name, app in direct_apps(tmp, gateway_url).items()}
+        direct = {
+            name: stack.enter_context(serve_asgi(app)).url
+            for name, app in direct_apps(tmp, gateway_url).items()
+        }
         jobs = []
         for name in APIS:
             api = config.api(name)
@@ -65,11 +68,20 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple[str, s
                 urls["direct"] = direct[name]
             for mode, url in urls.items():
                 gateway = mode == "gateway"
-                jobs.append(((name, mode), dict(
-                    api=name, contract=contract_path(config, api), url=url,
-                    max_examples=MAX_EXAMPLES, phases=PHASES[mode],
-                    headers=auth_header_args(name) if gateway else [],
-                    auth_checks=AUTH_ENFORCED and gateway)))
+                jobs.append(
+                    (
+                        (name, mode),
+                        dict(
+                            api=name,
+                            contract=contract_path(config, api),
+                            url=url,
+                            max_examples=MAX_EXAMPLES,
+                            phases=PHASES[mode],
+                            headers=auth_header_args(name) if gateway else [],
+                            auth_checks=AUTH_ENFORCED and gateway,
+                        ),
+                    )
+                )
         with ThreadPoolExecutor(max_workers=2) as pool:
             futures = {key: pool.submit(run_contract, **kwargs) for key, kwargs in jobs}
             results = {key: future.result() for key, future in futures.items()}
@@ -84,7 +96,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple[str, s
 
 
 CASES = [(name, "gateway") for name in APIS] + [
-    (name, "direct") for name in APIS if name not in SYSTEM]
+    (name, "direct") for name in APIS if name not in SYSTEM
+]
 
 
 @pytest.mark.parametrize(("name", "mode"), CASES)
@@ -99,8 +112,14 @@ def test_the_auth_checks_catch_an_api_that_ignores_credentials(tmp_path: Path) -
     """What makes the gateway runs' auth checks meaningful: the same run against a
     gateway that lets everyone in (a partial estate serves without auth) fails."""
     with serve_estate(tmp_path, only=["customers"]) as (url, config):
-        run = run_contract(api="customers", contract=contract_path(config, config.api(
-            "customers")), url=url + config.api("customers").path, max_examples=1,
-            phases="examples", headers=["Authorization: Bearer not-checked"], auth_checks=True)
+        run = run_contract(
+            api="customers",
+            contract=contract_path(config, config.api("customers")),
+            url=url + config.api("customers").path,
+            max_examples=1,
+            phases="examples",
+            headers=["Authorization: Bearer not-checked"],
+            auth_checks=True,
+        )
     assert not run.ok
     assert "API accepts requests without authentication" in run.output

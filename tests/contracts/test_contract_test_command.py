@@ -21,19 +21,44 @@ CONTRACT = {
     "info": {"title": "widgets", "version": "1.0.0"},
     "x-tier": "system",
     "servers": [{"url": "/system/widgets/v1"}],
-    "paths": {"/widgets/{widget_id}": {"get": {
-        "operationId": "widgets_get",
-        "parameters": [{"name": "widget_id", "in": "path", "required": True,
+    "paths": {
+        "/widgets/{widget_id}": {
+            "get": {
+                "operationId": "widgets_get",
+                "parameters": [
+                    {
+                        "name": "widget_id",
+                        "in": "path",
+                        "required": True,
                         "schema": {"type": "integer", "minimum": 1, "maximum": 9},
-                        "example": 1}],
-        "responses": {
-            "200": {"description": "A widget.", "content": {"application/json": {"schema": {
-                "type": "object", "additionalProperties": False, "required": ["id", "name"],
-                "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}}}}},
-            "404": {"description": "No such widget.", "content": {"application/problem+json": {
-                "schema": {"type": "object"}}}},
-        },
-    }}},
+                        "example": 1,
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "A widget.",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "required": ["id", "name"],
+                                    "properties": {
+                                        "id": {"type": "integer"},
+                                        "name": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "404": {
+                        "description": "No such widget.",
+                        "content": {"application/problem+json": {"schema": {"type": "object"}}},
+                    },
+                },
+            }
+        }
+    },
 }
 
 
@@ -41,8 +66,11 @@ def widgets_app(broken: bool) -> Starlette:
     async def get_widget(request: Request) -> JSONResponse:
         raw = request.path_params["widget_id"]
         if not raw.isdigit() or not 1 <= int(raw) <= 9:
-            return JSONResponse({"title": "Not Found", "status": 404}, status_code=404,
-                                media_type="application/problem+json")
+            return JSONResponse(
+                {"title": "Not Found", "status": 404},
+                status_code=404,
+                media_type="application/problem+json",
+            )
         if broken:  # drifted from the contract: a renamed field
             return JSONResponse({"id": int(raw), "label": "sprocket"})
         return JSONResponse({"id": int(raw), "name": "sprocket"})
@@ -53,17 +81,38 @@ def widgets_app(broken: bool) -> Starlette:
 @pytest.fixture
 def config_file(tmp_path: Path) -> Iterator[Path]:
     (tmp_path / "widgets.yaml").write_text(yaml.safe_dump(CONTRACT))
-    config = {"access_log": False, "apis": [{
-        "name": "widgets", "tier": "system", "contract": "widgets.yaml",
-        "upstream": {"targets": ["http://127.0.0.1:9"]}}]}
+    config = {
+        "access_log": False,
+        "apis": [
+            {
+                "name": "widgets",
+                "tier": "system",
+                "contract": "widgets.yaml",
+                "upstream": {"targets": ["http://127.0.0.1:9"]},
+            }
+        ],
+    }
     path = tmp_path / "tiergate.yaml"
     path.write_text(yaml.safe_dump(config))
     yield path
 
 
 def contract_test(config: Path, url: str, *extra: str) -> int:
-    return main(["contract-test", "--config", str(config), "--api", "widgets",
-                 "--base-url", url, "--direct", "--max-examples", "2", *extra])
+    return main(
+        [
+            "contract-test",
+            "--config",
+            str(config),
+            "--api",
+            "widgets",
+            "--base-url",
+            url,
+            "--direct",
+            "--max-examples",
+            "2",
+            *extra,
+        ]
+    )
 
 
 def test_a_conforming_api_passes(config_file: Path, capsys) -> None:

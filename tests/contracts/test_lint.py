@@ -15,10 +15,13 @@ from gateway.contracts.lint import lint_contracts
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def contract(tier: str = "system", server: str = "/system/a/v1", op: str = "a_get",
-             **extra: object) -> dict:
+def contract(
+    tier: str = "system", server: str = "/system/a/v1", op: str = "a_get", **extra: object
+) -> dict:
     return {
-        "openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "x-tier": tier,
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "x-tier": tier,
         "servers": [{"url": server}],
         "paths": {"/x": {"get": {"operationId": op, "responses": {"200": {"description": "ok"}}}}},
         **extra,
@@ -31,8 +34,14 @@ def lint(tmp_path: Path, contracts: dict[str, dict | str], tiers: dict[str, str]
         path = tmp_path / f"{name}.yaml"
         if document is not None:
             path.write_text(document if isinstance(document, str) else yaml.safe_dump(document))
-        apis.append({"name": name, "tier": (tiers or {}).get(name, "system"),
-                     "contract": path.name, "upstream": {"targets": ["http://127.0.0.1:9"]}})
+        apis.append(
+            {
+                "name": name,
+                "tier": (tiers or {}).get(name, "system"),
+                "contract": path.name,
+                "upstream": {"targets": ["http://127.0.0.1:9"]},
+            }
+        )
     config = validate_config({"apis": apis}, tmp_path / "tiergate.yaml", env={})
     return lint_contracts(config)
 
@@ -43,9 +52,20 @@ def test_a_clean_estate_has_no_problems(tmp_path: Path) -> None:
 
 def test_missing_contract(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(yaml.safe_dump(contract()))
-    config = validate_config({"apis": [{"name": "a", "tier": "system", "contract": "a.yaml",
-                                        "upstream": {"targets": ["http://127.0.0.1:9"]}}]},
-                             tmp_path / "tiergate.yaml", env={})
+    config = validate_config(
+        {
+            "apis": [
+                {
+                    "name": "a",
+                    "tier": "system",
+                    "contract": "a.yaml",
+                    "upstream": {"targets": ["http://127.0.0.1:9"]},
+                }
+            ]
+        },
+        tmp_path / "tiergate.yaml",
+        env={},
+    )
     (tmp_path / "a.yaml").unlink()  # removed after the config was loaded
     [problem] = lint_contracts(config)
     assert problem.startswith("a: contract ") and "does not exist" in problem
@@ -83,8 +103,16 @@ def test_operation_ids_are_unique_across_the_estate(tmp_path: Path) -> None:
 
 def test_check_command_exits_non_zero_on_a_lint_problem(tmp_path: Path, capsys) -> None:
     lint(tmp_path, {"a": contract(tier="experience")})
-    config = {"apis": [{"name": "a", "tier": "system", "contract": "a.yaml",
-                        "upstream": {"targets": ["http://127.0.0.1:9"]}}]}
+    config = {
+        "apis": [
+            {
+                "name": "a",
+                "tier": "system",
+                "contract": "a.yaml",
+                "upstream": {"targets": ["http://127.0.0.1:9"]},
+            }
+        ]
+    }
     (tmp_path / "tiergate.yaml").write_text(yaml.safe_dump(config))
     assert main(["check", "--config", str(tmp_path / "tiergate.yaml")]) == 1
     assert "declares x-tier 'experience'" in capsys.readouterr().err

@@ -34,6 +34,7 @@ def free_port_range(count: int) -> int:
         return first
     raise RuntimeError(f"no {count} consecutive free ports")
 
+
 ROOT = Path(__file__).resolve().parents[2]
 NEEDS = ("nginx", "redis-server", "psql", "curl")
 

@@ -14,16 +14,17 @@ from tests.oauth.helpers import provision_client, token_request
 from tests.support.identity import ADMIN_TOKEN, running_gateway
 
 
-def test_secrets_do_not_appear_in_logs_or_errors(
-    tmp_path, capfd, caplog, monkeypatch, httpbin_url
-):
+def test_secrets_do_not_appear_in_logs_or_errors(tmp_path, capfd, caplog, monkeypatch, httpbin_url):
     caplog.set_level(logging.DEBUG)
     monkeypatch.setattr(access_log, "_sink", None)  # restored after the test
     configure_access_log()
     url = f"sqlite:///{tmp_path}/r.db"
     apis = [
-        {"name": "orders", "upstream": {"targets": [httpbin_url]},
-         "policies": {"jwt": {"issuers": [{"builtin": True}]}}},
+        {
+            "name": "orders",
+            "upstream": {"targets": [httpbin_url]},
+            "policies": {"jwt": {"issuers": [{"builtin": True}]}},
+        },
         {"name": "partner", "upstream": {"targets": [httpbin_url]}, "policies": {"api-key": {}}},
     ]
     with running_gateway(tmp_path, url, apis, access_log=True) as gw:
@@ -46,20 +47,26 @@ def test_secrets_do_not_appear_in_logs_or_errors(
             json={"consumer": "quiet", "plan": "p", "apis": ["partner"]},
         ).json()["key"]
         calls = [  # the credentials on API requests, through the policies, access log on
-            httpx.get(f"{gw.url}/experience/orders/v1/get",
-                      headers={"Authorization": f"Bearer {token}"}),
+            httpx.get(
+                f"{gw.url}/experience/orders/v1/get", headers={"Authorization": f"Bearer {token}"}
+            ),
             httpx.get(f"{gw.url}/experience/partner/v1/get", headers={"X-API-Key": created}),
-            httpx.get(f"{gw.url}/experience/partner/v1/get",
-                      headers={"X-API-Key": created[:-4] + "zzzz"}),
-            httpx.get(f"{gw.url}/experience/orders/v1/get",
-                      headers={"Authorization": f"Bearer {token}x"}),
+            httpx.get(
+                f"{gw.url}/experience/partner/v1/get", headers={"X-API-Key": created[:-4] + "zzzz"}
+            ),
+            httpx.get(
+                f"{gw.url}/experience/orders/v1/get", headers={"Authorization": f"Bearer {token}x"}
+            ),
         ]
         assert [r.status_code for r in calls] == [200, 200, 401, 401]
         bodies += [r.text for r in calls[2:]]
     out, err = capfd.readouterr()
     logged = [json.loads(line) for line in out.splitlines() if line.startswith('{"ts"')]
     assert [(line["api"], line["status"]) for line in logged if line["api"]] == [
-        ("orders", 200), ("partner", 200), ("partner", 401), ("orders", 401)
+        ("orders", 200),
+        ("partner", 200),
+        ("partner", 401),
+        ("orders", 401),
     ]  # the access log was on and wrote every API request
     everything = "\n".join([*bodies, out, err, caplog.text])
     wrong = created[:-4] + "zzzz"

@@ -36,7 +36,8 @@ def observed_estate_apis() -> list[dict[str, Any]]:
     for api in apis:
         api["contract"] = str(ROOT / api["contract"])
         api["policies"] = (
-            {"api-key": {}} if api["name"] == "partner"
+            {"api-key": {}}
+            if api["name"] == "partner"
             else {"jwt": {"issuers": [{"builtin": True}]}}
         )
     return apis
@@ -53,18 +54,27 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace
         with (
             var_dir(tmp / "var"),
             running_gateway(
-                tmp, registry, observed_estate_apis(), access_log=True,
+                tmp,
+                registry,
+                observed_estate_apis(),
+                access_log=True,
                 observability={"tracing": {"exporter": "memory"}},
             ) as gw,
         ):
+
             async def create(reg: Any) -> str:
                 return (await reg.create_api_key("acme", "gold", ["partner"]))[1]
 
             key = with_registry(registry, create)
-            sku = httpx.get(f"{gw.url}{PARTNER}/price-list", params={"limit": 1},
-                            headers={"x-api-key": key}, timeout=30).json()["entries"][0]["sku"]
-            yield SimpleNamespace(url=gw.url, admin=gw.admin_url, gateway=gw.gateway,
-                                  log=stream, key=key, sku=sku)
+            sku = httpx.get(
+                f"{gw.url}{PARTNER}/price-list",
+                params={"limit": 1},
+                headers={"x-api-key": key},
+                timeout=30,
+            ).json()["entries"][0]["sku"]
+            yield SimpleNamespace(
+                url=gw.url, admin=gw.admin_url, gateway=gw.gateway, log=stream, key=key, sku=sku
+            )
     finally:
         access_log.flush_access_log()
         access_log._sink = saved
@@ -114,8 +124,11 @@ def test_one_trace_id_across_every_hop_and_the_span_tree(estate) -> None:
     caller = {line["api"]: line["consumer"] for line in lines}
     assert caller["partner"] == "acme" and caller["orders"] == "svc-order-fulfilment"
 
-    spans = [s for s in exporter.get_finished_spans()
-             if format(s.context.trace_id, "032x") == lines[0]["trace_id"]]
+    spans = [
+        s
+        for s in exporter.get_finished_spans()
+        if format(s.context.trace_id, "032x") == lines[0]["trace_id"]
+    ]
     by_api = {}
     for span in spans:
         by_api.setdefault(span.attributes["tiergate.api"], []).append(span)
@@ -139,8 +152,12 @@ def test_a_callers_trace_is_continued_through_the_tiers(estate) -> None:
     lines = log_lines(estate.log, trace_id, HOPS)
     assert {line["api"] for line in lines} == HOPS
     spans = estate.gateway.services["span_exporter"].get_finished_spans()
-    root = next(s for s in spans if s.attributes["tiergate.request_id"]
-                == placed.headers["x-request-id"] and s.attributes["tiergate.api"] == "partner")
+    root = next(
+        s
+        for s in spans
+        if s.attributes["tiergate.request_id"] == placed.headers["x-request-id"]
+        and s.attributes["tiergate.api"] == "partner"
+    )
     assert format(root.context.trace_id, "032x") == trace_id
     assert format(root.parent.span_id, "016x") == parent
 
@@ -161,8 +178,16 @@ def test_metrics_move_by_exactly_the_known_traffic(estate) -> None:
         assert delta("tiergate_requests_total", api=api, status_class="2xx") == hops, api
         assert delta("tiergate_request_duration_seconds_count", api=api) == hops, api
         assert delta("tiergate_upstream_duration_seconds_count", api=api) == hops, api
-    assert delta("tiergate_requests_total", api="partner", route="/orders/bulk",
-                 method="POST", plan="gold") == 1
+    assert (
+        delta(
+            "tiergate_requests_total",
+            api="partner",
+            route="/orders/bulk",
+            method="POST",
+            plan="gold",
+        )
+        == 1
+    )
     assert delta("tiergate_requests_total", api="customers") == 0
     assert delta("tiergate_requests_total", status_class="5xx") == 0
     assert "tiergate_in_flight_requests 0.0" in after
@@ -172,11 +197,16 @@ def test_metrics_move_by_exactly_the_known_traffic(estate) -> None:
 def test_dataflow_shows_the_edges_between_tier_apis(estate) -> None:
     placed = place_order(estate)
     assert placed.status_code == 201, placed.text
-    flow = httpx.get(f"{estate.admin}/admin/dataflow",
-                     headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+    flow = httpx.get(
+        f"{estate.admin}/admin/dataflow", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ).json()
     edges = {(e["from"], e["to"]): e for e in flow["edges"]}
-    for edge in [("clients", "partner"), ("partner", "order-fulfilment"),
-                 ("order-fulfilment", "inventory"), ("order-fulfilment", "orders")]:
+    for edge in [
+        ("clients", "partner"),
+        ("partner", "order-fulfilment"),
+        ("order-fulfilment", "inventory"),
+        ("order-fulfilment", "orders"),
+    ]:
         assert edges[edge]["calls"] >= 1 and edges[edge]["error_rate"] == 0.0, edge
     assert not any(caller == "clients" and callee != "partner" for caller, callee in edges)
     assert not any(callee == "customers" for _, callee in edges)

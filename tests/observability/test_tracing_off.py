@@ -63,7 +63,10 @@ asyncio.run(main(sys.argv[1]))
 def test_no_sdk_import_and_no_span_when_tracing_is_off(httpbin_url):
     done = subprocess.run(
         [sys.executable, "-c", CHILD, httpbin_url],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -155,7 +155,9 @@ def test_error_descriptions_fit_rfc6750():
     ]
     assert len(texts) > 10
     for text in texts:
-        assert allowed.match(text.format(claim="e", scopes="a", operation="x", needs="n", sent="s")), text
+        assert allowed.match(
+            text.format(claim="e", scopes="a", operation="x", needs="n", sent="s")
+        ), text
 
 
 # -- behaviour ------------------------------------------------------------------------------

@@ -35,10 +35,21 @@ class FaultInjector:
             for method, pattern, status in list(self.rules):
                 if scope["method"] == method and pattern.search(scope["path"]):
                     self.hits += 1
-                    body = json.dumps({"type": "about:blank", "title": "Injected",
-                                       "status": status, "detail": "injected fault"}).encode()
-                    await send({"type": "http.response.start", "status": status, "headers": [
-                        (b"content-type", b"application/problem+json")]})
+                    body = json.dumps(
+                        {
+                            "type": "about:blank",
+                            "title": "Injected",
+                            "status": status,
+                            "detail": "injected fault",
+                        }
+                    ).encode()
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": status,
+                            "headers": [(b"content-type", b"application/problem+json")],
+                        }
+                    )
                     await send({"type": "http.response.body", "body": body})
                     return
             for method, pattern, seconds in list(self.delays):

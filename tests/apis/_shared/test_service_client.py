@@ -42,8 +42,9 @@ class TokenServer:
         assert form["grant_type"] == ["client_credentials"]
         token = f"tok-{len(self.issued)}"
         self.issued.append(token)
-        return JSONResponse({"access_token": token, "token_type": "Bearer",
-                             "expires_in": self.expires_in})
+        return JSONResponse(
+            {"access_token": token, "token_type": "Bearer", "expires_in": self.expires_in}
+        )
 
 
 async def echo(request: Request) -> Response:
@@ -51,9 +52,11 @@ async def echo(request: Request) -> Response:
     if "sleep" in request.query_params:
         await asyncio.sleep(float(request.query_params["sleep"]))
     if status >= 400:
-        return JSONResponse({"type": "about:blank", "title": "x", "status": status,
-                             "detail": f"said {status}"}, status_code=status,
-                            media_type="application/problem+json")
+        return JSONResponse(
+            {"type": "about:blank", "title": "x", "status": status, "detail": f"said {status}"},
+            status_code=status,
+            media_type="application/problem+json",
+        )
     return JSONResponse({"headers": dict(request.headers)})
 
 
@@ -67,9 +70,16 @@ def upstream_url():
 
 
 def gateway_for(tmp_path: Path, upstream_url: str) -> Gateway:
-    config = make_config(tmp_path, [{"name": "below", "tier": "system",
-                                     "upstream": {"targets": [upstream_url],
-                                                  "retries": 0}}])
+    config = make_config(
+        tmp_path,
+        [
+            {
+                "name": "below",
+                "tier": "system",
+                "upstream": {"targets": [upstream_url], "retries": 0},
+            }
+        ],
+    )
     return Gateway(config)
 
 
@@ -80,8 +90,10 @@ async def test_in_process_mode_calls_the_gateway_app_and_propagates_trace_header
     await gateway.startup()
     try:
         client = ServiceClient.from_state("caller", {GATEWAY_STATE_KEY: gateway}, env={})
-        incoming = {"x-request-id": "req-123", "traceparent":
-                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+        incoming = {
+            "x-request-id": "req-123",
+            "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        }
         body = await client.get_json("/system/below/v1/echo", service="below", incoming=incoming)
         assert body["headers"]["x-request-id"] == "req-123"
         # Same trace; the gateway hop becomes the parent of what it forwards (W3C).
@@ -99,8 +111,12 @@ async def test_distributed_mode_uses_gateway_url_and_caches_the_token(
 ) -> None:
     tokens = TokenServer(expires_in=3600)
     with serve_asgi(gateway_for(tmp_path, upstream_url)) as gw, serve_asgi(tokens.app) as auth:
-        env = {"TIERGATE_GATEWAY_URL": gw.url, "TIERGATE_CLIENT_ID": "svc",
-               "TIERGATE_CLIENT_SECRET": "s3cret", "TIERGATE_TOKEN_URL": f"{auth.url}/oauth/token"}
+        env = {
+            "TIERGATE_GATEWAY_URL": gw.url,
+            "TIERGATE_CLIENT_ID": "svc",
+            "TIERGATE_CLIENT_SECRET": "s3cret",
+            "TIERGATE_TOKEN_URL": f"{auth.url}/oauth/token",
+        }
         client = ServiceClient.from_state("caller", {}, env=env)
         seen = [
             (await client.get_json("/system/below/v1/echo", service="below"))["headers"]
@@ -114,8 +130,13 @@ async def test_distributed_mode_uses_gateway_url_and_caches_the_token(
 async def test_token_is_renewed_before_it_expires(tmp_path: Path, upstream_url: str) -> None:
     tokens = TokenServer(expires_in=20)  # inside the renewal leeway: renewed on every call
     with serve_asgi(gateway_for(tmp_path, upstream_url)) as gw, serve_asgi(tokens.app) as auth:
-        state = {CREDENTIALS_STATE_KEY: {"client_id": "svc", "client_secret": "x",
-                                         "token_endpoint": f"{auth.url}/oauth/token"}}
+        state = {
+            CREDENTIALS_STATE_KEY: {
+                "client_id": "svc",
+                "client_secret": "x",
+                "token_endpoint": f"{auth.url}/oauth/token",
+            }
+        }
         client = ServiceClient.from_state("caller", state, env={"TIERGATE_GATEWAY_URL": gw.url})
         first = await client.get_json("/system/below/v1/echo", service="below")
         second = await client.get_json("/system/below/v1/echo", service="below")
@@ -125,18 +146,26 @@ async def test_token_is_renewed_before_it_expires(tmp_path: Path, upstream_url: 
     assert second["headers"]["authorization"] == "Bearer tok-1"
 
 
-@pytest.mark.parametrize(("status", "kind"), [
-    (404, ServiceNotFound), (409, ServiceConflict), (422, ServiceRejected),
-    (500, ServiceUnavailable), (503, ServiceUnavailable), (504, ServiceTimeout),
-])
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (404, ServiceNotFound),
+        (409, ServiceConflict),
+        (422, ServiceRejected),
+        (500, ServiceUnavailable),
+        (503, ServiceUnavailable),
+        (504, ServiceTimeout),
+    ],
+)
 async def test_error_statuses_are_translated_once(
     tmp_path: Path, upstream_url: str, status: int, kind: type[Exception]
 ) -> None:
     with serve_asgi(gateway_for(tmp_path, upstream_url)) as gw:
         client = ServiceClient.from_state("caller", {}, env={"TIERGATE_GATEWAY_URL": gw.url})
         with pytest.raises(kind) as caught:
-            await client.get_json("/system/below/v1/echo", service="below",
-                                  params={"status": status})
+            await client.get_json(
+                "/system/below/v1/echo", service="below", params={"status": status}
+            )
         await client.aclose()
     assert type(caught.value) is kind
     assert caught.value.status == status
@@ -145,17 +174,18 @@ async def test_error_statuses_are_translated_once(
 
 async def test_down_and_slow_services(tmp_path: Path, upstream_url: str) -> None:
     client = ServiceClient.from_state(
-        "caller", {}, env={"TIERGATE_GATEWAY_URL": f"http://127.0.0.1:{free_port()}"})
+        "caller", {}, env={"TIERGATE_GATEWAY_URL": f"http://127.0.0.1:{free_port()}"}
+    )
     with pytest.raises(ServiceUnavailable, match="unreachable"):
         await client.get_json("/anything", service="below")
     await client.aclose()
     with serve_asgi(gateway_for(tmp_path, upstream_url)) as gw:
-        client = ServiceClient.from_state("caller", {}, env={"TIERGATE_GATEWAY_URL": gw.url,
-                                                             "TIERGATE_SERVICE_TIMEOUT": "0.3"})
+        client = ServiceClient.from_state(
+            "caller", {}, env={"TIERGATE_GATEWAY_URL": gw.url, "TIERGATE_SERVICE_TIMEOUT": "0.3"}
+        )
         started = time.monotonic()
         with pytest.raises(ServiceTimeout, match=r"no answer within 0\.3 s"):
-            await client.get_json("/system/below/v1/echo", service="below",
-                                  params={"sleep": 1.5})
+            await client.get_json("/system/below/v1/echo", service="below", params={"sleep": 1.5})
         assert time.monotonic() - started < 1.2
         await client.aclose()
 

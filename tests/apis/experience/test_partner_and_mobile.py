@@ -17,9 +17,12 @@ from tests.support.servers import serve_asgi
 @pytest.fixture(scope="module")
 def partner_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The partner API on its own socket, calling the estate's gateway (distributed mode)."""
-    with serve_estate(tmp_path_factory.mktemp("estate")) as (gateway_url, _), serve_asgi(
-            partner.create_app(env={"TIERGATE_GATEWAY_URL": gateway_url,
-                                    **service_env("partner")})) as server:
+    with (
+        serve_estate(tmp_path_factory.mktemp("estate")) as (gateway_url, _),
+        serve_asgi(
+            partner.create_app(env={"TIERGATE_GATEWAY_URL": gateway_url, **service_env("partner")})
+        ) as server,
+    ):
         yield server.url
 
 
@@ -43,20 +46,31 @@ def test_the_consumer_identity_is_the_account(partner_url: str) -> None:
 
 
 def test_an_explicit_other_account_is_forbidden(partner_url: str) -> None:
-    refused = order(partner_url, {"customer_id": "cus_0006",
-                                  "lines": [{"sku": "SKU-0004", "quantity": 1}]},
-                    consumer="cus_0004")
+    refused = order(
+        partner_url,
+        {"customer_id": "cus_0006", "lines": [{"sku": "SKU-0004", "quantity": 1}]},
+        consumer="cus_0004",
+    )
     assert refused.status_code == 403
     assert "own account 'cus_0004'" in refused.json()["detail"]
 
 
 def test_without_identity_the_body_names_the_account(partner_url: str) -> None:
-    placed = order(partner_url, {"customer_id": "cus_0007",
-                                 "lines": [{"sku": "SKU-0004", "quantity": 1}]})
+    placed = order(
+        partner_url, {"customer_id": "cus_0007", "lines": [{"sku": "SKU-0004", "quantity": 1}]}
+    )
     assert placed.status_code == 201 and placed.json()["account"] == "cus_0007"
     body = placed.json()
-    assert set(body) == {"order_reference", "account", "status", "lines", "order_total",
-                         "currency", "placed_at", "confirmed"}
+    assert set(body) == {
+        "order_reference",
+        "account",
+        "status",
+        "lines",
+        "order_total",
+        "currency",
+        "placed_at",
+        "confirmed",
+    }
     assert set(body["lines"][0]) == {"sku", "quantity", "unit_price", "amount"}
 
 
@@ -66,14 +80,17 @@ def test_linked_accounts_come_from_the_environment() -> None:
 
 
 def test_availability_and_price_list_are_partner_shapes(partner_url: str) -> None:
-    availability = httpx.get(f"{partner_url}/availability",
-                             params=[("sku", "SKU-0009"), ("sku", "SKU-0011"),
-                                     ("sku", "SKU-0009"), ("sku", "SKU-9998")]).json()
-    assert availability == {"availability": [
-        {"sku": "SKU-0009", "status": "out_of_stock", "available_quantity": 0},
-        {"sku": "SKU-0011", "status": "in_stock", "available_quantity": 10},
-        {"sku": "SKU-9998", "status": "unknown", "available_quantity": 0},
-    ]}
+    availability = httpx.get(
+        f"{partner_url}/availability",
+        params=[("sku", "SKU-0009"), ("sku", "SKU-0011"), ("sku", "SKU-0009"), ("sku", "SKU-9998")],
+    ).json()
+    assert availability == {
+        "availability": [
+            {"sku": "SKU-0009", "status": "out_of_stock", "available_quantity": 0},
+            {"sku": "SKU-0011", "status": "in_stock", "available_quantity": 10},
+            {"sku": "SKU-9998", "status": "unknown", "available_quantity": 0},
+        ]
+    }
     prices = httpx.get(f"{partner_url}/price-list", params={"limit": 2}).json()
     assert prices["currency"] == "EUR" and len(prices["entries"]) == 2
     assert set(prices["entries"][0]) == {"sku", "description", "category", "unit_price"}
@@ -84,13 +101,23 @@ def test_availability_and_price_list_are_partner_shapes(partner_url: str) -> Non
 
 def test_mobile_dashboard_turns_missing_parts_into_notices() -> None:
     view = {
-        "customer": {"id": "cus_0001", "name": "Ben", "email": "b@example.com",
-                     "segment": "retail", "country": "DE",
-                     "customer_since": "2025-01-01T09:06:00Z"},
-        "balance": None, "recent_orders": [],
+        "customer": {
+            "id": "cus_0001",
+            "name": "Ben",
+            "email": "b@example.com",
+            "segment": "retail",
+            "country": "DE",
+            "customer_since": "2025-01-01T09:06:00Z",
+        },
+        "balance": None,
+        "recent_orders": [],
         "missing": [{"part": "balance", "reason": "customers: no answer within 5 s"}],
     }
     assert mobile.to_dashboard(view) == {
-        "customer_id": "cus_0001", "name": "Ben", "segment": "retail", "credit": None,
-        "recent_orders": [], "notices": ["Your credit information is temporarily unavailable."],
+        "customer_id": "cus_0001",
+        "name": "Ben",
+        "segment": "retail",
+        "credit": None,
+        "recent_orders": [],
+        "notices": ["Your credit information is temporarily unavailable."],
     }
