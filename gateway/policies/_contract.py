@@ -257,6 +257,8 @@ def _security(requirements: Any, schemes: dict[str, Any]) -> tuple[Alternative, 
     """Compile `security` (a list of alternatives, each {scheme: [scopes]}) once."""
     if requirements is None:
         return None
+    if requirements == []:
+        return ((),)  # `security: []`: the operation needs no credentials
     alternatives: list[Alternative] = []
     for requirement in requirements if isinstance(requirements, list) else []:
         if not isinstance(requirement, dict):

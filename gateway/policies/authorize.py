@@ -108,9 +108,11 @@ class Authorize:
 
 
 def _refusal(decision: _Decision, credentials: dict[str, Identity]) -> ProblemResponse:
-    held = [kind for kind in decision.kinds if kind in credentials]
-    if held:
-        return _forbidden(decision, held[0], credentials[held[0]])
+    # 403 when every credential of some alternative is there but holds too little;
+    # 401 when a credential is missing (or of a kind this operation does not accept).
+    for alternative in decision.alternatives:
+        if alternative and all(r.kind in credentials for r in alternative):
+            return _forbidden(decision, alternative, credentials)
     needs = " or ".join(NEEDS.get(kind, f"the {kind} scheme") for kind in decision.kinds)
     if credentials:
         sent = " or ".join(SENT.get(kind, kind) for kind in credentials)
@@ -120,10 +122,11 @@ def _refusal(decision: _Decision, credentials: dict[str, Identity]) -> ProblemRe
     return ProblemResponse(401, detail, headers=decision.challenges(None))
 
 
-def _forbidden(decision: _Decision, kind: str, identity: Identity) -> ProblemResponse:
-    wanted = frozenset().union(
-        *(r.scopes for alt in decision.alternatives for r in alt if r.kind == kind)
-    )
+def _forbidden(
+    decision: _Decision, alternative: Alternative, credentials: dict[str, Identity]
+) -> ProblemResponse:
+    failing = next(r for r in alternative if not decision.satisfied_by((r,), credentials))
+    kind, wanted, identity = failing.kind, failing.scopes, credentials[failing.kind]
     if kind == BEARER:
         scopes = " ".join(sorted(wanted))
         detail = INSUFFICIENT_SCOPE.format(scopes=scopes)
