@@ -88,12 +88,18 @@ def _measure(modes: list[str], sources: dict[str, Path], rounds: int, requests: 
                 argv = ["taskset", "-c", core, sys.executable, __file__, "--child", mode]
                 out = subprocess.run(
                     [*argv, "--requests", str(requests)],
-                    cwd=source, capture_output=True, text=True, check=True, timeout=300,
+                    cwd=source,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    timeout=300,
                 )
                 result = json.loads(out.stdout.strip().splitlines()[-1])
                 samples[mode + suffix].append(result["us"])
-        print(f"round {index + 1}: " + "  ".join(f"{m} {v[-1]:.1f}" for m, v in samples.items()),
-              flush=True)
+        print(
+            f"round {index + 1}: " + "  ".join(f"{m} {v[-1]:.1f}" for m, v in samples.items()),
+            flush=True,
+        )
     print("\nCPU µs per request (in-process gateway path): median [min-max]  vs off")
     for suffix in sources:
         base = samples.get("off" + suffix)
@@ -101,8 +107,10 @@ def _measure(modes: list[str], sources: dict[str, Path], rounds: int, requests: 
             values = samples[mode + suffix]
             median = statistics.median(values)
             delta = f"{median - statistics.median(base):+6.1f}" if base else ""
-            print(f"  {mode + suffix:<22} {median:6.1f} [{min(values):.1f}-{max(values):.1f}]"
-                  f"  {delta}")
+            print(
+                f"  {mode + suffix:<22} {median:6.1f} [{min(values):.1f}-{max(values):.1f}]"
+                f"  {delta}"
+            )
 
 
 async def _drive(mode: str, requests: int) -> dict[str, object]:
@@ -120,9 +128,15 @@ async def _drive(mode: str, requests: int) -> dict[str, object]:
             "access_log": log,
             "registry_url": f"sqlite:///{tmp}/registry.db",
             "observability": {"metrics": {"enabled": metrics}, "tracing": {"exporter": exporter}},
-            "apis": [{"name": "bench", "tier": "experience", "contract": "contract.yaml",
-                      "upstream": {"targets": ["asgi:__main__:upstream"]},
-                      "policies": {"request-validation": False}}],
+            "apis": [
+                {
+                    "name": "bench",
+                    "tier": "experience",
+                    "contract": "contract.yaml",
+                    "upstream": {"targets": ["asgi:__main__:upstream"]},
+                    "policies": {"request-validation": False},
+                }
+            ],
         }
         config = validate_config(raw, Path(tmp) / "tiergate.yaml", env={})
         if log:

@@ -228,13 +228,38 @@ def test_a_service_identity_reaches_only_the_tier_directly_below(estate: Estate)
     )
     assert skip.status_code == 403
     assert 'error="insufficient_scope"' in skip.headers["www-authenticate"]
-    # ... and where no scope is asked for, the tier guard refuses it all the same
-    unscoped = httpx.get(
+    # ... and a path outside the contract is the gateway's 404: nothing reaches the API
+    unknown = httpx.get(
         f"{estate.url}/system/customers/v1/no-such-resource", headers=as_mobile, timeout=30
     )
-    assert unscoped.status_code == 403
-    assert unscoped.json()["rule"] == "one-tier-down-depends-on"
-    assert "customers" in unscoped.json()["detail"]
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/problem+json"
+
+
+def test_mobile_takes_bearer_tokens_only_and_challenges_for_them(estate: Estate) -> None:
+    """The mobile contract accepts bearer tokens only: a key, even one listed for mobile,
+    satisfies none of its operations, and the 401 offers the Bearer scheme with scopes."""
+    key = estate.partner_key(unique_key("both"), apis="partner,mobile")
+    for method, path, scope in [
+        ("GET", "/products?limit=1", "mobile:read"),
+        ("POST", "/orders", "mobile:write"),
+    ]:
+        response = httpx.request(
+            method, f"{estate.url}{MOBILE}{path}", headers={"X-API-Key": key["key"]}, timeout=30
+        )
+        assert response.status_code == 401, response.text
+        assert response.headers.get_list("www-authenticate") == [
+            f'Bearer realm="tiergate", scope="{scope}"'
+        ]
+
+
+@pytest.mark.parametrize("path", ["/Products", "/products;x", "/products%2F..", "/admin;x"])
+def test_spellings_outside_the_mobile_contract_are_refused(estate: Estate, shop: dict, path: str):
+    response = httpx.get(
+        f"{estate.url}{MOBILE}{path}", headers=bearer(estate.token(shop)), timeout=30
+    )
+    assert response.status_code in (400, 404), response.text
+    assert response.headers["content-type"] == "application/problem+json"
 
 
 def test_a_partner_key_for_partner_cannot_call_mobile(estate: Estate) -> None:
@@ -242,8 +267,8 @@ def test_a_partner_key_for_partner_cannot_call_mobile(estate: Estate) -> None:
     response = httpx.get(
         f"{estate.url}{MOBILE}/products?limit=1", headers={"X-API-Key": key["key"]}, timeout=30
     )
-    assert response.status_code == 403, response.text
-    assert "mobile" in response.json()["detail"]
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"].startswith("Bearer ")
     assert (
         httpx.get(
             f"{estate.url}{PARTNER}/price-list?limit=1",
