@@ -177,9 +177,10 @@ def _enforceable(api: ApiConfig, path: Path, name: str, kind: str, scheme: dict)
     if where == "header" and key_name.lower() == "x-api-key":
         return []
     allow_query = getattr(configured, "allow_query", False)
-    if where == "query" and allow_query and key_name == configured.query_param:
+    query_param = getattr(configured, "query_param", None)
+    if where == "query" and allow_query and key_name == query_param:
         return []
-    query = f" (or the query parameter {configured.query_param!r})" if allow_query else ""
+    query = f" (or the query parameter {query_param!r})" if allow_query else ""
     return [
         WRONG_KEY_PLACE.format(
             api=api.name, scheme=name, path=path, where=where, name=key_name, query=query
