@@ -7,7 +7,7 @@ import pytest
 
 from gateway.checks import run_checks
 from gateway.config import ConfigError
-from tests.support.configs import make_config
+from tests.support.configs import make_config, write_contract
 
 
 def _api(**policy):
@@ -19,9 +19,11 @@ def _api(**policy):
 
 
 def test_plans_parse_with_strategies_and_quotas(tmp_path):
+    api = _api(default_plan="free", operations={"POST /orders": "10/minute"})
+    api["contract"] = write_contract(tmp_path, "shop", ["POST /orders"])
     config = make_config(
         tmp_path,
-        [_api(default_plan="free", operations={"POST /orders": "10/minute"})],
+        [api],
         plans={
             "free": {
                 "limits": ["60/minute", "1000/day"],
@@ -89,8 +91,13 @@ def test_storage_url_and_settings_are_checked(tmp_path):
 
 
 def test_policy_config_errors_point_into_the_api(tmp_path):
-    text = _problems(tmp_path, [_api(operations={"FETCH /orders": "1/second"})])
-    assert "apis[0].policies.rate-limit.operations: 'FETCH /orders' is not an operation" in text
+    api = _api(operations={"FETCH /orders": "1/second"})
+    api["contract"] = write_contract(tmp_path, "shop", ["POST /orders"])
+    text = _problems(tmp_path, [api])
+    assert "apis[0].policies.rate-limit.operations.FETCH /orders: 'FETCH /orders' names" in text
+    assert "did you mean 'POST /orders'?" in text
+    text = _problems(tmp_path, [_api(operations={"POST /orders": "1/second"})])
+    assert "API 'shop' has no contract to name it in" in text
     text = _problems(tmp_path, [_api(limits=["100/minut"])])
     assert "apis[0].policies.rate-limit.limits[0]: '100/minut' is not a rate limit" in text
     text = _problems(tmp_path, [_api(on_storage_error="ignore")])

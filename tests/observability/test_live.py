@@ -11,7 +11,7 @@ import pytest
 from gateway.admin import create_admin_app
 from gateway.app import Gateway
 from gateway.observability.access_log import LOGGER_NAME
-from tests.support.configs import make_config
+from tests.support.configs import make_config, write_contract
 from tests.support.servers import serve_asgi
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -21,14 +21,12 @@ ADMIN_TOKEN = "observability-admin-token"
 
 @pytest.fixture
 def stack(tmp_path, httpbin_url):
-    contract = tmp_path / "bin.yaml"
-    contract.write_text(
-        "openapi: 3.1.0\ninfo: {title: bin, version: '1'}\n"
-        "paths: {'/get': {}, '/status/{code}': {}, '/anything/{rest}': {}}\n"
+    contract = write_contract(
+        tmp_path, "bin", ["GET /get", "GET /status/{code}", "GET /anything/{rest}"]
     )
     config = make_config(
         tmp_path,
-        [{"name": "bin", "contract": "bin.yaml", "upstream": {"targets": [httpbin_url]}}],
+        [{"name": "bin", "contract": contract, "upstream": {"targets": [httpbin_url]}}],
         access_log=True,
         admin_token=ADMIN_TOKEN,
         observability={"tracing": {"exporter": "memory"}},

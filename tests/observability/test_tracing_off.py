@@ -20,7 +20,8 @@ from gateway.config.loader import validate_config
 async def main(upstream):
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "c.yaml").write_text(
-            "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths: {}\n")
+            "openapi: 3.1.0\ninfo: {title: t, version: '1'}\n"
+            "paths: {/get: {get: {responses: {'200': {description: ok}}}}}\n")
         api = {"name": "bin", "tier": "experience", "contract": "c.yaml",
                "upstream": {"targets": [upstream]},
                "policies": {"request-validation": False}}

@@ -34,11 +34,11 @@ def make_config(tmp_path: Path, apis: list[dict[str, Any]], **top: Any) -> Gatew
     return validate_config(raw, tmp_path / "tiergate.yaml", env={})
 
 
-def write_contract(tmp_path: Path, name: str, operations: list[str], **top: Any) -> str:
-    """A contract declaring `operations` ("METHOD /template"), answering 200; its file name.
-
-    `top` adds top-level members (e.g. `security`, `components`) as YAML flow values.
-    """
+def write_contract(
+    tmp_path: Path, name: str, operations: list[str], tier: str = "experience", **top: Any
+) -> str:
+    """A contract of API `name` declaring `operations` ("METHOD /template"), answering 200,
+    that passes the tier lint; its file name. `top` adds top-level members."""
     paths: dict[str, dict[str, Any]] = {}
     for operation in operations:
         method, template = operation.split(" ", 1)
@@ -54,6 +54,8 @@ def write_contract(tmp_path: Path, name: str, operations: list[str], **top: Any)
     document = {
         "openapi": "3.1.0",
         "info": {"title": name, "version": "1"},
+        "x-tier": tier,
+        "servers": [{"url": f"/{tier}/{name}/v1"}],
         "paths": paths,
         **top,
     }
