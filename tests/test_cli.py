@@ -223,3 +223,19 @@ def test_up_refuses_what_check_refuses_without_traceback(tmp_path):
     assert result.returncode == 2
     assert "apis[shop].rate-limit.default_plan: plan 'free' is not defined" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_check_and_up_refuse_a_config_key_naming_no_operation(tmp_path):
+    from tests.support.configs import write_contract
+
+    contract = write_contract(tmp_path, "shop", ["GET /products", "POST /orders"])
+    shop = api(
+        contract=contract, policies={"rate-limit": {"operations": {"POST /order": "1/second"}}}
+    )
+    config = write_config(tmp_path, [shop])
+    for command in ("check", "up"):
+        result = tiergate(command, "--config", str(config), cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        assert f"{config}: apis[0].policies.rate-limit.operations.POST /order: " in result.stderr
+        assert "did you mean 'POST /orders'?" in result.stderr
