@@ -1,11 +1,14 @@
 """CPU per request of the gateway's own path, without the HTTP server, A/B between commits.
 
     .venv/bin/python bench/hotpath.py [--compare HEAD~1] [--rounds 5] [--requests 20000]
+                                      [--scenario tiergate+jwt+rl+log]
 
 Calls `Gateway.__call__` directly (32 requests in flight, as wrk does) with real
 aiohttp forwarding to the bench's nginx upstream, and reports the process CPU time
 per request (`time.process_time`, so time lost to other processes on this shared
-machine is not counted). With --compare, the same child runs against the gateway/
+machine is not counted). `--scenario` runs one of bench/scenarios.py's policy sets (with
+its bearer token and the access log to /dev/null when the scenario logs) instead of
+bare forwarding. With --compare, the same child runs against the gateway/
 of each git ref, alternating, so a small change can be measured within noise.
 """
 
@@ -32,19 +35,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--access-log", action="store_true", help="log each request to a file")
+    parser.add_argument("--scenario", help="a policy scenario of bench/scenarios.py")
     parser.add_argument("--child", metavar="UPSTREAM_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--token", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         import uvloop
 
         sys.path.insert(0, os.getcwd())  # the gateway/ of the source under test
+        drive = _drive(args.child, args.requests, args.access_log, args.scenario, args.token)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            print(runner.run(_drive(args.child, args.requests, args.access_log)))
+            print(runner.run(drive))
         return 0
 
     from harness import LOAD_CORE, SUT_CORE, free_port, start_nginx
     from run import _check, _upstream_body
-    from scenarios import UPSTREAM_PATH
+    from scenarios import UPSTREAM_PATH, JwtMaterial
 
     with tempfile.TemporaryDirectory(prefix="tiergate-hotpath-") as tmp:
         workdir = Path(tmp)
@@ -58,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
             sources[ref] = source
         port = free_port()
-        upstream = start_nginx("upstream", _upstream_body(port, "{}"), workdir, LOAD_CORE)
+        material = JwtMaterial()
+        body = _upstream_body(port, material.jwks)
+        upstream = start_nginx("upstream", body, workdir, LOAD_CORE)
         url = f"http://127.0.0.1:{port}"
         try:
             _check(upstream, url + UPSTREAM_PATH)
@@ -68,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
                     argv = ["taskset", "-c", SUT_CORE, sys.executable, __file__]
                     argv += ["--child", url, "--requests", str(args.requests)]
                     argv += ["--access-log"] if args.access_log else []
+                    if args.scenario:
+                        argv += ["--scenario", args.scenario, "--token", material.token]
                     out = subprocess.run(
                         argv, cwd=source, capture_output=True, text=True, check=True, timeout=300
                     )
@@ -87,15 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-async def _drive(upstream: str, requests: int, access_log: bool) -> float:
-    from scenarios import API_PREFIX, CONTRACT, UPSTREAM_PATH
+async def _drive(
+    upstream: str, requests: int, access_log: bool, scenario: str | None, token: str | None
+) -> float:
+    from scenarios import API_PREFIX, CONTRACT, UPSTREAM_PATH, gateway_config, scenarios
 
     from gateway.app import Gateway
     from gateway.config.loader import validate_config
 
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "contract.yaml").write_text(CONTRACT)
-        raw = {
+        raw: dict = {
             "access_log": access_log,
             "apis": [
                 {
@@ -107,6 +119,13 @@ async def _drive(upstream: str, requests: int, access_log: bool) -> float:
                 }
             ],
         }
+        headers = [(b"host", b"127.0.0.1:8080")]
+        if scenario is not None:
+            chosen = next(s for s in scenarios(upstream) if s.name == scenario)
+            raw = gateway_config(chosen, upstream, 8080, 8081, tmp)
+            access_log = chosen.access_log
+            if chosen.jwt:
+                headers.append((b"authorization", f"Bearer {token}".encode()))
         config = validate_config(raw, Path(tmp) / "tiergate.yaml", env={})
         if access_log:
             from gateway.observability.access_log import configure_access_log
@@ -116,15 +135,15 @@ async def _drive(upstream: str, requests: int, access_log: bool) -> float:
         await gateway.startup()
         path = (API_PREFIX + UPSTREAM_PATH).encode()
         try:
-            await _load(gateway, path, 1000)
+            await _load(gateway, path, headers, 1000)
             started = time.process_time()
-            await _load(gateway, path, requests)
+            await _load(gateway, path, headers, requests)
             return (time.process_time() - started) * 1e6 / requests
         finally:
             await gateway.shutdown()
 
 
-async def _load(gateway: object, path: bytes, requests: int) -> None:
+async def _load(gateway: object, path: bytes, headers: list, requests: int) -> None:
     per_task = requests // IN_FLIGHT
 
     async def client() -> None:
@@ -141,7 +160,7 @@ async def _load(gateway: object, path: bytes, requests: int) -> None:
                 "path": path.decode(),
                 "raw_path": path,
                 "query_string": b"",
-                "headers": [(b"host", b"127.0.0.1:8080")],
+                "headers": headers,
             }
             status: list[int] = []
 

@@ -79,6 +79,20 @@ def scenarios(upstream_url: str) -> list[Scenario]:
             jwt=True,
         ),
         Scenario(
+            # The same with per-operation config (a scope and a limit for the operation):
+            # what the gateway resolves once per request and the policies look up.
+            "tiergate+jwt+rl+log+ops",
+            policies={
+                "jwt": {**jwt_policy, "operation_scopes": {f"GET {UPSTREAM_PATH}": ["bench:read"]}},
+                "rate-limit": {
+                    **rate_limit_policy,
+                    "operations": {f"GET {UPSTREAM_PATH}": "1000000000/minute"},
+                },
+            },
+            access_log=True,
+            jwt=True,
+        ),
+        Scenario(
             "tiergate+jwt+rl+log+redis",
             policies={"jwt": jwt_policy, "rate-limit": rate_limit_policy},
             access_log=True,

@@ -199,12 +199,13 @@ class Gateway:
         self.in_flight += 1
         try:
             if route.contract is not None:
+                preflight = (
+                    ctx.header(b"access-control-request-method")
+                    if ctx.method == "OPTIONS"
+                    else None
+                )
                 resolved = resolve(
-                    route.contract,
-                    route.api.name,
-                    ctx.method,
-                    route.relative_path(path),
-                    ctx.header(b"access-control-request-method"),
+                    route.contract, route.api.name, ctx.method, route.relative_path(path), preflight
                 )
                 if isinstance(resolved, ProblemResponse):
                     ctx.log["ended_by"] = "contract"

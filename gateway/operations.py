@@ -37,7 +37,7 @@ UNKNOWN_REFERENCE = "names no operation of {contract}{hint}"
 NO_CONTRACT = "names an operation, but API {api!r} has no contract to name it in"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every request, and frozen init costs more
 class ResolvedOperation:
     """The request's operation, with what resolving it found out."""
 
@@ -45,18 +45,9 @@ class ResolvedOperation:
     path: str  # relative to the API, decoded, without a trailing slash
     params: tuple[str, ...]  # path parameters in template order, decoded
     trimmed: bool  # a trailing slash was ignored (and is not forwarded)
-
-    @property
-    def index(self) -> int:
-        return self.operation.index
-
-    @property
-    def name(self) -> str:
-        return self.operation.name
-
-    @property
-    def template(self) -> str:
-        return self.operation.template
+    index: int  # the operation's position in the table: policies key their data by it
+    name: str  # its operationId, else `METHOD /template`
+    template: str  # its path template: the route label of metrics and logs
 
 
 def resolve(
@@ -83,7 +74,9 @@ def resolve(
     if operation is None:
         detail = WRONG_METHOD.format(path=path, api=api, method=method, allow=entry.allow)
         return ProblemResponse(405, detail, headers=[("allow", entry.allow)])
-    return ResolvedOperation(operation, path, params, trimmed)
+    return ResolvedOperation(
+        operation, path, params, trimmed, operation.index, operation.name, operation.template
+    )
 
 
 def load_route_contract(config: GatewayConfig, api: ApiConfig) -> Contract | None:

@@ -98,6 +98,8 @@ class Operation:
     # The contract's alternatives (OR of ANDs); None when it declares no security at all.
     security: tuple[Alternative, ...] | None = None
     index: int = 0  # position in the contract's table: policies key precomputed data by it
+    key: str = ""  # `METHOD /template`, the operation's name in logs and config
+    name: str = ""  # the operationId, else `key`
     _response_validators: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def response_validator(self, status: str, media: str) -> Any | None:
@@ -117,16 +119,6 @@ class Operation:
     def declares(self, status: str) -> bool:
         r = self.responses
         return status in r or status[0] + "XX" in r or "default" in r
-
-    @property
-    def key(self) -> str:
-        """`METHOD /template`, the operation's name in logs and config."""
-        return f"{self.method} {self.template}"
-
-    @property
-    def name(self) -> str:
-        """The operationId, else `METHOD /template`."""
-        return self.operation_id or self.key
 
     def instance(self, params: Iterable[str], query: bytes, headers: list) -> dict:
         """The validation instance; `params` are the path parameters, already decoded."""
@@ -206,6 +198,8 @@ class Contract:
                         method.upper(), raw_template, names, shared, op, components, validators
                     )
                     compiled.operation_id = op.get("operationId")
+                    compiled.key = f"{method.upper()} {raw_template}"
+                    compiled.name = compiled.operation_id or compiled.key
                     security = op.get("security", default_security)
                     compiled.security = _security(security, schemes)
                     compiled.index = len(self.operations)

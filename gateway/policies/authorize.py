@@ -42,6 +42,7 @@ NEEDS = {
 NO_CREDENTIALS = "This operation needs {needs}."
 NOT_ACCEPTED = "This operation does not accept {sent}; it needs {needs}."
 SENT = {BEARER: "OAuth2 access tokens", API_KEY: "API keys"}
+_NONE: dict[str, Identity] = {}  # no credentials (never written to)
 INSUFFICIENT_SCOPE = "This operation needs the scopes: {scopes}."
 KEY_NOT_GRANTED = "This API key is not granted operation {operation}."
 KEY_SCOPES = "This API key is not granted the scopes this operation needs: {scopes}."
@@ -61,6 +62,7 @@ class _Decision:
     alternatives: tuple[Alternative, ...]
     kinds: tuple[str, ...]  # accepted credential kinds, in contract order
     bearer_scopes: frozenset[str]  # of the first alternative with a bearer scheme
+    single: Requirement | None = None  # set when there is one alternative of one scheme
 
     def satisfied_by(self, alternative: Alternative, credentials: dict[str, Identity]) -> bool:
         for requirement in alternative:
@@ -95,10 +97,19 @@ class Authorize:
     async def __call__(self, ctx: RequestContext) -> ProblemResponse | None:
         resolved = ctx.operation
         decision = self.decisions[resolved.index] if resolved is not None else self.default
-        credentials = ctx.credentials or {}
+        credentials = ctx.credentials or _NONE
         error = ctx.auth_error
         if error is not None and error[0] in decision.kinds:
             return ProblemResponse(401, error[1], headers=decision.challenges(error))
+        single = decision.single
+        if single is not None:  # the common case: one scheme, one alternative
+            identity = credentials.get(single.kind)
+            if identity is not None and decision.satisfied_by(
+                decision.alternatives[0], credentials
+            ):
+                ctx.identity = identity
+                return None
+            return _refusal(decision, credentials)
         for alternative in decision.alternatives:
             if decision.satisfied_by(alternative, credentials):
                 first = alternative[0].kind if alternative else next(iter(credentials), None)
@@ -205,6 +216,7 @@ def _decision(
         alternatives=alternatives,
         kinds=tuple(kinds),
         bearer_scopes=bearer,
+        single=alternatives[0][0] if len(alternatives) == 1 and len(alternatives[0]) == 1 else None,
     )
 
 
