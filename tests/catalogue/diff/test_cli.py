@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,8 @@ def tiergate_diff(tmp_path: Path, old: Path, new: Path, *extra: str) -> subproce
         text=True,
         timeout=60,
         cwd=tmp_path,
+        # Hermetic: a TIERGATE_CONFIG in the shell must not pick the dependants.
+        env={k: v for k, v in os.environ.items() if not k.startswith("TIERGATE_")},
     )
 
 
