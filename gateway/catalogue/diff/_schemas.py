@@ -50,16 +50,18 @@ def compare(side: Side, a: Any, b: Any, label: str, depth: int = 0) -> list[Chan
     return changes
 
 
-def _flatten(contract: Contract, schema: Any) -> dict[str, Any]:
+def _flatten(contract: Contract, schema: Any, depth: int = 0) -> dict[str, Any]:
     """`allOf` members merged into one schema: properties and required united,
     other keywords from the first member that has them."""
     schema = contract.mapping(schema)
+    if depth > _MAX_DEPTH:  # an allOf that includes itself
+        return {}
     if not isinstance(schema.get("allOf"), list):
         return schema
     merged = {k: v for k, v in schema.items() if k != "allOf"}
     properties, required = dict(merged.get("properties") or {}), list(merged.get("required") or [])
     for member in schema["allOf"]:
-        part = _flatten(contract, member)
+        part = _flatten(contract, member, depth + 1)
         properties.update(part.get("properties") or {})
         required += [name for name in part.get("required") or [] if name not in required]
         for key, value in part.items():

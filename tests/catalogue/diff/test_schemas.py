@@ -285,3 +285,22 @@ def test_readonly_required_property_is_not_required_in_requests():
 def test_unchanged_schema_reports_nothing():
     schema = {**obj(id={**S, "pattern": "^[a-z_-]+$", "format": "x"}), "required": ["id"]}
     assert diff(schema, dict(schema), request=True) == []
+
+
+def test_self_referencing_schemas_terminate():
+    def doc(max_length: int) -> dict:
+        node = {
+            "allOf": [{"$ref": "#/components/schemas/Node"}],
+            "type": "object",
+            "properties": {
+                "name": {**S, "maxLength": max_length},
+                "children": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}},
+            },
+        }
+        document_ = document({"$ref": "#/components/schemas/Node"}, S)
+        document_["components"] = {"schemas": {"Node": node}}
+        return document_
+
+    messages = [c.message for c in diff_contracts(doc(10), doc(5))]
+    assert "request body.name: maxLength tightened to 5" in messages
+    assert "request body.children[].name: maxLength tightened to 5" in messages
