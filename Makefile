@@ -23,11 +23,14 @@ check: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/test-prerequisites.sh
+	bash scripts/redocly.sh install
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# Redocly CLI (pinned in scripts/redocly.sh) installs itself into .tools/ once.
 lint: $(STAMP)
 	$(BIN)/ruff check gateway apis tests bench
 	$(BIN)/mypy
+	bash scripts/redocly.sh lint
 
 cluster: $(STAMP)
 	bash deploy/cluster.sh up
@@ -39,4 +42,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var .tools

@@ -1,4 +1,5 @@
-"""`tiergate diff OLD NEW`: breaking changes between two versions of a contract."""
+"""`tiergate diff OLD NEW`: every change between two versions of a contract, breaking
+ones marked. Exit 0 compatible, 1 breaking, 2 a file that cannot be compared."""
 
 from __future__ import annotations
 
@@ -7,14 +8,23 @@ import sys
 from pathlib import Path
 
 import yaml
+from openapi_spec_validator import validate
+from openapi_spec_validator.validation.exceptions import (
+    OpenAPIValidationError,
+    ValidatorDetectError,
+)
 
 from gateway.catalogue.diff import diff_contracts
 from gateway.config import ConfigError, load_config
 from gateway.config.loader import config_path, contract_path
 
+EXIT_COMPATIBLE, EXIT_BREAKING, EXIT_ERROR = 0, 1, 2
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    diff = sub.add_parser("diff", help="report breaking changes between two contract versions")
+    diff = sub.add_parser(
+        "diff", help="list changes between two contract versions, breaking ones marked (exit 0/1/2)"
+    )
     diff.add_argument("old", help="the contract as it is deployed")
     diff.add_argument("new", help="the proposed contract")
     diff.add_argument("--api", help="API name, to list the APIs that depend on it")
@@ -22,15 +32,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     diff.set_defaults(handler=cmd_diff)
 
 
+class DiffError(Exception):
+    """A file `tiergate diff` cannot compare; exit code 2."""
+
+
 def _load(path: str) -> dict:
     try:
         document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise SystemExit(f"tiergate diff: cannot read {path}: {exc.strerror}") from None
+        raise DiffError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise DiffError(f"cannot read {path}: not UTF-8 text") from None
     except yaml.YAMLError as exc:
-        raise SystemExit(f"tiergate diff: {path} is not valid YAML or JSON: {exc}") from None
-    if not isinstance(document, dict) or "paths" not in document:
-        raise SystemExit(f"tiergate diff: {path} is not an OpenAPI document (no 'paths')")
+        raise DiffError(f"{path} is not valid YAML or JSON: {exc}") from None
+    if not isinstance(document, dict) or not str(document.get("openapi", "")).startswith("3."):
+        raise DiffError(f"{path} is not an OpenAPI 3 document (no 'openapi: 3.x' field)")
+    try:
+        validate(document)
+    except ValidatorDetectError:
+        raise DiffError(f"{path}: unsupported OpenAPI version {document['openapi']!r}") from None
+    except OpenAPIValidationError as exc:
+        at = "/".join(map(str, exc.path)) or "the document root"
+        reason = exc.message.split("\n", 1)[0]
+        raise DiffError(f"{path} is not a valid OpenAPI document: at {at}: {reason}") from None
     return document
 
 
@@ -69,18 +93,23 @@ def dependants(args: argparse.Namespace) -> tuple[str | None, list[str]]:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    changes = diff_contracts(_load(args.old), _load(args.new))
+    """Exit 0: compatible (or no change); 1: something breaks; 2: cannot compare."""
+    try:
+        changes = diff_contracts(_load(args.old), _load(args.new))
+    except DiffError as exc:
+        print(f"tiergate diff: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     breaking = [c for c in changes if c.breaking]
     for change in changes:
         print(change)
     if not changes:
-        print("no changes to operations, parameters, bodies or responses")
+        print("no changes to operations, parameters, bodies, responses or security")
     api, users = dependants(args)
     if breaking:
         print(f"\n{len(breaking)} breaking change(s)" + (f" in API '{api}'" if api else ""))
         if users:
             print("APIs that depend on it: " + ", ".join(users))
-    else:
-        print(f"\nno breaking changes ({len(changes)} compatible change(s))")
+    compatible = len(changes) - len(breaking)
+    print(("" if breaking else "\nno breaking changes; ") + f"{compatible} compatible change(s)")
     sys.stdout.flush()
-    return 1 if breaking else 0
+    return EXIT_BREAKING if breaking else EXIT_COMPATIBLE

@@ -1,13 +1,10 @@
-"""`tiergate diff` on real pairs of contract versions."""
+"""`tiergate diff` on real pairs of contract versions: operations, parameters,
+bodies, responses and their headers."""
 
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
 import yaml
 
 from gateway.catalogue.diff import diff_contracts
@@ -187,48 +184,60 @@ def test_added_operation_is_compatible():
     assert [(c.breaking, c.message) for c in changes] == [(False, "operation added")]
 
 
-def run_cli(tmp_path: Path, new: dict, *extra: str) -> subprocess.CompletedProcess:
-    old_file, new_file = tmp_path / "old.yaml", tmp_path / "new.yaml"
-    old_file.write_text(yaml.safe_dump(BASE))
-    new_file.write_text(yaml.safe_dump(new))
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "diff", str(old_file), str(new_file), *extra],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
+def test_removed_parameter_is_breaking():
+    doc = changed(lambda d: d["paths"]["/orders"]["get"]["parameters"].pop(0))
+    assert breaking(doc) == [
+        "query parameter 'status' removed (clients that send it lose its effect)"
+    ]
+
+
+def test_parameter_that_became_optional_is_listed_as_compatible():
+    doc = changed(
+        lambda d: d["paths"]["/orders/{order_id}"]["get"]["parameters"][0].update(required=False)
     )
+    assert [(c.breaking, c.message) for c in diff_contracts(BASE, doc)] == [
+        (False, "path parameter 'order_id' became optional")
+    ]
 
 
-def test_cli_exit_codes_and_dependants(tmp_path, estate):
-    result = run_cli(
-        tmp_path,
-        changed(lambda d: d["paths"].pop("/orders/{order_id}")),
-        "--config",
-        str(estate),
-        "--api",
-        "stock",
+def test_request_body_removed_is_breaking_and_optional_is_compatible():
+    assert breaking(changed(lambda d: d["paths"]["/orders"]["post"].pop("requestBody"))) == [
+        "request body removed"
+    ]
+    optional = changed(
+        lambda d: d["paths"]["/orders"]["post"]["requestBody"].update(required=False)
     )
-    assert result.returncode == 1, result.stderr
-    assert "BREAKING  GET /orders/{order_id}: operation removed" in result.stdout
-    assert "APIs that depend on it: orders-proc, shop" in result.stdout
-    result = run_cli(tmp_path, copy.deepcopy(BASE))
-    assert result.returncode == 0
-    assert "no breaking changes" in result.stdout
+    assert [(c.breaking, c.message) for c in diff_contracts(BASE, optional)] == [
+        (False, "request body became optional")
+    ]
 
 
-@pytest.mark.parametrize("content", ["not: [valid", "just: a mapping"])
-def test_cli_refuses_what_is_not_a_contract(tmp_path, content):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(content)
-    good = tmp_path / "good.yaml"
-    good.write_text(yaml.safe_dump(BASE))
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "diff", str(good), str(bad)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    assert result.returncode != 0
-    assert "bad.yaml" in result.stderr and "Traceback" not in result.stderr
+def with_header(d: dict, name: str, header: dict) -> None:
+    d["paths"]["/orders"]["post"]["responses"]["201"]["headers"] = {name: header}
+
+
+def test_response_headers():
+    location = {"required": True, "schema": {"type": "string"}}
+    old = changed(lambda d: with_header(d, "Location", location))
+    assert [(c.breaking, c.message) for c in diff_contracts(BASE, old)] == [
+        (False, "response 201 header 'location' added")
+    ]
+    assert [(c.breaking, c.message) for c in diff_contracts(old, BASE)] == [
+        (True, "response 201 header 'location' removed")
+    ]
+    optional = changed(lambda d: with_header(d, "location", {"schema": {"type": "string"}}))
+    assert [(c.breaking, c.message) for c in diff_contracts(old, optional)] == [
+        (True, "response 201 header 'location' no longer always sent")
+    ]
+    typed = {**location, "schema": {"type": "string", "format": "uri"}}
+    widened = changed(lambda d: with_header(d, "LOCATION", typed))
+    assert [(c.breaking, c.message) for c in diff_contracts(widened, old)] == [
+        (True, "response 201 header 'location': format 'uri' removed")
+    ]
+
+
+def test_deprecation_is_listed_as_compatible():
+    doc = changed(lambda d: d["paths"]["/orders"]["get"].update(deprecated=True))
+    assert [(c.breaking, c.message) for c in diff_contracts(BASE, doc)] == [
+        (False, "operation deprecated")
+    ]

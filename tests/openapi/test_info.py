@@ -1,0 +1,25 @@
+"""Every contract names the project's licence, as pyproject.toml declares it."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTRACTS = sorted((ROOT / "openapi").glob("*/*.yaml"))
+
+
+def test_contracts_are_found():
+    assert len(CONTRACTS) >= 9
+
+
+@pytest.mark.parametrize("contract", CONTRACTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_contract_carries_the_project_licence(contract):
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    licence = yaml.safe_load(contract.read_text())["info"].get("license")
+    assert licence is not None, f"{contract} has no info.license"
+    assert licence["identifier"] == project["license"]["text"]
+    assert licence["name"]
