@@ -70,18 +70,17 @@ BAD_BASIC: dict[str, str | bytes] = {
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_a_malformed_basic_header_is_401_invalid_client(tmp_path, registry_url, endpoint):
-    with running_gateway(tmp_path, registry_url) as gw:
-        with httpx.Client() as http:
-            for name, header in BAD_BASIC.items():
-                r = http.post(
-                    f"{gw.url}/oauth/{endpoint}",
-                    data=_form(endpoint),
-                    headers={"authorization": header},
-                )
-                assert r.status_code == 401, (name, r.status_code, r.text)
-                assert r.json()["error"] == "invalid_client", name
-                assert r.headers["www-authenticate"].startswith("Basic realm="), name
-                assert r.headers["cache-control"] == "no-store", name
+    with running_gateway(tmp_path, registry_url) as gw, httpx.Client() as http:
+        for name, header in BAD_BASIC.items():
+            r = http.post(
+                f"{gw.url}/oauth/{endpoint}",
+                data=_form(endpoint),
+                headers={"authorization": header},
+            )
+            assert r.status_code == 401, (name, r.status_code, r.text)
+            assert r.json()["error"] == "invalid_client", name
+            assert r.headers["www-authenticate"].startswith("Basic realm="), name
+            assert r.headers["cache-control"] == "no-store", name
 
 
 def test_a_percent_encoded_basic_client_id_still_works(tmp_path, registry_url):
