@@ -58,7 +58,7 @@ async def authenticate(request: Request, form: dict[str, str], registry: Registr
         if form.get("client_id") not in (None, client_id):
             raise InvalidRequestError(description=TWO_AUTH_METHODS)
     elif uses_post:
-        client_id, secret = form.get("client_id"), form["client_secret"]
+        client_id, secret = form.get("client_id", ""), form["client_secret"]
     else:
         raise InvalidClientError(description=NO_CLIENT_AUTH)
     if not client_id or not secret:
