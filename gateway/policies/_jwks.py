@@ -121,8 +121,11 @@ class JwksKeys:
         if key is None and self._task is not None:  # a fetch is under way: it may bring it
             await asyncio.shield(self._task)
             key = self._lookup(kid)
-        if key is None and now - self.unknown_kid_at >= self.cooldown:
-            # Routine fetches do not count here: they would hide a rotation for a cooldown.
+        # A fetch that started with this request (the first, or a stale refresh) is as fresh
+        # as another would be. Routine fetches do not count against the cooldown: they would
+        # hide a rotated-in key for that long.
+        fetched_now = self.attempted_at >= now
+        if key is None and not fetched_now and now - self.unknown_kid_at >= self.cooldown:
             self.unknown_kid_at = now
             await self._refresh_once(now, force=True)
             key = self._lookup(kid)

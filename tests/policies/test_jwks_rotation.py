@@ -97,3 +97,14 @@ def test_unknown_kids_fetch_at_most_once_per_cooldown(tmp_path, httpbin_url):
         assert r.status_code == 401 and r.json()["detail"] == policy.UNKNOWN_KEY
         assert env.idp.jwks_fetches == 2
         assert _call(env, _token(env, env.old)).status_code == 200  # known keys still work
+
+
+def test_a_first_token_with_an_unknown_kid_costs_one_fetch(tmp_path, httpbin_url):
+    with idp_estate(tmp_path, httpbin_url) as env:
+        r = _call(env, _token(env, env.new))  # the IdP does not publish `new` yet
+        assert r.status_code == 401 and r.json()["detail"] == policy.UNKNOWN_KEY
+        assert env.idp.jwks_fetches == 1  # the first fetch is as fresh as a refetch
+        env.idp.keys = [env.new, env.old]  # now it does
+        # The first fetch did not use up the unknown-kid allowance: this one fetches.
+        assert _call(env, _token(env, env.new)).status_code == 200
+        assert env.idp.jwks_fetches == 2
