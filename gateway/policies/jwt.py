@@ -102,8 +102,8 @@ class IssuerConfig(StrictModel):
         30.0,
         ge=0.1,
         le=3600,
-        description="Minimum seconds between JWKS fetches (an unknown kid refetches at most "
-        "once per cooldown; also the retry pause while the IdP is down).",
+        description="An unknown kid fetches the JWKS at once unless another unknown kid did "
+        "within this many seconds; also the pause between routine fetches and retries.",
     )
 
     @field_validator("audience", mode="before")
