@@ -140,25 +140,25 @@ class Gateway:
         await self._handle(route, path, scope, receive, send)
 
     async def _outside_api(self, app: Any, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer a request no API handles, with its access-log line."""
-        if not self.access_log:
-            await app(scope, receive, send)
-            return
+        """Answer a request no API handles, with X-Request-ID and its access-log line."""
+        request_id = _request_id(scope)
+        id_header = (b"x-request-id", request_id.encode())
         started = time.perf_counter()
         status = 500
 
-        async def send_status(message: Message) -> None:
+        async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                headers = [h for h in message.get("headers", ()) if h[0] != b"x-request-id"]
+                message = {**message, "headers": [*headers, id_header]}
             await send(message)
 
         try:
-            await app(scope, receive, send_status)
+            await app(scope, receive, send_with_id)
         finally:
-            sent_id = _header(scope, b"x-request-id")
-            request_id = sent_id.decode() if sent_id and _REQUEST_ID.match(sent_id) else None
-            log_outside(scope, status, started, request_id)
+            if self.access_log:
+                log_outside(scope, status, started, request_id)
 
     async def _to_shell(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.shell_guards:
@@ -285,6 +285,12 @@ def _method_not_allowed(method: str, allowed: frozenset[str]) -> ProblemResponse
     allow = ", ".join(sorted(allowed))
     detail = METHOD_NOT_ALLOWED.format(method=method, allowed=allow)
     return ProblemResponse(405, detail, headers=[("allow", allow)])
+
+
+def _request_id(scope: Scope) -> str:
+    """The client's X-Request-ID when it is a valid one, else a fresh one."""
+    sent = _header(scope, b"x-request-id")
+    return sent.decode() if sent and _REQUEST_ID.match(sent) else os.urandom(16).hex()
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

@@ -1,5 +1,6 @@
 """The `limits` component: owns the limiter's storage for the gateway's lifetime,
-publishes it as services["limiter"], guards /oauth/token per client IP and serves
+publishes it as services["limiter"], guards the OAuth endpoints that authenticate clients
+(/oauth/token, /oauth/introspect, /oauth/revoke) per client IP and serves
 GET /admin/usage/{consumer} on the admin listener."""
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ if TYPE_CHECKING:
     from gateway.app import Gateway
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a secret
+INTROSPECTION_PATHS = ("/oauth/introspect", "/oauth/revoke")
 TOKEN_LIMITED = "Too many token requests from this address; retry in {retry} s."  # noqa: S105
+INTROSPECTION_LIMITED = (
+    "Too many introspection or revocation requests from this address; retry in {retry} s."
+)
 STORAGE_DOWN = "Rate limits cannot be checked right now; retry in {retry} s."
 USAGE_UNAVAILABLE = "Usage cannot be read: the rate-limit storage is unavailable ({reason})."
 UNKNOWN_PLAN = "Plan {plan!r} is not defined; defined plans: {known}."
@@ -36,11 +41,19 @@ class LimitsComponent(Component):
         self.config = gateway.config
         self.limiter: Limiter | None = None
         settings = self.config.rate_limiting
-        self.token_rules: tuple[Rule, ...] = ()
+        # path → (rules, refusal text); introspect and revoke share one counter.
+        self.guarded: dict[str, tuple[tuple[Rule, ...], str]] = {}
         if settings.token_endpoint_limit:
-            item = parse(settings.token_endpoint_limit)
-            self.token_rules = (Rule(policy_name("token", item), item, "token", "moving-window"),)
-            gateway.shell_guards.append(self.guard_token_endpoint)
+            self.guarded[TOKEN_PATH] = (
+                _ip_rules("token", settings.token_endpoint_limit),
+                TOKEN_LIMITED,
+            )
+        if settings.introspection_endpoint_limit:
+            rules = _ip_rules("introspection", settings.introspection_endpoint_limit)
+            for path in INTROSPECTION_PATHS:
+                self.guarded[path] = (rules, INTROSPECTION_LIMITED)
+        if self.guarded:
+            gateway.shell_guards.append(self.guard_oauth_endpoints)
 
     async def start(self) -> None:
         self.limiter = Limiter(self.config.limits_storage, self.config.rate_limiting)
@@ -52,13 +65,15 @@ class LimitsComponent(Component):
             self.gateway.services.pop("limiter", None)
             self.limiter = None
 
-    # -- /oauth/token per client IP (credential stuffing) ------------------------
+    # -- the OAuth endpoints per client IP (credential stuffing, secret guessing) ----
 
-    async def guard_token_endpoint(self, scope: Scope, client_ip: str) -> Any:
-        if scope["path"] != TOKEN_PATH or scope["method"] != "POST" or self.limiter is None:
+    async def guard_oauth_endpoints(self, scope: Scope, client_ip: str) -> Any:
+        guarded = self.guarded.get(scope["path"])
+        if guarded is None or scope["method"] != "POST" or self.limiter is None:
             return None
+        rules, refusal = guarded
         try:
-            verdict = await self.limiter.check(self.token_rules, "ip:" + client_ip)
+            verdict = await self.limiter.check(rules, "ip:" + client_ip)
         except StorageUnavailable:
             if self.config.rate_limiting.token_endpoint_on_storage_error == "fail_open":  # noqa: S105
                 return None
@@ -74,7 +89,7 @@ class LimitsComponent(Component):
             for k, v in rate_limit_headers(verdict.windows, verdict.refused)
         ]
         return ProblemResponse(
-            429, TOKEN_LIMITED.format(retry=retry), headers=[*headers, ("retry-after", retry)]
+            429, refusal.format(retry=retry), headers=[*headers, ("retry-after", retry)]
         )
 
     # -- admin: usage ---------------------------------------------------------
@@ -101,3 +116,8 @@ class LimitsComponent(Component):
             )
         body["plan"] = plan_name
         return JSONResponse(body)
+
+
+def _ip_rules(name: str, limit: str) -> tuple[Rule, ...]:
+    item = parse(limit)
+    return (Rule(policy_name(name, item), item, name, "moving-window"),)

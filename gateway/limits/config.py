@@ -95,8 +95,15 @@ class RateLimitingConfig(_Strict):
         description="Per-client-IP limit on POST /oauth/token against credential "
         "stuffing; null turns it off.",
     )
+    introspection_endpoint_limit: LimitString | None = Field(
+        "120/minute",
+        description="Per-client-IP limit on POST /oauth/introspect and /oauth/revoke "
+        "together (both authenticate clients, so both let secrets be guessed); a counter "
+        "apart from the token endpoint's; null turns it off.",
+    )
     token_endpoint_on_storage_error: FailMode = Field(
-        "fail_open", description="What the token-endpoint guard does when the storage fails."
+        "fail_open",
+        description="What the guards of the OAuth endpoints do when the storage fails.",
     )
     key_prefix: str = Field(
         "tiergate", pattern=r"^[A-Za-z0-9:_-]{1,64}$", description="Prefix of every storage key."

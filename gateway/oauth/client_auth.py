@@ -3,12 +3,13 @@ client_secret_basic or client_secret_post (RFC 6749 §2.3.1), never both."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+import base64
+from urllib.parse import parse_qsl, unquote
 
-from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from starlette.requests import Request
 
 from gateway.oauth.errors import (
+    BAD_BASIC,
     BAD_CLIENT,
     NO_CLIENT_AUTH,
     REPEATED_PARAMETER,
@@ -53,11 +54,11 @@ async def authenticate(request: Request, form: dict[str, str], registry: Registr
     if uses_basic and uses_post:
         raise InvalidRequestError(description=TWO_AUTH_METHODS)
     if uses_basic:
-        client_id, secret = extract_basic_authorization(request.headers)
+        client_id, secret = basic_credentials(authorization[6:])
         if form.get("client_id") not in (None, client_id):
             raise InvalidRequestError(description=TWO_AUTH_METHODS)
     elif uses_post:
-        client_id, secret = form.get("client_id"), form["client_secret"]
+        client_id, secret = form.get("client_id", ""), form["client_secret"]
     else:
         raise InvalidClientError(description=NO_CLIENT_AUTH)
     if not client_id or not secret:
@@ -66,3 +67,17 @@ async def authenticate(request: Request, form: dict[str, str], registry: Registr
     if client is None:
         raise InvalidClientError(description=BAD_CLIENT)
     return client
+
+
+def basic_credentials(encoded: str) -> tuple[str, str]:
+    """(client_id, secret) of a Basic header (RFC 7617): strict base64 of UTF-8
+    `id:secret`, each form-encoded first (RFC 6749 §2.3.1). Anything else is a client
+    that failed to authenticate (401 invalid_client, §5.2), never a crash."""
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        client_id, colon, secret = decoded.partition(":")
+        if not colon:
+            raise ValueError("no colon")
+        return unquote(client_id, errors="strict"), unquote(secret, errors="strict")
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raise InvalidClientError(description=BAD_BASIC) from None

@@ -101,7 +101,7 @@ class OAuthEndpoints:
         if not token:
             raise InvalidRequestError(description=MISSING_TOKEN)
         claims = verify_access_token(self.ring, token)
-        if claims is None or self.revocations.is_revoked(str(claims["jti"])):
+        if claims is None or await self.revocations.is_revoked_shared(str(claims["jti"])):
             return JSONResponse({"active": False}, headers=NO_STORE)
         return JSONResponse({"active": True, "token_type": "Bearer", **claims}, headers=NO_STORE)
 
@@ -116,9 +116,7 @@ class OAuthEndpoints:
         if claims is not None:
             if claims.get("client_id") != client.client_id:
                 raise UnauthorizedClientError(description=NOT_YOUR_TOKEN)
-            jti, exp = str(claims["jti"]), float(claims["exp"])
-            await self.registry.revoke_token(jti, exp)
-            self.revocations.add(jti, exp)
+            await self.revocations.revoke(str(claims["jti"]), float(claims["exp"]))
         return Response(status_code=200, headers=NO_STORE)
 
     async def jwks(self, request: Request) -> Response:

@@ -17,6 +17,7 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 # Descriptions are fixed sentences: they never echo a credential.
 BAD_CLIENT = "Client authentication failed: unknown client, wrong secret or revoked client."
+BAD_BASIC = "The Basic credentials must be base64 of UTF-8 'client_id:client_secret'."
 NO_CLIENT_AUTH = "The client must authenticate with client_secret_basic or client_secret_post."
 TWO_AUTH_METHODS = "Use one client authentication method, not both Basic and form credentials."
 WRONG_CONTENT_TYPE = "The body must be application/x-www-form-urlencoded."

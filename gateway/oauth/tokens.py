@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from typing import Any
@@ -55,7 +56,7 @@ def verify_access_token(
     if alg is None or header.get("alg") != alg:
         return None
     try:
-        return jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
             ring.public_keys()[kid],
             algorithms=[alg],
@@ -65,3 +66,24 @@ def verify_access_token(
         )
     except (jwt.PyJWTError, KeyError):
         return None
+    return claims if _numeric_dates(claims) else None
+
+
+def _numeric_dates(claims: dict[str, Any]) -> bool:
+    """exp, iat and nbf are finite numbers a float holds (RFC 7519 §2 NumericDate).
+
+    pyjwt reads JSON with Python's reader (NaN, Infinity, 10**400 all parse) and does not
+    check exp when told not to: without this, revocation would store NaN or fail with 500.
+    """
+    for name in ("exp", "iat", "nbf"):
+        value = claims.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        try:
+            if not math.isfinite(value):  # an int beyond a double raises OverflowError
+                return False
+        except OverflowError:
+            return False
+    return True

@@ -1,9 +1,10 @@
 """Signing keys of an external issuer: OIDC discovery → JWKS, cached and refetched sparingly.
 
 Keys come only from the configured URLs, never from token content (`jku`, `x5u`,
-`jwk` are ignored). One fetch runs at a time; an unknown `kid` triggers at most one
-refetch per cooldown, so a storm of random kids cannot storm the IdP; a failed fetch
-keeps the last good keys.
+`jwk` are ignored). One fetch runs at a time. An unknown `kid` triggers a fetch at once,
+unless another unknown kid already did within the cooldown: a key the IdP just rotated in
+is accepted at once even right after a routine fetch, and a storm of random kids costs
+the IdP at most one fetch per cooldown. A failed fetch keeps the last good keys.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ class JwksKeys:
     keys: dict[str | None, VerificationKey] = field(default_factory=dict)
     fetched_at: float = -1.0  # monotonic time of the last successful fetch
     attempted_at: float = float("-inf")  # monotonic time of the last attempt
+    unknown_kid_at: float = float("-inf")  # ... of the last fetch an unknown kid caused
     fetches: int = 0
     _task: asyncio.Task[None] | None = None
 
@@ -116,8 +118,16 @@ class JwksKeys:
         elif now - self.fetched_at > self.refresh_interval:
             self._start_refresh(now)  # stale: refresh in the background, answer now
         key = self._lookup(kid)
-        if key is None and (self._task is not None or now - self.attempted_at >= self.cooldown):
-            await self._refresh_once(now)
+        if key is None and self._task is not None:  # a fetch is under way: it may bring it
+            await asyncio.shield(self._task)
+            key = self._lookup(kid)
+        # A fetch that started with this request (the first, or a stale refresh) is as fresh
+        # as another would be. Routine fetches do not count against the cooldown: they would
+        # hide a rotated-in key for that long.
+        fetched_now = self.attempted_at >= now
+        if key is None and not fetched_now and now - self.unknown_kid_at >= self.cooldown:
+            self.unknown_kid_at = now
+            await self._refresh_once(now, force=True)
             key = self._lookup(kid)
         return key
 
@@ -126,14 +136,14 @@ class JwksKeys:
             return next(iter(self.keys.values()))
         return self.keys.get(kid)
 
-    def _start_refresh(self, now: float) -> asyncio.Task[None] | None:
-        if self._task is None and now - self.attempted_at >= self.cooldown:
+    def _start_refresh(self, now: float, force: bool = False) -> asyncio.Task[None] | None:
+        if self._task is None and (force or now - self.attempted_at >= self.cooldown):
             self.attempted_at = now
             self._task = asyncio.ensure_future(self._refresh())
         return self._task
 
-    async def _refresh_once(self, now: float) -> None:
-        task = self._start_refresh(now)
+    async def _refresh_once(self, now: float, force: bool = False) -> None:
+        task = self._start_refresh(now, force)
         if task is not None:
             await asyncio.shield(task)
 

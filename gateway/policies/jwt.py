@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import time
 from collections import OrderedDict
@@ -104,8 +105,8 @@ class IssuerConfig(StrictModel):
         30.0,
         ge=0.1,
         le=3600,
-        description="Minimum seconds between JWKS fetches (an unknown kid refetches at most "
-        "once per cooldown; also the retry pause while the IdP is down).",
+        description="An unknown kid fetches the JWKS at once unless another unknown kid did "
+        "within this many seconds; also the pause between routine fetches and retries.",
     )
 
     @field_validator("audience", mode="before")
@@ -444,17 +445,19 @@ class _Token:
 
 
 def _parse(token: str) -> _Token:
-    """Split and decode a compact JWS (no verification yet).
+    """Split and decode a compact JWS (no verification yet), as strictly as pyjwt does.
 
-    Done here rather than with pyjwt's decoder, whose per-character base64 check costs more
-    than the RSA verification itself; the alphabet check here is one C-level regex.
+    Done here rather than with pyjwt's decoder: its canonical-base64 check re-encodes every
+    segment and costs more than the RSA verification itself (docs/policies-auth.md has the
+    figures); here it is one look at each segment's last character. JSON is RFC 8259 only
+    (no NaN or Infinity, which Python's reader would take) and UTF-8 only (RFC 7515 §2).
     """
     if len(token) > MAX_TOKEN_LENGTH or not _COMPACT_JWS.match(token):
         raise TokenRejected(MALFORMED)
     head, payload, signature = token.split(".")
     try:
-        header = json.loads(_b64decode(head))
-        claims = json.loads(_b64decode(payload))
+        header = _JSON.decode(_b64decode(head).decode("utf-8"))
+        claims = _JSON.decode(_b64decode(payload).decode("utf-8"))
         raw_signature = _b64decode(signature)
     except ValueError:  # binascii.Error, JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise TokenRejected(MALFORMED) from None
@@ -463,19 +466,41 @@ def _parse(token: str) -> _Token:
     return _Token(header, claims, f"{head}.{payload}".encode(), raw_signature)
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+# One decoder for every token: json.loads(text, parse_constant=...) would build one per call.
+_JSON = json.JSONDecoder(parse_constant=_not_json)
+# A last character that leaves no unused bit set, by how many characters the final
+# quantum has (RFC 4648 §3.5: encoders set those bits to zero; pyjwt refuses the rest).
+_CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+
+
 def _b64decode(segment: str) -> bytes:
-    if len(segment) % 4 == 1:
+    """base64url without padding, canonical only: one token has one spelling."""
+    remainder = len(segment) % 4
+    if remainder == 1:
         raise ValueError("impossible base64url length")
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    if remainder and segment[-1] not in _CANONICAL_LAST[remainder]:
+        raise ValueError("non-canonical base64url (unused bits set)")
+    return base64.urlsafe_b64decode(segment + "=" * (4 - remainder if remainder else 0))
 
 
 def _number(claims: dict[str, Any], name: str) -> float | None:
+    """A NumericDate (RFC 7519 §2) as a finite float; anything else refuses the token."""
     value = claims.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TokenRejected(BAD_CLAIMS)
-    return float(value)
+    try:
+        number = float(value)  # an int beyond a double (10**400) raises OverflowError
+    except OverflowError:
+        raise TokenRejected(BAD_CLAIMS) from None
+    if not math.isfinite(number):  # 1e400 parses as inf
+        raise TokenRejected(BAD_CLAIMS)
+    return number
 
 
 def _check_claims(claims: dict[str, Any], issuer: _Issuer) -> None:

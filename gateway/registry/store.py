@@ -462,6 +462,13 @@ class Registry:
         except IntegrityError:
             pass  # already revoked
 
+    async def is_token_revoked(self, jti: str) -> bool:
+        """Read by introspection on every call, so a revoke on any node counts at once."""
+        rows = await self._select(
+            select(t.revoked_tokens.c.jti).where(t.revoked_tokens.c.jti == jti).limit(1)
+        )
+        return bool(rows)
+
     async def revoked_since(self, ts: float) -> list[tuple[str, float]]:
         """(jti, exp) of tokens revoked at or after `ts` that have not expired yet."""
         rows = await self._select(

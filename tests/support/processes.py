@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import httpx
 import yaml
 
 from tests.support.configs import add_contracts
+from tests.support.environment import clean_environ
 from tests.support.servers import free_port
 
 
@@ -57,7 +57,7 @@ def tiergate_up(
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=config.parent,
-            env={**os.environ, **env} if env else None,
+            env=clean_environ(**(env or {})),
         )
     try:
         deadline = time.monotonic() + timeout
