@@ -118,7 +118,7 @@ class Gateway:
             return
         refused = framing_problem(scope)
         if refused is not None:
-            await refused(scope, receive, send)
+            await self._outside_api(refused, scope, receive, send)
             return
         try:
             path = normalise_path(scope.get("raw_path") or scope["path"].encode())

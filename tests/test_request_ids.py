@@ -99,3 +99,13 @@ def test_a_rejected_path_has_a_request_id_too(gw):
     )
     assert r.status == 400
     assert FRESH.match(r.headers["x-request-id"])
+
+
+def test_a_request_refused_for_its_framing_has_a_request_id_too(gw):
+    r = raw_request(
+        gw.url,
+        b"GET /experience/open/v1/x HTTP/1.1\r\nHost: gw\r\nHost: other\r\n"
+        b"Connection: close\r\n\r\n",
+    )
+    assert r.status == 400
+    assert FRESH.match(r.headers["x-request-id"])
