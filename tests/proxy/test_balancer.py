@@ -46,7 +46,7 @@ def test_get_is_retried_on_another_target_post_is_not(tmp_path):
 
 def test_circuit_breaker_ejects_then_tries_again(tmp_path):
     refused = f"http://127.0.0.1:{free_port()}"
-    breaker = {"failures": 2, "cooldown": 1.0}
+    breaker = {"failures": 2, "cooldown": 2.0}
     with (
         serve_asgi(echo) as good,
         gateway_for(tmp_path, [refused, good.url], retries=0, circuit_breaker=breaker) as gw,
@@ -56,7 +56,7 @@ def test_circuit_breaker_ejects_then_tries_again(tmp_path):
         assert [httpx.get(f"{gw.url}/svc/x").status_code for _ in range(4)] == [200] * 4
         state = httpx.get(f"{gw.url}/readyz").json()["apis"]["svc"][0]
         assert state["ejected_for"] > 0 and state["breaker"] == "open"
-        time.sleep(1.1)
+        time.sleep(2.1)
         statuses = [httpx.get(f"{gw.url}/svc/x").status_code for _ in range(2)]
         assert sorted(statuses) == [200, 502]  # one trial after the cooldown; it failed
         assert [httpx.get(f"{gw.url}/svc/x").status_code for _ in range(4)] == [200] * 4
