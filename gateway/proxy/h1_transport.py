@@ -184,6 +184,7 @@ class _Connection(asyncio.Protocol):
     def _fail(self, error: Exception) -> None:
         if self.error is None:
             self.error = error
+        self.closed = True  # at once: the pool must not hand it out before connection_lost
         if self.transport is not None:
             self.transport.close()
         self._wake()
