@@ -60,8 +60,7 @@ class _Connection(asyncio.Protocol):
         self.max_fields = max_fields
         self.max_head_bytes = max_head_bytes
         self.fields_left = max_fields
-        self.field_bytes_left = max_head_bytes  # name, ": ", value, CRLF of each field
-        self.head_bytes_left = max_head_bytes  # bytes received before the head is complete
+        self.head_bytes_left = max_head_bytes  # less what arrived until the head was complete
         self.status = 0
         self.headers: RawHeaders = []
         self.chunks: collections.deque[bytes] = collections.deque()
@@ -88,7 +87,8 @@ class _Connection(asyncio.Protocol):
             self._fail(UpstreamProtocolError(AFTER_END))
             return
         self.started = True
-        if not self.headers_done:
+        in_head = not self.headers_done
+        if in_head:
             self.head_bytes_left -= len(data)
         try:
             self.parser.feed_data(data)
@@ -100,8 +100,7 @@ class _Connection(asyncio.Protocol):
             self._fail(UpstreamProtocolError("the upstream switched protocols"))
         except httptools.HttpParserError as exc:
             self._fail(UpstreamProtocolError(f"invalid upstream response: {exc}"))
-        if self.head_bytes_left < 0 and not self.headers_done:
-            # One field without an end also counts: the parser would keep it all in memory.
+        if in_head and self.head_bytes_left < 0 and self.error is None and self._head_too_large():
             self._fail(self._too_large())
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -132,8 +131,7 @@ class _Connection(asyncio.Protocol):
         if self.headers_done:
             return  # a trailer field (chunked body): not forwarded; the head is frozen
         self.fields_left -= 1
-        self.field_bytes_left -= len(name) + len(value) + 4
-        if self.fields_left < 0 or self.field_bytes_left < 0:
+        if self.fields_left < 0:
             raise self._too_large()
         name = name.lower()
         if name in _FRAMING:
@@ -171,6 +169,14 @@ class _Connection(asyncio.Protocol):
             self._wake()
 
     # -- used by the transport -------------------------------------------------------
+
+    def _head_too_large(self) -> bool:
+        """Called once more bytes arrived than a head may have: was it the head?"""
+        if not self.headers_done:
+            return True  # even one field without an end: the parser keeps it all in memory
+        # The head ended in this read, perhaps with body bytes after it: count exactly.
+        size = sum(len(name) + len(value) + 4 for name, value in self.headers)
+        return size > self.max_head_bytes
 
     def _too_large(self) -> UpstreamHeadersTooLarge:
         return UpstreamHeadersTooLarge(
