@@ -121,7 +121,7 @@ def test_half_open_admits_exactly_one_trial(tmp_path):
         time.sleep(2.1)
         assert breakers(gw) == [HALF_OPEN, CLOSED]
         flaky.broken = False
-        flaky.delay = 1.0  # the trial stays in flight while the others arrive
+        flaky.delay = 1.5  # the trial stays in flight while the others arrive
         with ThreadPoolExecutor(6) as pool:
             statuses = list(pool.map(lambda _: httpx.get(f"{gw.url}/svc/x").status_code, range(6)))
         assert statuses == [200] * 6

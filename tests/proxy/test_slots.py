@@ -52,7 +52,7 @@ def _burst(url: str, count: int) -> list[httpx.Response]:
 
 
 def test_over_the_cap_and_the_queue_is_503_with_retry_after(tmp_path):
-    slow = Slow(0.6)
+    slow = Slow(1.5)
     limits = {"max_connections": 2, "max_pending": 1, "retry_after": 7}
     with serve_asgi(slow) as upstream, gateway_for(tmp_path, upstream.url, limits) as gw:
         responses = _burst(f"{gw.url}/svc/x", 4)
