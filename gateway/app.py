@@ -163,7 +163,7 @@ class Gateway:
     async def _to_shell(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.shell_guards:
             peer = scope["client"][0] if scope.get("client") else ""
-            client_ip = self.forwarded.client_ip(peer, _header(scope, b"x-forwarded-for"))
+            client_ip = self.forwarded.client_ip(peer, scope["headers"])
             for guard in self.shell_guards:
                 response = await guard(scope, client_ip)
                 if response is not None:
@@ -189,7 +189,7 @@ class Gateway:
                 if request_id and _REQUEST_ID.match(request_id)
                 else os.urandom(16).hex()
             ),
-            client_ip=self.forwarded.client_ip(peer, _header(scope, b"x-forwarded-for")),
+            client_ip=self.forwarded.client_ip(peer, scope["headers"]),
             started=time.perf_counter(),
             trace=trace_from_headers(_header(scope, b"traceparent"), _header(scope, b"tracestate")),
         )

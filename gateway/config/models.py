@@ -25,6 +25,12 @@ NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 _TARGET_RE = re.compile(r"^https?://[^/\s?#]+(:\d{1,5})?(/[^\s?#]*)?$")
 _ASGI_RE = re.compile(r"^asgi:[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+# Request headers that rewrite the method or path in some frameworks: dropped unless an
+# API's `upstream.pass_headers` lists them (gateway/proxy/headers.py holds the rule).
+PASSABLE_HEADERS = frozenset({"x-http-method-override", "x-original-url", "x-rewrite-url"})
+# Caps on an upstream response's head, as Envoy's defaults (100 fields, ~60 KiB).
+MAX_RESPONSE_HEADERS = 100
+MAX_RESPONSE_HEADER_BYTES = 65536
 # A cross-field error names its field path itself: "@apis[1].base_path: message".
 AT = "@"
 
@@ -79,7 +85,28 @@ class TimeoutsConfig(StrictModel):
 
 class CircuitBreakerConfig(StrictModel):
     failures: int = Field(5, ge=1, le=1000, description="Consecutive failures that eject a target.")
-    cooldown: float = Field(30.0, gt=0, le=3600, description="Seconds a target stays ejected.")
+    cooldown: float = Field(
+        30.0, gt=0, le=3600, description="Seconds a target stays ejected before one trial request."
+    )
+    count_5xx: bool = Field(
+        False,
+        description="Count the upstream's own 5xx answers as failures. Off: a client whose "
+        "requests make the upstream answer 5xx could otherwise eject it for everyone.",
+    )
+
+
+class ConnectionLimitsConfig(StrictModel):
+    max_connections: int = Field(
+        1024, ge=1, le=100_000, description="Requests in flight to one target at once."
+    )
+    max_pending: int = Field(
+        1024,
+        ge=0,
+        le=100_000,
+        description="Requests that may wait (up to timeouts.connect) for a free slot; "
+        "more → 503 with Retry-After.",
+    )
+    retry_after: int = Field(1, ge=1, le=3600, description="Retry-After seconds on that 503.")
 
 
 class HealthCheckConfig(StrictModel):
@@ -103,6 +130,24 @@ class UpstreamConfig(StrictModel):
     health_check: HealthCheckConfig | None = Field(
         None, description="Active health checks; off when absent (passive checks always run)."
     )
+    connection_limits: ConnectionLimitsConfig = Field(default_factory=ConnectionLimitsConfig)
+    max_response_headers: int = Field(
+        MAX_RESPONSE_HEADERS,
+        ge=1,
+        le=10_000,
+        description="Header fields in an upstream response; more → 502.",
+    )
+    max_response_header_bytes: int = Field(
+        MAX_RESPONSE_HEADER_BYTES,
+        ge=1024,
+        le=1 << 24,
+        description="Bytes of an upstream response's header fields; more → 502.",
+    )
+    pass_headers: list[str] = Field(
+        default_factory=list,
+        description="Request headers the gateway drops by default that this API's upstream "
+        "may receive: any of " + ", ".join(sorted(PASSABLE_HEADERS)) + ".",
+    )
 
     @field_validator("targets")
     @classmethod
@@ -116,6 +161,18 @@ class UpstreamConfig(StrictModel):
         if len(set(targets)) != len(targets):
             raise ValueError("targets are listed twice; list each once")
         return targets
+
+    @field_validator("pass_headers")
+    @classmethod
+    def _passable(cls, names: list[str]) -> list[str]:
+        lower = [name.lower() for name in names]
+        refused = [name for name in lower if name not in PASSABLE_HEADERS]
+        if refused:
+            raise ValueError(
+                f"{refused} cannot be passed; only {sorted(PASSABLE_HEADERS)} can "
+                "(the gateway's own headers never can)"
+            )
+        return lower
 
 
 class ApiConfig(StrictModel):

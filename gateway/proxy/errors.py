@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import math
-
 from gateway.problem import ProblemResponse
 
 UPSTREAM_REFUSED = "The upstream service of API '{api}' could not be reached."
 UPSTREAM_TIMEOUT = "The upstream service of API '{api}' did not answer in time."
 UPSTREAM_INVALID = "The upstream service of API '{api}' sent an invalid response."
-UPSTREAM_UNAVAILABLE = (
-    "Every upstream target of API '{api}' is failing; try again in {retry_after} seconds."
+UPSTREAM_HEADERS_TOO_LARGE = (
+    "The upstream service of API '{api}' sent response headers larger than the gateway accepts."
+)
+UPSTREAM_SATURATED = (
+    "The upstream service of API '{api}' is handling as many requests as the gateway "
+    "allows; try again in {retry_after} seconds."
 )
 
 
@@ -36,17 +38,23 @@ class UpstreamProtocolError(UpstreamError):
     template = UPSTREAM_INVALID
 
 
-class NoHealthyTarget(UpstreamError):
-    status = 503
-    template = UPSTREAM_UNAVAILABLE
+class UpstreamHeadersTooLarge(UpstreamProtocolError):
+    template = UPSTREAM_HEADERS_TOO_LARGE
 
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"all targets ejected; retry after {retry_after:.1f}s")
-        self.retry_after = max(1, math.ceil(retry_after))
+
+class UpstreamSaturated(UpstreamError):
+    """The gateway's own cap on requests in flight to a target: not the upstream's fault."""
+
+    status = 503
+    template = UPSTREAM_SATURATED
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("every connection slot of the target is taken")
+        self.retry_after = retry_after
 
 
 def problem_for(error: UpstreamError, api: str) -> ProblemResponse:
-    if isinstance(error, NoHealthyTarget):
+    if isinstance(error, UpstreamSaturated):
         return ProblemResponse(
             error.status,
             error.template.format(api=api, retry_after=error.retry_after),

@@ -12,17 +12,14 @@ from collections.abc import AsyncIterator
 
 from gateway.context import RequestContext
 from gateway.proxy.balancer import Target, TargetPool
-from gateway.proxy.errors import (
-    UpstreamError,
-    problem_for,
-)
+from gateway.proxy.errors import UpstreamError, UpstreamSaturated, problem_for
 from gateway.proxy.headers import (
-    _DROP_REQUEST,
     HOP_BY_HOP,
     VIA,
     ForwardedPolicy,
     connection_tokens,
     identity_headers,
+    request_drop_set,
 )
 from gateway.proxy.transport import UpstreamRequest, UpstreamResponse
 from gateway.types import Message, RawHeaders, Receive, Send
@@ -30,7 +27,6 @@ from gateway.types import Message, RawHeaders, Receive, Send
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 BUFFER_REQUEST_LIMIT = 1 << 20  # bodies up to 1 MiB with a Content-Length are read whole
 BUFFER_RESPONSE_LIMIT = 1 << 16  # responses up to 64 KiB are sent in one message
-FAILURE_STATUSES = frozenset({502, 503, 504})
 NO_BODY = frozenset({204, 304})  # statuses that never have a body (RFC 9110 §6.4.1)
 CLIENT_GONE = "client_disconnected"  # access-log field, set when the client went away
 
@@ -52,6 +48,11 @@ class Forwarder:
         self.connect_timeout = timeouts.connect
         self.read_timeout = timeouts.read
         self.retries = pool.config.retries
+        # Upstream 5xx count against the breaker only when the API opts in.
+        self.failure_from = 500 if pool.config.circuit_breaker.count_5xx else 1000
+        self.max_headers = pool.config.max_response_headers
+        self.max_header_bytes = pool.config.max_response_header_bytes
+        self.drop = request_drop_set(pool.config.pass_headers)
 
     async def forward(self, ctx: RequestContext, path: str, receive: Receive, send: Send) -> int:
         """Forward and answer; return the status sent to the client."""
@@ -61,13 +62,8 @@ class Forwarder:
         started = time.perf_counter()
         target: Target | None = None
         response: UpstreamResponse | None = None
-        last_error: UpstreamError | None = None
         for attempt in range(attempts):
-            try:
-                target = self.pool.pick(exclude=target)
-            except UpstreamError as error:
-                # On a retry, the failure the client should hear about is the first one.
-                return await self._fail(ctx, last_error or error, send)
+            target = self.pool.pick(exclude=target)
             request = UpstreamRequest(
                 ctx.method,
                 target.url,
@@ -76,27 +72,25 @@ class Forwarder:
                 body,
                 self.connect_timeout,
                 self.read_timeout,
+                self.max_headers,
+                self.max_header_bytes,
             )
             ctx.log["upstream_target"] = target.url
             try:
-                response = await target.transport.send(request)
+                response = await self._send(ctx, target, request)
             except UpstreamError as error:
-                if CLIENT_GONE in ctx.log:  # the client broke its own upload: not the target
-                    raise ClientDisconnected() from error
-                self.pool.failed(target)
                 if attempt + 1 < attempts:  # only idempotent, replayable requests get here
-                    last_error = error
                     continue
                 ctx.log["upstream_ms"] = _ms(started)
                 return await self._fail(ctx, error, send)
             break
         assert response is not None and target is not None
-        if response.status in FAILURE_STATUSES:
-            self.pool.failed(target)
-        else:
-            self.pool.succeeded(target)
-        ctx.log["upstream_ms"] = _ms(started)
         try:
+            if response.status >= self.failure_from:
+                self.pool.failed(target)
+            else:
+                self.pool.succeeded(target)
+            ctx.log["upstream_ms"] = _ms(started)
             return await self._respond(ctx, target, response, receive, send, replayable)
         except UpstreamStreamBroken as error:
             # Headers are gone already: the only honest signal left is to abort.
@@ -105,13 +99,42 @@ class Forwarder:
             ctx.log["upstream_error"] = str(error)
             raise
         finally:
-            await response.aclose()
+            try:
+                await response.aclose()
+            finally:
+                target.slots.release()
+
+    async def _send(
+        self, ctx: RequestContext, target: Target, request: UpstreamRequest
+    ) -> UpstreamResponse:
+        """Send within the target's connection cap; give the breaker its verdict on failure.
+
+        On success the caller releases the slot once the response is closed.
+        """
+        try:
+            await target.slots.acquire(self.connect_timeout)
+        except UpstreamSaturated:
+            self.pool.abandoned(target)  # the gateway's own limit says nothing of the target
+            raise
+        try:
+            return await target.transport.send(request)
+        except UpstreamError as error:
+            target.slots.release()
+            if CLIENT_GONE in ctx.log:  # the client broke its own upload: not the target
+                self.pool.abandoned(target)
+                raise ClientDisconnected() from error
+            self.pool.failed(target)
+            raise
+        except BaseException:
+            target.slots.release()
+            self.pool.abandoned(target)  # cancelled, or the client went away
+            raise
 
     async def _request_parts(
         self, ctx: RequestContext, receive: Receive
     ) -> tuple[RawHeaders, bytes | AsyncIterator[bytes] | None, bool]:
         listed = connection_tokens(ctx.headers) if ctx.header(b"connection") else frozenset()
-        drop = _DROP_REQUEST | listed if listed else _DROP_REQUEST
+        drop = self.drop | listed if listed else self.drop
         out: RawHeaders = []
         length: int | None = None
         chunked = False
@@ -126,13 +149,12 @@ class Forwarder:
             if key not in drop:
                 out.append((key, value))
         peer = ctx.scope["client"][0] if ctx.scope.get("client") else ""
-        xff = ctx.header(b"x-forwarded-for")
         trusted = self.forwarded.is_trusted(peer)
         proto = (ctx.header(b"x-forwarded-proto") if trusted else None) or ctx.scope[
             "scheme"
         ].encode()
         fwd_host = (ctx.header(b"x-forwarded-host") if trusted else None) or host
-        out.append((b"x-forwarded-for", self.forwarded.forwarded_for(peer, xff)))
+        out.append((b"x-forwarded-for", self.forwarded.forwarded_for(peer, ctx.headers)))
         out.append((b"x-forwarded-proto", proto))
         if fwd_host:
             out.append((b"x-forwarded-host", fwd_host))

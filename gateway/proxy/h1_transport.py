@@ -17,7 +17,14 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from gateway.proxy.errors import UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
+from gateway.config.models import MAX_RESPONSE_HEADER_BYTES, MAX_RESPONSE_HEADERS
+from gateway.proxy.errors import (
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamHeadersTooLarge,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+)
 from gateway.proxy.transport import UpstreamRequest
 from gateway.types import RawHeaders
 
@@ -27,6 +34,8 @@ IDLE_SECONDS = 4.0  # below uvicorn's 5 s keep-alive, so a pooled socket is rare
 _FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 CLOSED_EARLY = "the upstream closed the connection before the response ended"
+AFTER_END = "the upstream sent bytes after a complete response"
+HEAD_TOO_LARGE = "the upstream's response head exceeds {fields} fields or {size} bytes"
 
 
 class _Connection(asyncio.Protocol):
@@ -40,9 +49,18 @@ class _Connection(asyncio.Protocol):
         self._can_write: asyncio.Future[None] | None = None
         self._reset(head=False)
 
-    def _reset(self, head: bool) -> None:
+    def _reset(
+        self,
+        head: bool,
+        max_fields: int = MAX_RESPONSE_HEADERS,
+        max_head_bytes: int = MAX_RESPONSE_HEADER_BYTES,
+    ) -> None:
         self.parser = httptools.HttpResponseParser(self)
         self.head = head
+        self.max_fields = max_fields
+        self.max_head_bytes = max_head_bytes
+        self.fields_left = max_fields
+        self.head_bytes_left = max_head_bytes  # less what arrived until the head was complete
         self.status = 0
         self.headers: RawHeaders = []
         self.chunks: collections.deque[bytes] = collections.deque()
@@ -62,14 +80,28 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self.complete:
+            # Nothing may follow a complete response (RFC 9112 §6.3): not on an idle
+            # pooled connection, not as a body of HEAD, 204 or 304. Such bytes could
+            # pass for the answer to the next request, so the connection is retired.
+            self._fail(UpstreamProtocolError(AFTER_END))
+            return
         self.started = True
+        in_head = not self.headers_done
+        if in_head:
+            self.head_bytes_left -= len(data)
         try:
             self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            # Our callbacks raise UpstreamErrors to stop the parser where it stands.
+            cause = exc.__context__
+            self._fail(cause if isinstance(cause, UpstreamError) else UpstreamProtocolError(exc))
         except httptools.HttpParserUpgrade:
             self._fail(UpstreamProtocolError("the upstream switched protocols"))
         except httptools.HttpParserError as exc:
-            if not (self.head and self.complete):
-                self._fail(UpstreamProtocolError(f"invalid upstream response: {exc}"))
+            self._fail(UpstreamProtocolError(f"invalid upstream response: {exc}"))
+        if in_head and self.head_bytes_left < 0 and self.error is None and self._head_too_large():
+            self._fail(self._too_large())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -91,7 +123,16 @@ class _Connection(asyncio.Protocol):
 
     # -- httptools callbacks ---------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self.headers_done:  # a second response in the same read
+            raise UpstreamProtocolError(AFTER_END)
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.headers_done:
+            return  # a trailer field (chunked body): not forwarded; the head is frozen
+        self.fields_left -= 1
+        if self.fields_left < 0:
+            raise self._too_large()
         name = name.lower()
         if name in _FRAMING:
             self.has_length = True
@@ -113,8 +154,8 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def on_body(self, body: bytes) -> None:
-        if self.complete:
-            return
+        if self.complete:  # a body on a response to HEAD
+            raise UpstreamProtocolError(AFTER_END)
         self.chunks.append(body)
         self.buffered += len(body)
         if self.buffered > HIGH_WATER and not self.paused and self.transport is not None:
@@ -129,6 +170,19 @@ class _Connection(asyncio.Protocol):
 
     # -- used by the transport -------------------------------------------------------
 
+    def _head_too_large(self) -> bool:
+        """Called once more bytes arrived than a head may have: was it the head?"""
+        if not self.headers_done:
+            return True  # even one field without an end: the parser keeps it all in memory
+        # The head ended in this read, perhaps with body bytes after it: count exactly.
+        size = sum(len(name) + len(value) + 4 for name, value in self.headers)
+        return size > self.max_head_bytes
+
+    def _too_large(self) -> UpstreamHeadersTooLarge:
+        return UpstreamHeadersTooLarge(
+            HEAD_TOO_LARGE.format(fields=self.max_fields, size=self.max_head_bytes)
+        )
+
     def _wake(self) -> None:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
@@ -136,6 +190,7 @@ class _Connection(asyncio.Protocol):
     def _fail(self, error: Exception) -> None:
         if self.error is None:
             self.error = error
+        self.closed = True  # at once: the pool must not hand it out before connection_lost
         if self.transport is not None:
             self.transport.close()
         self._wake()
@@ -219,10 +274,10 @@ class H1Response:
             if chunk is not None:
                 yield chunk
                 continue
+            if conn.error is not None:  # before `complete`: bytes after the end count
+                raise conn.error
             if conn.complete:
                 return
-            if conn.error is not None:
-                raise conn.error
             await conn.wait(self._read_timeout)
 
     async def aclose(self) -> None:
@@ -255,8 +310,9 @@ class H1Transport:
         key, host, prefix = self._target(request.target)
         head, chunked = self._head(request, host, prefix)
         replayable = not isinstance(request.body, AsyncIterator)
+        head_only = request.method == "HEAD"
         conn, reused = await self._acquire(key, request.connect_timeout)
-        conn._reset(head=request.method == "HEAD")
+        conn._reset(head_only, request.max_response_headers, request.max_response_header_bytes)
         try:
             await self._exchange(conn, head, chunked, request)
         except UpstreamProtocolError:
@@ -265,7 +321,7 @@ class H1Transport:
             if not (reused and not conn.started and replayable and request.method in IDEMPOTENT):
                 raise
             conn, _ = await self._acquire(key, request.connect_timeout, fresh=True)
-            conn._reset(head=request.method == "HEAD")
+            conn._reset(head_only, request.max_response_headers, request.max_response_header_bytes)
             try:
                 await self._exchange(conn, head, chunked, request)
             except BaseException:
@@ -322,6 +378,8 @@ class H1Transport:
             if conn.error is not None:
                 raise conn.error
             await conn.wait(request.read_timeout)
+        if conn.error is not None:  # what followed the head in the same read was wrong
+            raise conn.error
 
     async def _acquire(
         self, key: tuple[str, int], connect_timeout: float, fresh: bool = False

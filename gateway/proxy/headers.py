@@ -4,9 +4,11 @@ and the identity headers only the gateway may set."""
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from collections.abc import Iterable
 from functools import lru_cache
 
+from gateway.config.models import PASSABLE_HEADERS
 from gateway.context import Identity
 from gateway.types import RawHeaders
 
@@ -45,10 +47,44 @@ GATEWAY_OWNED = frozenset(
         b"tracestate",
     }
 )
+# Headers that make some frameworks take another method or path than the one routed
+# and authorised; dropped unless an API lists them in `upstream.pass_headers`.
+OVERRIDES = frozenset(name.encode() for name in PASSABLE_HEADERS)
+
+
+def _underscore_variants(names: Iterable[bytes]) -> frozenset[bytes]:
+    """Each name with any of its hyphens written as underscores.
+
+    CGI, WSGI and many frameworks read `x_consumer_id` as X-Consumer-ID
+    (HTTP_X_CONSUMER_ID), so the spelling would smuggle an owned header through.
+    """
+    variants = set()
+    for name in names:
+        parts = name.split(b"-")
+        for joints in itertools.product((b"-", b"_"), repeat=len(parts) - 1):
+            joined = parts[0] + b"".join(j + p for j, p in zip(joints, parts[1:], strict=True))
+            if joined != name:
+                variants.add(joined)
+    return frozenset(variants)
+
+
 # Expect: 100-continue was answered by the gateway's own server; aiohttp would wait
 # for a second 100 from the upstream.
-_DROP_REQUEST = HOP_BY_HOP | GATEWAY_OWNED | {b"expect"}
+_DROP_REQUEST = (
+    HOP_BY_HOP
+    | GATEWAY_OWNED
+    | _underscore_variants(GATEWAY_OWNED)
+    | {b"expect"}
+    | OVERRIDES
+    | _underscore_variants(OVERRIDES)
+)
 VIA = (b"via", b"1.1 tiergate")
+
+
+def request_drop_set(passed: Iterable[str] = ()) -> frozenset[bytes]:
+    """Request headers never forwarded, less the overrides an API lets through."""
+    allowed = {name.encode() for name in passed}
+    return _DROP_REQUEST - allowed - _underscore_variants(allowed)
 
 
 def connection_tokens(headers: RawHeaders) -> frozenset[bytes]:
@@ -100,9 +136,12 @@ class ForwardedPolicy:
             return False
         return any(ip in network for network in self._trusted)
 
-    def client_ip(self, peer: str, forwarded_for: bytes | None) -> str:
+    def client_ip(self, peer: str, headers: RawHeaders) -> str:
         """Walk X-Forwarded-For from the right while hops are trusted proxies."""
-        if forwarded_for is None or not self.is_trusted(peer):
+        if not self.is_trusted(peer):
+            return peer
+        forwarded_for = combined(headers, b"x-forwarded-for")
+        if forwarded_for is None:
             return peer
         hops = [h.strip() for h in forwarded_for.decode("latin-1").split(",") if h.strip()]
         for hop in reversed(hops):
@@ -110,7 +149,21 @@ class ForwardedPolicy:
                 return hop
         return hops[0] if hops else peer
 
-    def forwarded_for(self, peer: str, forwarded_for: bytes | None) -> bytes:
-        if forwarded_for is not None and self.is_trusted(peer):
-            return forwarded_for + b", " + peer.encode()
+    def forwarded_for(self, peer: str, headers: RawHeaders) -> bytes:
+        if self.is_trusted(peer):
+            forwarded_for = combined(headers, b"x-forwarded-for")
+            if forwarded_for is not None:
+                return forwarded_for + b", " + peer.encode()
         return peer.encode()
+
+
+def combined(headers: RawHeaders, name: bytes) -> bytes | None:
+    """Every field line of a list header as one value (RFC 9110 §5.3), or None.
+
+    A proxy may append its own field line rather than extend the last one; reading only
+    the first line would let the client's own line choose the address.
+    """
+    values = [value for key, value in headers if key == name]
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else b", ".join(values)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.config.models import MAX_RESPONSE_HEADER_BYTES, MAX_RESPONSE_HEADERS
 from gateway.types import RawHeaders
 
 
@@ -18,6 +19,8 @@ class UpstreamRequest:
     body: bytes | AsyncIterator[bytes] | None  # bytes: replayable, sent with its length
     connect_timeout: float
     read_timeout: float
+    max_response_headers: int = MAX_RESPONSE_HEADERS  # fields; more → UpstreamHeadersTooLarge
+    max_response_header_bytes: int = MAX_RESPONSE_HEADER_BYTES
 
 
 class UpstreamResponse(Protocol):

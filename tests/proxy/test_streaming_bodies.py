@@ -157,10 +157,12 @@ def test_client_aborting_an_upload_does_not_trip_the_breaker(tmp_path, in_proces
     with serve_asgi(handshake) as upstream:
         breaker = {"failures": 1, "cooldown": 30}
         target = IN_PROCESS if in_process else upstream.url
+        # A second target, so that the first could be ejected if the abort counted.
+        other = upstream.url if in_process else upstream.url.replace("127.0.0.1", "localhost")
         api = {
             "name": "up",
             "base_path": "/up",
-            "upstream": {"targets": [target], "circuit_breaker": breaker},
+            "upstream": {"targets": [target, other], "circuit_breaker": breaker},
         }
         with serve_asgi(Gateway(make_config(tmp_path, [api]))) as gateway:
             host, port = gateway.url.removeprefix("http://").split(":")
@@ -171,6 +173,8 @@ def test_client_aborting_an_upload_does_not_trip_the_breaker(tmp_path, in_proces
                 )
                 assert handshake.first_seen.wait(5)
             time.sleep(0.3)  # let the gateway notice
+            targets = httpx.get(f"{gateway.url}/readyz").json()["apis"]["up"]
             response = httpx.post(f"{gateway.url}/up/upload", content=b"fine")
+    assert [t["breaker"] for t in targets] == ["closed", "closed"]
     assert response.status_code == 200, response.text
     assert response.json() == {"size": 4}
