@@ -19,6 +19,7 @@ from gateway.proxy.headers import (
     ForwardedPolicy,
     connection_tokens,
     identity_headers,
+    nearest,
     request_drop_set,
 )
 from gateway.proxy.transport import UpstreamRequest, UpstreamResponse
@@ -150,10 +151,10 @@ class Forwarder:
                 out.append((key, value))
         peer = ctx.scope["client"][0] if ctx.scope.get("client") else ""
         trusted = self.forwarded.is_trusted(peer)
-        proto = (ctx.header(b"x-forwarded-proto") if trusted else None) or ctx.scope[
+        proto = (nearest(ctx.headers, b"x-forwarded-proto") if trusted else None) or ctx.scope[
             "scheme"
         ].encode()
-        fwd_host = (ctx.header(b"x-forwarded-host") if trusted else None) or host
+        fwd_host = (nearest(ctx.headers, b"x-forwarded-host") if trusted else None) or host
         out.append((b"x-forwarded-for", self.forwarded.forwarded_for(peer, ctx.headers)))
         out.append((b"x-forwarded-proto", proto))
         if fwd_host:

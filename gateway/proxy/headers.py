@@ -167,3 +167,15 @@ def combined(headers: RawHeaders, name: bytes) -> bytes | None:
     if not values:
         return None
     return values[0] if len(values) == 1 else b", ".join(values)
+
+
+def nearest(headers: RawHeaders, name: bytes) -> bytes | None:
+    """The value the nearest proxy set: the last element of every field line combined.
+
+    A client may send its own line before the trusted proxy's; the first would be its pick.
+    """
+    value = combined(headers, name)
+    if value is None:
+        return None
+    last = value.rsplit(b",", 1)[-1].strip()
+    return last or None

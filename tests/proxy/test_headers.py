@@ -63,6 +63,24 @@ def test_every_forwarded_for_line_counts_for_the_token_endpoint_limit(tmp_path):
     assert statuses[2] == 429 and 429 not in statuses[:2]
 
 
+def test_forwarded_proto_and_host_are_the_nearest_proxys(tmp_path, upstream):
+    """A client line before the trusted proxy's must not choose the scheme or host."""
+    api = {"name": "shop", "upstream": {"targets": [upstream.url]}}
+    config = make_config(tmp_path, [api], trusted_proxies=[PROXY])
+    with serve_gateway(config) as gw:
+        lines = [
+            "X-Forwarded-Proto: http",
+            "X-Forwarded-Proto: https",
+            "X-Forwarded-Host: evil.example",
+            "X-Forwarded-Host: shop.example, api.example",
+        ]
+        status, body = _send(gw, "/experience/shop/v1/x", lines)
+    assert status == 200
+    got = headers_of(body)
+    assert got["x-forwarded-proto"] == ["https"]
+    assert got["x-forwarded-host"] == ["api.example"]
+
+
 def test_combined_joins_field_lines_in_order():
     headers = [(b"x-forwarded-for", b"a, b"), (b"via", b"1.1 p"), (b"x-forwarded-for", b"c")]
     assert combined(headers, b"x-forwarded-for") == b"a, b, c"
