@@ -165,4 +165,7 @@ def test_problems_for_bad_reservations(inventory_api: httpx.Client) -> None:
     assert_problem(inventory_api.post("/reservations/res_000000/release"), 404)
     assert_problem(inventory_api.post("/reservations/res_000000/commit"), 404)
     assert_problem(inventory_api.get("/products/SKU-9999"), 404)
-    assert_problem(inventory_api.get("/products/nope"), 404)
+    malformed = assert_problem(inventory_api.get("/products/nope"), 400)  # not a SKU at all
+    assert malformed["errors"] == [
+        {"in": "path", "name": "sku", "detail": "does not have the expected format"}
+    ]
