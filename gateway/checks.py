@@ -32,6 +32,12 @@ def _tier_lint(config: GatewayConfig) -> list[str]:
     return lint_contracts(config)
 
 
+def _cross_tier(config: GatewayConfig) -> list[str]:
+    from gateway.contracts.cross_tier import check_cross_tier
+
+    return check_cross_tier(config)
+
+
 def _drift(config: GatewayConfig) -> list[str]:
     from gateway.contracts.drift import check_drift
 
@@ -42,6 +48,7 @@ CHECKS: list[Check] = [
     _plan_references,
     _request_validation_contracts,
     _tier_lint,
+    _cross_tier,
 ]
 ADVISORY: list[Check] = [
     _drift,

@@ -19,16 +19,30 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / "openapi" / "components" / "problems.yaml"
-CONTRACTS = sorted(p for tier in ("system", "process", "experience")
-                   for p in (ROOT / "openapi" / tier).glob("*.yaml"))
+CONTRACTS = sorted(
+    p
+    for tier in ("system", "process", "experience")
+    for p in (ROOT / "openapi" / tier).glob("*.yaml")
+)
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-RENAMED = {"Unavailable": "ServiceUnavailable", "Timeout": "GatewayTimeout",
-           "UnprocessableEntity": "UnprocessableContent"}
+RENAMED = {
+    "Unavailable": "ServiceUnavailable",
+    "Timeout": "GatewayTimeout",
+    "UnprocessableEntity": "UnprocessableContent",
+}
 # What the gateway (or any API) may answer on every operation, and on those with a body.
-EVERY_OPERATION = {"400": "BadRequest", "401": "Unauthorized", "403": "Forbidden",
-                   "404": "NotFound", "405": "MethodNotAllowed", "413": "ContentTooLarge",
-                   "429": "TooManyRequests", "502": "BadGateway", "503": "ServiceUnavailable",
-                   "504": "GatewayTimeout"}
+EVERY_OPERATION = {
+    "400": "BadRequest",
+    "401": "Unauthorized",
+    "403": "Forbidden",
+    "404": "NotFound",
+    "405": "MethodNotAllowed",
+    "413": "ContentTooLarge",
+    "429": "TooManyRequests",
+    "502": "BadGateway",
+    "503": "ServiceUnavailable",
+    "504": "GatewayTimeout",
+}
 WITH_BODY = {"415": "UnsupportedMediaType", "422": "UnprocessableContent"}
 _STATUS = re.compile(r"""^(\s*)['"]?([1-5][0-9X]{2}|default)['"]?:""")
 
@@ -71,10 +85,11 @@ def _sync_components(lines: list[str], components: dict[str, Any]) -> list[str]:
     end = _block_end(lines, top, 0)
     at = _find(lines, "responses", 2, top, end)
     stop = _block_end(lines, at, 2)
-    existing = yaml.safe_load("\n".join(lines[at + 1:stop])) or {}
-    kept = {k: v for k, v in existing.items()
-            if k not in components["responses"] and k not in RENAMED}
-    lines[at + 1:stop] = _dump({**components["responses"], **kept}, 4)
+    existing = yaml.safe_load("\n".join(lines[at + 1 : stop])) or {}
+    kept = {
+        k: v for k, v in existing.items() if k not in components["responses"] and k not in RENAMED
+    }
+    lines[at + 1 : stop] = _dump({**components["responses"], **kept}, 4)
     end = _block_end(lines, top, 0)
     at = _find(lines, "schemas", 2, top, end)
     for name in ("Problem", "ProblemError"):
@@ -82,14 +97,18 @@ def _sync_components(lines: list[str], components: dict[str, Any]) -> list[str]:
             start = _find(lines, name, 4, at, _block_end(lines, at, 2))
         except LookupError:
             continue
-        del lines[start:_block_end(lines, start, 4)]
-    lines[at + 1:at + 1] = _dump(components["schemas"], 4)
+        del lines[start : _block_end(lines, start, 4)]
+    lines[at + 1 : at + 1] = _dump(components["schemas"], 4)
     return lines
 
 
 def _sync_operations(lines: list[str], document: dict[str, Any]) -> list[str]:
-    operations = [op for item in (document.get("paths") or {}).values()
-                  for method, op in item.items() if method in METHODS]
+    operations = [
+        op
+        for item in (document.get("paths") or {}).values()
+        for method, op in item.items()
+        if method in METHODS
+    ]
     top = _find(lines, "paths", 0)
     i, seen = top + 1, 0
     while i < _block_end(lines, top, 0):
@@ -99,15 +118,17 @@ def _sync_operations(lines: list[str], document: dict[str, Any]) -> list[str]:
             continue
         indent = len(match.group(1))
         end = _block_end(lines, i, indent)
-        keys = [m for line in lines[i + 1:end] if (m := _STATUS.match(line))]
+        keys = [m for line in lines[i + 1 : end] if (m := _STATUS.match(line))]
         child = len(keys[0].group(1)) if keys else indent + 2
         quote = "'" if "'" in lines[i + 1] else ""
         present = {m.group(2) for m in keys if len(m.group(1)) == child}
         added = []
         for status, name in sorted(expected_statuses(operations[seen]).items()):
             if status not in present:
-                added += [f"{' ' * child}{quote}{status}{quote}:",
-                          f"{' ' * (child + 2)}$ref: '#/components/responses/{name}'"]
+                added += [
+                    f"{' ' * child}{quote}{status}{quote}:",
+                    f"{' ' * (child + 2)}$ref: '#/components/responses/{name}'",
+                ]
         lines[end:end] = added
         seen += 1
         i = end + len(added)
@@ -118,8 +139,11 @@ def _sync_operations(lines: list[str], document: dict[str, Any]) -> list[str]:
 
 def sync(path: Path, components: dict[str, Any]) -> bool:
     text = path.read_text()
-    new = re.sub(r"(#/components/responses/)(" + "|".join(RENAMED) + r")\b",
-                 lambda m: m.group(1) + RENAMED[m.group(2)], text)
+    new = re.sub(
+        r"(#/components/responses/)(" + "|".join(RENAMED) + r")\b",
+        lambda m: m.group(1) + RENAMED[m.group(2)],
+        text,
+    )
     lines = _sync_components(new.splitlines(), components)
     lines = _sync_operations(lines, yaml.safe_load("\n".join(lines)))
     new = "\n".join(lines) + "\n"

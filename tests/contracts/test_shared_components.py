@@ -14,7 +14,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location(
-    "sync_contract_components", ROOT / "scripts" / "sync_contract_components.py")
+    "sync_contract_components", ROOT / "scripts" / "sync_contract_components.py"
+)
 assert _spec is not None and _spec.loader is not None
 sync = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(sync)
@@ -27,8 +28,17 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def test_all_seven_api_contracts_are_covered() -> None:
-    assert sorted(NAMES) == sorted(["customers", "orders", "inventory", "customer-360",
-                                    "order-fulfilment", "mobile", "partner"])
+    assert sorted(NAMES) == sorted(
+        [
+            "customers",
+            "orders",
+            "inventory",
+            "customer-360",
+            "order-fulfilment",
+            "mobile",
+            "partner",
+        ]
+    )
 
 
 @pytest.mark.parametrize("path", sync.CONTRACTS, ids=NAMES)
@@ -74,26 +84,42 @@ def _problem_validator(path: Path) -> Any:
     return jsonschema_rs.Draft202012Validator(schema)
 
 
-@pytest.mark.parametrize("member", [
-    {"in": "body", "pointer": "/lines/0/qty", "detail": "x"},
-    {"in": "body", "pointer": "", "detail": "x"},
-    {"in": "query", "name": "limit", "detail": "x"},
-    {"in": "header", "name": "idempotency-key", "detail": "x"},
-])
+@pytest.mark.parametrize(
+    "member",
+    [
+        {"in": "body", "pointer": "/lines/0/qty", "detail": "x"},
+        {"in": "body", "pointer": "", "detail": "x"},
+        {"in": "query", "name": "limit", "detail": "x"},
+        {"in": "header", "name": "idempotency-key", "detail": "x"},
+    ],
+)
 def test_the_documented_member_format_accepts_each_location(member: dict[str, str]) -> None:
-    problem = {"type": "about:blank", "title": "Bad Request", "status": 400, "detail": "x",
-               "errors": [member]}
+    problem = {
+        "type": "about:blank",
+        "title": "Bad Request",
+        "status": 400,
+        "detail": "x",
+        "errors": [member],
+    }
     assert _problem_validator(sync.CONTRACTS[0]).is_valid(problem)
 
 
-@pytest.mark.parametrize("member", [
-    {"in": "body", "detail": "no pointer"},
-    {"in": "query", "detail": "no name"},
-    {"pointer": "/lines/0/qty", "detail": "the old shape: no location"},
-    {"in": "query", "parameter": "limit", "detail": "the old shape"},
-    {"in": "cookie", "name": "c", "detail": "not a checked location"},
-])
+@pytest.mark.parametrize(
+    "member",
+    [
+        {"in": "body", "detail": "no pointer"},
+        {"in": "query", "detail": "no name"},
+        {"pointer": "/lines/0/qty", "detail": "the old shape: no location"},
+        {"in": "query", "parameter": "limit", "detail": "the old shape"},
+        {"in": "cookie", "name": "c", "detail": "not a checked location"},
+    ],
+)
 def test_the_documented_member_format_refuses_other_shapes(member: dict[str, str]) -> None:
-    problem = {"type": "about:blank", "title": "Bad Request", "status": 400, "detail": "x",
-               "errors": [member]}
+    problem = {
+        "type": "about:blank",
+        "title": "Bad Request",
+        "status": 400,
+        "detail": "x",
+        "errors": [member],
+    }
     assert not _problem_validator(sync.CONTRACTS[0]).is_valid(problem)
