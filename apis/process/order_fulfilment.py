@@ -3,6 +3,7 @@
 POST /orders (Idempotency-Key required):
   price the lines (inventory) → reserve stock (inventory) → create the order with the
   reservation (orders) → commit the reservation (inventory).
+  - a line names an unknown product: 404, nothing is held;
   - reserve refused (409, not enough stock): 409, nothing is held;
   - create-order refused (4xx): the reservation is released, 422/409 answered and stored;
   - create-order unreachable: the reservation is released and 503 says to retry with
@@ -237,7 +238,8 @@ class Fulfilment:
             if isinstance(r, ServiceNotFound)
         ]
         if unknown:
-            return await self._fail(saga, 422, UNKNOWN_SKU.format(skus=", ".join(unknown)))
+            # like an unknown customer: what the order refers to does not exist
+            return await self._fail(saga, 404, UNKNOWN_SKU.format(skus=", ".join(unknown)))
         products: list[dict[str, Any]] = []
         for result in results:
             if isinstance(result, BaseException):

@@ -25,15 +25,31 @@ def register(sub: argparse._SubParsersAction) -> None:
         "path is appended unless --direct",
     )
     cmd.add_argument(
-        "--direct", action="store_true",
+        "--direct",
+        action="store_true",
         help="--base-url is the API itself (one --api), not a gateway",
     )
-    cmd.add_argument("--max-examples", type=int, default=DEFAULT_MAX_EXAMPLES,
-                     help="generated cases per operation and phase")
-    cmd.add_argument("-H", "--header", action="append", default=[],
-                     help="`Name: value` sent with every request (e.g. credentials)")
     cmd.add_argument(
-        "--skip-auth-checks", action="store_true",
+        "--max-examples",
+        type=int,
+        default=DEFAULT_MAX_EXAMPLES,
+        help=f"generated cases per operation and phase (default {DEFAULT_MAX_EXAMPLES})",
+    )
+    cmd.add_argument(
+        "--seed",
+        type=int,
+        help="fix the generation (default: a fresh seed, printed in a failure's report)",
+    )
+    cmd.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        help="`Name: value` sent with every request (e.g. credentials)",
+    )
+    cmd.add_argument(
+        "--skip-auth-checks",
+        action="store_true",
         help="the deployment does not enforce credentials (yet): skip schemathesis' auth checks",
     )
     cmd.set_defaults(handler=cmd_contract_test)
@@ -45,8 +61,10 @@ def cmd_contract_test(args: argparse.Namespace) -> int:
     wanted = args.api or known
     for name in wanted:
         if name not in known:
-            print(UNKNOWN_API.format(name=name, source=config.source, known=", ".join(known)),
-                  file=sys.stderr)
+            print(
+                UNKNOWN_API.format(name=name, source=config.source, known=", ".join(known)),
+                file=sys.stderr,
+            )
             return 2
     if args.direct and (not args.base_url or len(wanted) != 1):
         print("tiergate: --direct needs --base-url and exactly one --api", file=sys.stderr)
@@ -57,15 +75,22 @@ def cmd_contract_test(args: argparse.Namespace) -> int:
     for name in wanted:
         api = config.api(name)
         url = root if args.direct else root + api.path
-        run = run_contract(name, contract_path(config, api), url,
-                           max_examples=args.max_examples, headers=args.header,
-                           auth_checks=not args.skip_auth_checks)
+        run = run_contract(
+            name,
+            contract_path(config, api),
+            url,
+            max_examples=args.max_examples,
+            headers=args.header,
+            auth_checks=not args.skip_auth_checks,
+            seed=args.seed,
+        )
         if not run.ok:
             failed += 1
             print(run.output, file=sys.stderr)
         print(run.summary(), flush=True)
     if failed:
-        print(f"tiergate: contract tests failed for {failed} of {len(wanted)} APIs",
-              file=sys.stderr)
+        print(
+            f"tiergate: contract tests failed for {failed} of {len(wanted)} APIs", file=sys.stderr
+        )
         return 1
     return 0

@@ -47,6 +47,7 @@ class Credentials:
 
     headers: dict[str, dict[str, str]] = field(default_factory=dict)
     services: dict[str, dict[str, str]] = field(default_factory=dict)
+    partner_consumer: str = ""  # the consumer the partner key belongs to
 
 
 _ACTIVE: list[Credentials] = []  # innermost served estate last
@@ -55,6 +56,12 @@ _ACTIVE: list[Credentials] = []  # innermost served estate last
 def auth_headers(api: str) -> dict[str, str]:
     """Credentials for calling `api` through the innermost estate being served."""
     return dict(_ACTIVE[-1].headers.get(api, {})) if _ACTIVE else {}
+
+
+def partner_consumer() -> str:
+    """The consumer of the innermost estate's partner key (to link it to an account with
+    TIERGATE_PARTNER_ACCOUNTS)."""
+    return _ACTIVE[-1].partner_consumer if _ACTIVE else ""
 
 
 def service_env(api: str) -> dict[str, str]:
@@ -82,7 +89,7 @@ def run_async(coro: Coroutine[Any, Any, Any]) -> Any:
         return pool.submit(asyncio.run, coro).result(timeout=60)
 
 
-async def _issue_credentials(config: GatewayConfig) -> tuple[str, str, str]:
+async def _issue_credentials(config: GatewayConfig) -> tuple[str, str, str, str]:
     from gateway.registry import Registry
 
     registry = Registry.from_url(config.registry_url)
@@ -90,18 +97,19 @@ async def _issue_credentials(config: GatewayConfig) -> tuple[str, str, str]:
         await registry.start()
         client, secret = await registry.create_client(
             unique_key("tests-mobile"), ["mobile:read", "mobile:write"], plan=TEST_PLAN)
-        _, key = await registry.create_api_key(unique_key("tests-partner"), TEST_PLAN,
-                                               ["partner"])
+        consumer = unique_key("tests-partner")
+        _, key = await registry.create_api_key(consumer, TEST_PLAN, ["partner"])
     finally:
         await registry.aclose()
-    return client.client_id, secret, key
+    return client.client_id, secret, key, consumer
 
 
 def provision(url: str, config: GatewayConfig, services: dict[str, dict[str, str]]) -> Credentials:
     """Real credentials for every API of the served (whole) estate."""
-    client_id, secret, key = run_async(_issue_credentials(config))
+    client_id, secret, key, consumer = run_async(_issue_credentials(config))
     credentials = Credentials(services={
-        api: {**svc, "token_endpoint": f"{url}/oauth/token"} for api, svc in services.items()})
+        api: {**svc, "token_endpoint": f"{url}/oauth/token"} for api, svc in services.items()},
+        partner_consumer=consumer)
     secrets = {client_id: secret} | {svc["client_id"]: svc["client_secret"]
                                       for svc in services.values()}
     tokens: dict[str, str] = {}  # client id → token
