@@ -4,15 +4,15 @@ against each API on its own socket (the identity headers the gateway would set).
 
 Used by the fast run in `make test` (tests/contract/test_contracts.py: a fixed seed, a
 few examples) and the full run of `make contract-test` (tests/contract/full_run.py).
-The partner key is linked to the account cus_0002 (TIERGATE_PARTNER_ACCOUNTS) as a
+The partner key is linked to the account cus_0001 (TIERGATE_PARTNER_ACCOUNTS) as a
 deployed partner's would be, so its valid orders are accepted.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from tests.support.servers import serve_asgi
 
 APIS = ["customers", "orders", "inventory", "customer-360", "order-fulfilment", "mobile", "partner"]
 SYSTEM = ("customers", "orders", "inventory")
-PARTNER_ACCOUNT = "cus_0002"
+PARTNER_ACCOUNT = "cus_0001"  # the account of the contract's examples
 ALL_PHASES = "examples,coverage,fuzzing,stateful"
 # What the gateway would tell each API directly called (its verified caller).
 DIRECT_HEADERS = {"partner": [f"X-Consumer-ID: {PARTNER_ACCOUNT}"]}
@@ -81,6 +81,7 @@ def run_estate(
     direct: bool,
     workers: int = 2,
     apis: list[str] | None = None,
+    on_done: Callable[[ContractRun], None] | None = None,
 ) -> dict[tuple[str, str], ContractRun]:
     """Every (api, mode) run, `workers` at a time (2 cores here)."""
     with serve_estate(tmp) as (gateway_url, config), ExitStack() as stack, _linked_partner():
@@ -125,4 +126,7 @@ def run_estate(
                 )
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {key: pool.submit(run_contract, **kwargs) for key, kwargs in jobs}
+            if on_done is not None:
+                for future in as_completed(futures.values()):
+                    on_done(future.result())
             return {key: future.result() for key, future in futures.items()}

@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
             direct=False,
             workers=args.workers,
             apis=args.api,
+            on_done=lambda run: print(run.summary(), flush=True),
         )
     print(
         f"{'API':<18}{'operations':>11}{'cases':>9}{'2xx':>8}{'failures':>10}"

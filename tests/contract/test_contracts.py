@@ -24,6 +24,8 @@ from tests.support.estate import serve_estate
 
 MAX_EXAMPLES = 3
 SEED = 1
+# The runs happen in the fixture (11 runs, two at a time): minutes, not the 300 s default.
+pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture(scope="module")
