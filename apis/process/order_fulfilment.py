@@ -74,10 +74,15 @@ NO_ORDER = "There is no order with id '{id}'."
 UNKNOWN_SKU = "The order names unknown products: {skus}."
 NOT_ENOUGH = "Not enough stock to reserve the order: {reason}"
 ORDER_REFUSED = "The order was refused: {reason} The stock reserved for it was released."
-RETRY = "{service} is unavailable ({reason}); nothing is held. Retry with the same Idempotency-Key."
+# The 503 details name no system behind this API (the log does): the client can act on
+# "retry with the same key", not on which system failed.
+RETRY = (
+    "A service this API depends on is unavailable; nothing is held. Retry with the "
+    "same Idempotency-Key."
+)
 IN_DOUBT = (
-    "{service} did not answer ({reason}); the order may be in progress. Retry "
-    "with the same Idempotency-Key to complete it."
+    "A service this API depends on did not answer in time; the order may be in progress. "
+    "Retry with the same Idempotency-Key to complete it."
 )
 STALE_AFTER = 60.0
 SWEEP_DELAY = 2.0
@@ -368,9 +373,11 @@ async def place_order(request: Request) -> JSONResponse:
         try:
             status, result = await flow.run(saga)
         except ServiceTimeout as exc:
-            raise Problem(503, IN_DOUBT.format(service=exc.service, reason=exc.reason)) from None
+            log.warning("order %s in doubt: %s", key, exc)
+            raise Problem(503, IN_DOUBT) from None
         except ServiceUnavailable as exc:
-            raise Problem(503, RETRY.format(service=exc.service, reason=exc.reason)) from None
+            log.warning("order %s not placed: %s", key, exc)
+            raise Problem(503, RETRY) from None
     return _answer(status, result, replayed=False)
 
 
