@@ -14,7 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -78,6 +79,14 @@ class BulkOrder(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     customer_id: str | None = Field(None, pattern=r"^cus_[0-9a-z]{4,32}$")
     lines: list[BulkLine] = Field(min_length=1, max_length=50)
+
+    @field_validator("customer_id", mode="before")
+    @classmethod
+    def _absent_not_null(cls, value: Any) -> Any:
+        """The contract's `customer_id` may be left out, but is a string when sent."""
+        if value is None:
+            raise PydanticCustomError("string_type", "Input should be a valid string")
+        return value
 
 
 class OrderRefConvertor(Convertor[str]):

@@ -110,31 +110,16 @@ def run_contract(
         no_generated_auth = not auth_checks or bool(headers)
         settings.write_text(NO_AUTH_SETTINGS if no_generated_auth else "")
         command = [
-            sys.executable,
-            "-c",
-            _CLI,
-            "--config-file",
-            str(settings),
-            "run",
-            str(contract),
-            "--url",
-            url,
-            "--checks",
-            "all",
-            "--max-examples",
-            str(max_examples),
-            "--phases",
-            phases,
-            "--workers",
-            str(workers),
-            "--request-timeout",
-            "10",
-            "--report",
-            "json",
-            "--report-json-path",
-            str(report),
+            sys.executable, "-c", _CLI, "--config-file", str(settings), "run", str(contract),
+            "--url", url,
+            "--checks", "all",
+            "--max-examples", str(max_examples),
+            "--phases", phases,
+            "--workers", str(workers),
+            "--request-timeout", "10",
+            "--report", "json", "--report-json-path", str(report),
             "--no-shrink",
-        ]
+        ]  # fmt: skip
         if not auth_checks:
             command += ["--exclude-checks", "ignored_auth"]
         if seed is not None:
