@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean check cluster cluster-down
+.PHONY: run test contract-test lint bench clean check cluster cluster-down
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: $(STAMP)
 	bash scripts/test-prerequisites.sh
 	bash scripts/redocly.sh install
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The full contract run: all seven APIs through the gateway, every schemathesis check and
+# phase, >= 100 examples per operation, 0 failures (tests/contract/full_run.py).
+contract-test: $(STAMP)
+	$(BIN)/python -m tests.contract.full_run
 
 # Redocly CLI (pinned in scripts/redocly.sh) installs itself into .tools/ once.
 lint: $(STAMP)

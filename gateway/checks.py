@@ -36,6 +36,10 @@ def _security_schemes(config: GatewayConfig) -> list[str]:
     from gateway.contracts.lint import security_problems
 
     return security_problems(config)
+def _cross_tier(config: GatewayConfig) -> list[str]:
+    from gateway.contracts.cross_tier import check_cross_tier
+
+    return check_cross_tier(config)
 
 
 def _drift(config: GatewayConfig) -> list[str]:
@@ -49,6 +53,7 @@ CHECKS: list[Check] = [
     _request_validation_contracts,
     _tier_lint,
     _security_schemes,
+    _cross_tier,
 ]
 ADVISORY: list[Check] = [
     _drift,

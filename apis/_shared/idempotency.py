@@ -37,7 +37,7 @@ from starlette.responses import Response
 from apis._shared.db import Database
 from apis._shared.etag import json_bytes
 from apis._shared.identity import identity_from
-from apis._shared.problems import Problem
+from apis._shared.problems import Problem, parameter_error
 
 HEADER = "Idempotency-Key"
 KEEP_FOR = timedelta(hours=24)
@@ -72,10 +72,10 @@ def read_key(request: Request, *, required: bool) -> str | None:
     key = request.headers.get(HEADER)
     if key is None:
         if required:
-            raise Problem(400, KEY_MISSING, errors=[{"header": HEADER, "detail": KEY_MISSING}])
+            raise Problem(400, KEY_MISSING, errors=[parameter_error("header", HEADER, KEY_MISSING)])
         return None
     if not KEY_PATTERN.fullmatch(key):
-        raise Problem(400, KEY_INVALID, errors=[{"header": HEADER, "detail": KEY_INVALID}])
+        raise Problem(400, KEY_INVALID, errors=[parameter_error("header", HEADER, KEY_INVALID)])
     return key
 
 

@@ -2,6 +2,9 @@
 
 The cursor encodes a table's integer sequence column, so every cursor that matches the
 documented pattern is a valid position (a position past the end gives an empty page).
+Every tier accepts the same cursor (`CURSOR_PATTERN`, the contracts' `Cursor` schema): a
+process or experience API passes its client's cursor down unchanged, so a pattern wider
+above than below would turn a valid cursor into a refusal from the tier below.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Select
 
-CURSOR_PATTERN = r"^[0-9a-f]{1,8}$"
+from apis._shared.validation import QueryInt
+
+CURSOR_PATTERN = r"^[0-9a-f]{1,15}$"
 _LAST_POSITION = 2**31 - 1  # sequence columns are 32-bit integers
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -23,7 +28,7 @@ class PageQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
+    limit: QueryInt = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
     cursor: str | None = Field(None, pattern=CURSOR_PATTERN, description="Opaque position.")
 
     @property

@@ -3,6 +3,15 @@
 Raise `Problem(status, detail)` anywhere in a handler; `EXCEPTION_HANDLERS` turns it,
 starlette's own HTTP errors (404 route, 405 method) and any unexpected exception into
 `application/problem+json` with a human sentence. Tracebacks never reach the client.
+
+The shape is the one every Tiergate contract documents (and the gateway's
+request-validation answers): titles are RFC 9110's reason phrases, and a validation
+problem lists `errors`, one member per mistake: `{"in": "body", "pointer": "/lines/0/qty",
+"detail": ...}` for the body (an RFC 6901 pointer into it, "" for the whole body) and
+`{"in": "query" | "path" | "header", "name": ..., "detail": ...}` for the rest (header
+names in lower case). The rule: malformed query, path or header values and malformed
+JSON are 400; a well-formed JSON body that breaks the schema is 422. Details name the
+client's mistake, never a validation regex or a service behind the API.
 """
 
 from __future__ import annotations
@@ -25,6 +34,10 @@ ROUTE_NOT_FOUND = "There is no resource at {path}."
 METHOD_NOT_ALLOWED = "{method} is not allowed on {path}; use {allowed}."
 BODY_INVALID = "The request body does not match the schema: {summary}"
 PARAMETER_INVALID = "The {where} '{name}' is not valid: {message}"
+FORMAT_MISMATCH = "does not have the expected format"
+LABELS = {"query": "query parameter", "path": "path parameter", "header": "header"}
+# RFC 9110 §15 reason phrases (Python 3.11's http.HTTPStatus still has the RFC 7231 ones).
+TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
 
 log = logging.getLogger("tiergate.apis")
 
@@ -56,7 +69,7 @@ def problem_response(
 ) -> Response:
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
+        "title": title_of(status),
         "status": status,
         "detail": detail,
     }
@@ -66,30 +79,53 @@ def problem_response(
     return Response(content, status, headers=dict(headers or {}), media_type=PROBLEM_JSON)
 
 
+def title_of(status: int) -> str:
+    return TITLES.get(status) or HTTPStatus(status).phrase
+
+
 def _pointer(loc: Iterable[int | str]) -> str:
     parts = [str(part).replace("~", "~0").replace("/", "~1") for part in loc]
     return "".join(f"/{part}" for part in parts)
 
 
+def _message(error: Mapping[str, Any]) -> str:
+    """pydantic's sentence, without the regex a pattern error would quote."""
+    if error["type"] == "string_pattern_mismatch":
+        return FORMAT_MISMATCH
+    return str(error["msg"])
+
+
 def body_problem(exc: ValidationError, status: int = 422) -> Problem:
     """A body that breaks the schema: one entry per failing field, with a JSON pointer."""
-    errors = [{"pointer": _pointer(e["loc"]), "detail": e["msg"]} for e in exc.errors()]
+    errors = [
+        {"in": "body", "pointer": _pointer(e["loc"]), "detail": _message(e)} for e in exc.errors()
+    ]
     summary = "; ".join(f"{e['pointer'] or '/'}: {e['detail']}" for e in errors[:3])
     if len(errors) > 3:
         summary += f" (and {len(errors) - 3} more)"
     return Problem(status, BODY_INVALID.format(summary=summary), errors=errors)
 
 
-def parameter_problem(exc: ValidationError, where: str = "query") -> Problem:
-    """Malformed query/path parameters or headers: 400, naming each one."""
-    key = {"query": "parameter", "path": "parameter", "header": "header"}[where]
+def parameter_error(where: str, name: str, detail: str) -> dict[str, str]:
+    """One `errors` member for a query/path parameter or a header."""
+    return {"in": where, "name": name.lower() if where == "header" else name, "detail": detail}
+
+
+def parameter_problem(exc: ValidationError, where: str | Mapping[str, str] = "query") -> Problem:
+    """Malformed query/path parameters or headers: 400, naming each one.
+
+    `where` is one location for all, or a map from parameter name to its location
+    (anything not in it is a query parameter).
+    """
     errors = []
     for error in exc.errors():
         name = str(error["loc"][0]) if error["loc"] else ""
-        errors.append({key: name, "detail": error["msg"]})
+        located = where if isinstance(where, str) else where.get(name, "query")
+        errors.append(parameter_error(located, name, _message(error)))
     first = errors[0]
-    label = {"query": "query parameter", "path": "path parameter", "header": "header"}[where]
-    detail = PARAMETER_INVALID.format(where=label, name=first[key], message=first["detail"])
+    detail = PARAMETER_INVALID.format(
+        where=LABELS[first["in"]], name=first["name"], message=first["detail"]
+    )
     return Problem(400, detail, errors=errors)
 
 

@@ -42,13 +42,20 @@ NO_GATEWAY = (
 class ServiceError(Exception):
     """A call to the tier below did not give a usable answer."""
 
-    def __init__(self, service: str, reason: str, status: int | None = None,
-                 problem: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        service: str,
+        reason: str,
+        status: int | None = None,
+        problem: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(f"{service}: {reason}")
         self.service = service
         self.reason = reason
         self.status = status
         self.problem = problem or {}
+        self.path = ""  # what was called: tells whose input the tier below refused
+        self.params: Mapping[str, Any] = {}
 
 
 class ServiceUnavailable(ServiceError):
@@ -101,12 +108,21 @@ def _translate(service: str, response: httpx.Response) -> None:
 class _Credentials:
     """A client-credentials token, fetched with authlib and renewed before expiry."""
 
-    def __init__(self, client_id: str, client_secret: str, token_endpoint: str,
-                 transport: httpx.AsyncBaseTransport | None, base_url: str) -> None:
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        token_endpoint: str,
+        transport: httpx.AsyncBaseTransport | None,
+        base_url: str,
+    ) -> None:
         self.token_endpoint = urljoin(base_url + "/", token_endpoint)
         self._oauth = AsyncOAuth2Client(
-            client_id, client_secret, grant_type="client_credentials",
-            token_endpoint=self.token_endpoint, transport=transport,
+            client_id,
+            client_secret,
+            grant_type="client_credentials",
+            token_endpoint=self.token_endpoint,
+            transport=transport,
             timeout=DEFAULT_TIMEOUT,
         )
         self._lock = asyncio.Lock()
@@ -126,25 +142,40 @@ class _Credentials:
 class ServiceClient:
     """One pooled client per API for all calls to the tier below."""
 
-    def __init__(self, api: str, *, transport: httpx.AsyncBaseTransport | None = None,
-                 base_url: str, credentials: Mapping[str, str] | None = None,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        api: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        base_url: str,
+        credentials: Mapping[str, str] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
         self.api = api
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._http = httpx.AsyncClient(
-            transport=transport, base_url=self.base_url, timeout=timeout,
+            transport=transport,
+            base_url=self.base_url,
+            timeout=timeout,
             headers={"user-agent": f"tiergate-service/{api}"},
         )
         self._credentials = (
-            _Credentials(credentials["client_id"], credentials["client_secret"],
-                         credentials["token_endpoint"], transport, self.base_url)
-            if credentials else None
+            _Credentials(
+                credentials["client_id"],
+                credentials["client_secret"],
+                credentials["token_endpoint"],
+                transport,
+                self.base_url,
+            )
+            if credentials
+            else None
         )
 
     @classmethod
-    def from_state(cls, api: str, state: Mapping[str, Any],
-                   env: Mapping[str, str] | None = None) -> ServiceClient:
+    def from_state(
+        cls, api: str, state: Mapping[str, Any], env: Mapping[str, str] | None = None
+    ) -> ServiceClient:
         """Build from the API's lifespan state, else from the environment."""
         env = os.environ if env is None else env
         timeout = float(env.get("TIERGATE_SERVICE_TIMEOUT", DEFAULT_TIMEOUT))
@@ -157,18 +188,30 @@ class ServiceClient:
             }
         gateway = state.get(GATEWAY_STATE_KEY)
         if gateway is not None:
-            return cls(api, transport=httpx.ASGITransport(app=gateway),
-                       base_url=INTERNAL_BASE_URL, credentials=credentials, timeout=timeout)
+            return cls(
+                api,
+                transport=httpx.ASGITransport(app=gateway),
+                base_url=INTERNAL_BASE_URL,
+                credentials=credentials,
+                timeout=timeout,
+            )
         url = env.get("TIERGATE_GATEWAY_URL")
         if not url:
             raise RuntimeError(NO_GATEWAY.format(api=api))
         return cls(api, base_url=url, credentials=credentials, timeout=timeout)
 
-    async def request(self, method: str, path: str, *, service: str,
-                      incoming: Mapping[str, str] | None = None,
-                      params: Mapping[str, Any] | None = None, json: Any = None,
-                      headers: Mapping[str, str] | None = None,
-                      deadline: float | None = None) -> httpx.Response:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        service: str,
+        incoming: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        deadline: float | None = None,
+    ) -> httpx.Response:
         """Call `path` on the gateway; raise a ServiceError unless the answer is 2xx/3xx.
 
         `service` names the callee in errors; `incoming` is the request being served,
@@ -187,7 +230,11 @@ class ServiceClient:
                 if self._credentials is not None:
                     sent["authorization"] = f"Bearer {await self._credentials.access_token()}"
                 response = await self._http.request(
-                    method, path, params=_clean(params), json=json, headers=sent,
+                    method,
+                    path,
+                    params=_clean(params),
+                    json=json,
+                    headers=sent,
                 )
         except (TimeoutError, httpx.TimeoutException):
             raise ServiceTimeout(service, f"no answer within {deadline:g} s") from None
@@ -195,7 +242,11 @@ class ServiceClient:
             raise ServiceUnavailable(service, f"unreachable ({type(exc).__name__})") from exc
         except Exception as exc:  # the OAuth exchange or an in-process app blew up
             raise ServiceUnavailable(service, f"call failed ({type(exc).__name__})") from exc
-        _translate(service, response)
+        try:
+            _translate(service, response)
+        except ServiceError as exc:
+            exc.path, exc.params = path, _clean(params) or {}
+            raise
         return response
 
     async def get_json(self, path: str, *, service: str, **kwargs: Any) -> Any:
@@ -228,8 +279,13 @@ class WithServiceClient:
     the lifespan state) and closes it when the app shuts down.
     """
 
-    def __init__(self, app: Any, api: str, env: Mapping[str, str] | None = None,
-                 on_started: OnStarted | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        api: str,
+        env: Mapping[str, str] | None = None,
+        on_started: OnStarted | None = None,
+    ) -> None:
         self.app = app
         self.api = api
         self.env = env

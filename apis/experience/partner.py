@@ -14,7 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -29,34 +30,38 @@ from apis._shared.composition import (
     passthrough_problem,
     replayed_header,
 )
+from apis._shared.pagination import CURSOR_PATTERN
 from apis._shared.service_client import (
     ServiceNotFound,
     ServiceRejected,
     WithServiceClient,
     service_client,
 )
-from apis._shared.validation import read_body
+from apis._shared.validation import JsonInt, QueryInt, read_body
 
 API = "partner"
 FULFILMENT = "/process/order-fulfilment/v1"
 CUSTOMER_RE = re.compile(r"^cus_[0-9a-z]{4,32}$")
 LOW_STOCK = 10
 NO_ORDER = "There is no order with reference '{id}' for this account."
-NO_ACCOUNT = ("No customer account is linked to this partner; send `customer_id` in the "
-              "body or ask for your API key to be linked to an account.")
+NO_ACCOUNT = (
+    "No customer account is linked to this partner; send `customer_id` in the "
+    "body or ask for your API key to be linked to an account."
+)
 OTHER_ACCOUNT = "This partner may only order for its own account '{account}'."
 
 
 class AvailabilityQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     sku: list[Annotated[str, StringConstraints(pattern=r"^SKU-[0-9]{4}$")]] = Field(
-        min_length=1, max_length=50)
+        min_length=1, max_length=50
+    )
 
 
 class PriceListQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    limit: int = Field(50, ge=1, le=100)
-    cursor: str | None = Field(None, pattern=r"^[0-9a-f]{1,15}$")
+    limit: QueryInt = Field(50, ge=1, le=100)
+    cursor: str | None = Field(None, pattern=CURSOR_PATTERN)
     category: str | None = Field(None, pattern=r"^(tools|garden|kitchen|lighting|outdoor)$")
 
 
@@ -67,13 +72,21 @@ class OrderRef(BaseModel):
 class BulkLine(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     sku: str = Field(pattern=r"^SKU-[0-9]{4}$")
-    quantity: int = Field(ge=1, le=999)
+    quantity: JsonInt = Field(ge=1, le=999)
 
 
 class BulkOrder(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     customer_id: str | None = Field(None, pattern=r"^cus_[0-9a-z]{4,32}$")
     lines: list[BulkLine] = Field(min_length=1, max_length=50)
+
+    @field_validator("customer_id", mode="before")
+    @classmethod
+    def _absent_not_null(cls, value: Any) -> Any:
+        """The contract's `customer_id` may be left out, but is a string when sent."""
+        if value is None:
+            raise PydanticCustomError("string_type", "Input should be a valid string")
+        return value
 
 
 class OrderRefConvertor(Convertor[str]):
@@ -115,12 +128,22 @@ def stock_status(available: int) -> str:
 
 def to_partner_order(order: dict[str, Any]) -> dict[str, Any]:
     return {
-        "order_reference": order["order_id"], "account": order["customer_id"],
+        "order_reference": order["order_id"],
+        "account": order["customer_id"],
         "status": order["status"],
-        "lines": [{"sku": li["sku"], "quantity": li["quantity"], "unit_price": li["unit_price"],
-                   "amount": li["line_total"]} for li in order["lines"]],
-        "order_total": order["total"], "currency": order["currency"],
-        "placed_at": order["placed_at"], "confirmed": order["fulfilment"] == "confirmed",
+        "lines": [
+            {
+                "sku": li["sku"],
+                "quantity": li["quantity"],
+                "unit_price": li["unit_price"],
+                "amount": li["line_total"],
+            }
+            for li in order["lines"]
+        ],
+        "order_total": order["total"],
+        "currency": order["currency"],
+        "placed_at": order["placed_at"],
+        "confirmed": order["fulfilment"] == "confirmed",
     }
 
 
@@ -131,10 +154,15 @@ async def availability(request: Request) -> JSONResponse:
     query = parse_params(AvailabilityQuery, request, lists=("sku",))
     skus = list(dict.fromkeys(query.sku))
     client = service_client(request.scope)
-    results = await asyncio.gather(*(
-        client.get_json(f"{FULFILMENT}/products/{sku}", service="order-fulfilment",
-                        incoming=request.headers) for sku in skus
-    ), return_exceptions=True)
+    results = await asyncio.gather(
+        *(
+            client.get_json(
+                f"{FULFILMENT}/products/{sku}", service="order-fulfilment", incoming=request.headers
+            )
+            for sku in skus
+        ),
+        return_exceptions=True,
+    )
     entries = []
     for sku, result in zip(skus, results, strict=True):
         if isinstance(result, ServiceNotFound):
@@ -142,22 +170,39 @@ async def availability(request: Request) -> JSONResponse:
         elif isinstance(result, BaseException):
             raise result
         else:
-            entries.append({"sku": sku, "status": stock_status(result["available_quantity"]),
-                            "available_quantity": result["available_quantity"]})
+            entries.append(
+                {
+                    "sku": sku,
+                    "status": stock_status(result["available_quantity"]),
+                    "available_quantity": result["available_quantity"],
+                }
+            )
     return JSONResponse({"availability": entries})
 
 
 async def price_list(request: Request) -> JSONResponse:
     query = parse_params(PriceListQuery, request)
     page = await service_client(request.scope).get_json(
-        f"{FULFILMENT}/products", service="order-fulfilment", incoming=request.headers,
-        params=query.model_dump())
-    return JSONResponse({
-        "currency": "EUR",
-        "entries": [{"sku": p["sku"], "description": p["name"], "category": p["category"],
-                     "unit_price": p["unit_price"]} for p in page["items"]],
-        "next_cursor": page["next_cursor"],
-    })
+        f"{FULFILMENT}/products",
+        service="order-fulfilment",
+        incoming=request.headers,
+        params=query.model_dump(),
+    )
+    return JSONResponse(
+        {
+            "currency": "EUR",
+            "entries": [
+                {
+                    "sku": p["sku"],
+                    "description": p["name"],
+                    "category": p["category"],
+                    "unit_price": p["unit_price"],
+                }
+                for p in page["items"]
+            ],
+            "next_cursor": page["next_cursor"],
+        }
+    )
 
 
 async def bulk_order(request: Request) -> JSONResponse:
@@ -169,25 +214,34 @@ async def bulk_order(request: Request) -> JSONResponse:
     account = linked or order.customer_id
     if account is None:
         raise Problem(422, NO_ACCOUNT)
-    body = {"customer_id": account,
-            "lines": [{"sku": li.sku, "quantity": li.quantity} for li in order.lines]}
+    body = {
+        "customer_id": account,
+        "lines": [{"sku": li.sku, "quantity": li.quantity} for li in order.lines],
+    }
     try:
         response = await service_client(request.scope).request(
-            "POST", f"{FULFILMENT}/orders", service="order-fulfilment",
-            incoming=request.headers, json=body,
-            headers={"Idempotency-Key": derived_key("partner", account, key)})
+            "POST",
+            f"{FULFILMENT}/orders",
+            service="order-fulfilment",
+            incoming=request.headers,
+            json=body,
+            headers={"Idempotency-Key": derived_key("partner", account, key)},
+        )
     except ServiceRejected as exc:
         raise passthrough_problem(exc) from None
-    return JSONResponse(to_partner_order(response.json()), status_code=response.status_code,
-                        headers=replayed_header(response))
+    return JSONResponse(
+        to_partner_order(response.json()),
+        status_code=response.status_code,
+        headers=replayed_header(response),
+    )
 
 
 async def order_status(request: Request) -> JSONResponse:
     order_id = parse_params(OrderRef, request).order_id
     try:
         order = await service_client(request.scope).get_json(
-            f"{FULFILMENT}/orders/{order_id}", service="order-fulfilment",
-            incoming=request.headers)
+            f"{FULFILMENT}/orders/{order_id}", service="order-fulfilment", incoming=request.headers
+        )
     except ServiceNotFound:
         raise Problem(404, NO_ORDER.format(id=order_id)) from None
     linked = linked_account(request)
@@ -197,13 +251,17 @@ async def order_status(request: Request) -> JSONResponse:
 
 
 def create_app(env: dict[str, str] | None = None) -> WithServiceClient:
-    return create_tier_app(API, [
+    return create_tier_app(
+        API,
+        [
             Route("/availability", availability, methods=["GET"]),
             Route("/price-list", price_list, methods=["GET"]),
             Route("/orders/bulk", bulk_order, methods=["POST"]),
             # `bulk` is no order id: GET /orders/bulk is a 405, not a bad id
             Route("/orders/{order_id:order_ref}", order_status, methods=["GET"]),
-        ], env=env)
+        ],
+        env=env,
+    )
 
 
 app = create_app()

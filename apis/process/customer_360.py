@@ -23,6 +23,7 @@ from apis._shared.service_client import (
     WithServiceClient,
     service_client,
 )
+from apis._shared.validation import QueryInt
 
 API = "customer-360"
 CUSTOMERS = "/system/customers/v1"
@@ -35,24 +36,39 @@ ORDERS_SCANNED = 100
 class Params(BaseModel):
     model_config = ConfigDict(extra="ignore")
     customer_id: str = Field(pattern=r"^cus_[0-9a-z]{4,32}$")
-    recent_orders: int = Field(5, ge=1, le=20)
+    recent_orders: QueryInt = Field(5, ge=1, le=20)
 
 
 def map_customer(c: dict[str, Any]) -> dict[str, Any]:
-    return {"id": c["id"], "name": c["name"], "email": c["email"], "segment": c["segment"],
-            "country": c["country"], "customer_since": c["created_at"]}
+    return {
+        "id": c["id"],
+        "name": c["name"],
+        "email": c["email"],
+        "segment": c["segment"],
+        "country": c["country"],
+        "customer_since": c["created_at"],
+    }
 
 
 def map_balance(b: dict[str, Any]) -> dict[str, Any]:
     available = Decimal(b["credit_limit"]) - Decimal(b["balance"])
-    return {"credit_limit": b["credit_limit"], "outstanding": b["balance"],
-            "available_credit": f"{available:.2f}", "currency": b["currency"]}
+    return {
+        "credit_limit": b["credit_limit"],
+        "outstanding": b["balance"],
+        "available_credit": f"{available:.2f}",
+        "currency": b["currency"],
+    }
 
 
 def map_order(o: dict[str, Any]) -> dict[str, Any]:
-    return {"order_id": o["id"], "status": o["status"], "total": o["total"],
-            "currency": o["currency"], "placed_at": o["created_at"],
-            "item_count": sum(int(line["quantity"]) for line in o["lines"])}
+    return {
+        "order_id": o["id"],
+        "status": o["status"],
+        "total": o["total"],
+        "currency": o["currency"],
+        "placed_at": o["created_at"],
+        "item_count": sum(int(line["quantity"]) for line in o["lines"]),
+    }
 
 
 def recent(orders: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
@@ -70,10 +86,15 @@ async def customer_view(request: Request) -> JSONResponse:
     balance: Any
     customer, orders, balance = await asyncio.gather(
         client.get_json(f"{CUSTOMERS}/customers/{cid}", service="customers", incoming=headers),
-        client.get_json(f"{ORDERS}/orders", service="orders", incoming=headers,
-                        params={"customer_id": cid, "limit": ORDERS_SCANNED}),
-        client.get_json(f"{CUSTOMERS}/customers/{cid}/balance", service="customers",
-                        incoming=headers),
+        client.get_json(
+            f"{ORDERS}/orders",
+            service="orders",
+            incoming=headers,
+            params={"customer_id": cid, "limit": ORDERS_SCANNED},
+        ),
+        client.get_json(
+            f"{CUSTOMERS}/customers/{cid}/balance", service="customers", incoming=headers
+        ),
         return_exceptions=True,
     )
     if isinstance(customer, ServiceNotFound):

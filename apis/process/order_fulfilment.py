@@ -3,6 +3,7 @@
 POST /orders (Idempotency-Key required):
   price the lines (inventory) → reserve stock (inventory) → create the order with the
   reservation (orders) → commit the reservation (inventory).
+  - a line names an unknown product: 404, nothing is held;
   - reserve refused (409, not enough stock): 409, nothing is held;
   - create-order refused (4xx): the reservation is released, 422/409 answered and stored;
   - create-order unreachable: the reservation is released and 503 says to retry with
@@ -40,6 +41,7 @@ from apis._shared.composition import (
     parse_params,
     problem_body,
 )
+from apis._shared.pagination import CURSOR_PATTERN
 from apis._shared.service_client import (
     ServiceClient,
     ServiceConflict,
@@ -50,7 +52,7 @@ from apis._shared.service_client import (
     ServiceUnavailable,
     service_client,
 )
-from apis._shared.validation import read_body
+from apis._shared.validation import JsonInt, QueryInt, read_body
 from apis.process.fulfilment_store import (
     COMPLETED,
     FAILED,
@@ -72,10 +74,16 @@ NO_ORDER = "There is no order with id '{id}'."
 UNKNOWN_SKU = "The order names unknown products: {skus}."
 NOT_ENOUGH = "Not enough stock to reserve the order: {reason}"
 ORDER_REFUSED = "The order was refused: {reason} The stock reserved for it was released."
-RETRY = ("{service} is unavailable ({reason}); nothing is held. Retry with the same "
-         "Idempotency-Key.")
-IN_DOUBT = ("{service} did not answer ({reason}); the order may be in progress. Retry "
-            "with the same Idempotency-Key to complete it.")
+# The 503 details name no system behind this API (the log does): the client can act on
+# "retry with the same key", not on which system failed.
+RETRY = (
+    "A service this API depends on is unavailable; nothing is held. Retry with the "
+    "same Idempotency-Key."
+)
+IN_DOUBT = (
+    "A service this API depends on did not answer in time; the order may be in progress. "
+    "Retry with the same Idempotency-Key to complete it."
+)
 STALE_AFTER = 60.0
 SWEEP_DELAY = 2.0
 log = logging.getLogger("tiergate.order_fulfilment")
@@ -83,8 +91,8 @@ log = logging.getLogger("tiergate.order_fulfilment")
 
 class ProductQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    limit: int = Field(20, ge=1, le=100)
-    cursor: str | None = Field(None, pattern=r"^[0-9a-f]{1,15}$")
+    limit: QueryInt = Field(20, ge=1, le=100)
+    cursor: str | None = Field(None, pattern=CURSOR_PATTERN)
     category: str | None = Field(None, pattern=r"^(tools|garden|kitchen|lighting|outdoor)$")
     q: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
 
@@ -100,7 +108,7 @@ class OrderIdParam(BaseModel):
 class Line(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     sku: str = Field(pattern=SKU)
-    quantity: int = Field(ge=1, le=999)
+    quantity: JsonInt = Field(ge=1, le=999)
 
 
 class PlaceOrder(BaseModel):
@@ -113,17 +121,34 @@ class PlaceOrder(BaseModel):
 
 
 def map_product(p: dict[str, Any]) -> dict[str, Any]:
-    return {"sku": p["sku"], "name": p["name"], "category": p["category"],
-            "unit_price": p["price"], "currency": p["currency"],
-            "available_quantity": p["available"], "in_stock": p["available"] > 0}
+    return {
+        "sku": p["sku"],
+        "name": p["name"],
+        "category": p["category"],
+        "unit_price": p["price"],
+        "currency": p["currency"],
+        "available_quantity": p["available"],
+        "in_stock": p["available"] > 0,
+    }
 
 
 def map_order(o: dict[str, Any], fulfilment: str = "confirmed") -> dict[str, Any]:
     return {
-        "order_id": o["id"], "customer_id": o["customer_id"], "status": o["status"],
-        "lines": [{"sku": li["sku"], "quantity": li["quantity"], "unit_price": li["unit_price"],
-                   "line_total": li["line_total"]} for li in o["lines"]],
-        "total": o["total"], "currency": o["currency"], "placed_at": o["created_at"],
+        "order_id": o["id"],
+        "customer_id": o["customer_id"],
+        "status": o["status"],
+        "lines": [
+            {
+                "sku": li["sku"],
+                "quantity": li["quantity"],
+                "unit_price": li["unit_price"],
+                "line_total": li["line_total"],
+            }
+            for li in o["lines"]
+        ],
+        "total": o["total"],
+        "currency": o["currency"],
+        "placed_at": o["created_at"],
         "fulfilment": fulfilment,
     }
 
@@ -134,17 +159,22 @@ def map_order(o: dict[str, Any], fulfilment: str = "confirmed") -> dict[str, Any
 async def list_products(request: Request) -> JSONResponse:
     query = parse_params(ProductQuery, request)
     page = await service_client(request.scope).get_json(
-        f"{INVENTORY}/products", service="inventory", incoming=request.headers,
-        params=query.model_dump())
-    return JSONResponse({"items": [map_product(p) for p in page["items"]],
-                         "next_cursor": page["next_cursor"]})
+        f"{INVENTORY}/products",
+        service="inventory",
+        incoming=request.headers,
+        params=query.model_dump(),
+    )
+    return JSONResponse(
+        {"items": [map_product(p) for p in page["items"]], "next_cursor": page["next_cursor"]}
+    )
 
 
 async def get_product(request: Request) -> JSONResponse:
     sku = parse_params(SkuParam, request).sku
     try:
         product = await service_client(request.scope).get_json(
-            f"{INVENTORY}/products/{sku}", service="inventory", incoming=request.headers)
+            f"{INVENTORY}/products/{sku}", service="inventory", incoming=request.headers
+        )
     except ServiceNotFound:
         raise Problem(404, NO_PRODUCT.format(sku=sku)) from None
     return JSONResponse(map_product(product))
@@ -154,7 +184,8 @@ async def get_order(request: Request) -> JSONResponse:
     order_id = parse_params(OrderIdParam, request).order_id
     try:
         order = await service_client(request.scope).get_json(
-            f"{ORDERS}/orders/{order_id}", service="orders", incoming=request.headers)
+            f"{ORDERS}/orders/{order_id}", service="orders", incoming=request.headers
+        )
     except ServiceNotFound:
         raise Problem(404, NO_ORDER.format(id=order_id)) from None
     saga = await request.app.state.store.by_order(order_id)
@@ -168,18 +199,23 @@ async def get_order(request: Request) -> JSONResponse:
 class Fulfilment:
     """Runs one saga forward from its stored state; returns (status, body)."""
 
-    def __init__(self, store: SagaStore, client: ServiceClient,
-                 incoming: Any = None) -> None:
+    def __init__(self, store: SagaStore, client: ServiceClient, incoming: Any = None) -> None:
         self.store = store
         self.client = client
         self.incoming = incoming
 
     async def _call(self, path: str, service: str, key: str, json: Any = None) -> Any:
-        return await self.client.post_json(path, service=service, incoming=self.incoming,
-                                           json=json, headers={"Idempotency-Key": key})
+        return await self.client.post_json(
+            path,
+            service=service,
+            incoming=self.incoming,
+            json=json,
+            headers={"Idempotency-Key": key},
+        )
 
-    async def _finish(self, saga: Saga, state: str, status: int,
-                      body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    async def _finish(
+        self, saga: Saga, state: str, status: int, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
         saga.state, saga.response_status, saga.response_body = state, status, body
         await self.store.save(saga)
         return status, body
@@ -190,14 +226,25 @@ class Fulfilment:
 
     async def price(self, saga: Saga) -> tuple[int, dict[str, Any]] | None:
         lines = saga.request["lines"]
-        results = await asyncio.gather(*(
-            self.client.get_json(f"{INVENTORY}/products/{line['sku']}", service="inventory",
-                                 incoming=self.incoming) for line in lines
-        ), return_exceptions=True)
-        unknown = [line["sku"] for line, r in zip(lines, results, strict=True)
-                   if isinstance(r, ServiceNotFound)]
+        results = await asyncio.gather(
+            *(
+                self.client.get_json(
+                    f"{INVENTORY}/products/{line['sku']}",
+                    service="inventory",
+                    incoming=self.incoming,
+                )
+                for line in lines
+            ),
+            return_exceptions=True,
+        )
+        unknown = [
+            line["sku"]
+            for line, r in zip(lines, results, strict=True)
+            if isinstance(r, ServiceNotFound)
+        ]
         if unknown:
-            return await self._fail(saga, 422, UNKNOWN_SKU.format(skus=", ".join(unknown)))
+            # like an unknown customer: what the order refers to does not exist
+            return await self._fail(saga, 404, UNKNOWN_SKU.format(skus=", ".join(unknown)))
         products: list[dict[str, Any]] = []
         for result in results:
             if isinstance(result, BaseException):
@@ -214,8 +261,11 @@ class Fulfilment:
         lines = [{"sku": li["sku"], "quantity": li["quantity"]} for li in saga.request["lines"]]
         try:
             reservation = await self._call(
-                f"{INVENTORY}/reservations", "inventory",
-                derived_key("reserve", saga.key, str(saga.attempt)), {"lines": lines})
+                f"{INVENTORY}/reservations",
+                "inventory",
+                derived_key("reserve", saga.key, str(saga.attempt)),
+                {"lines": lines},
+            )
         except ServiceConflict as exc:
             return await self._fail(saga, 409, NOT_ENOUGH.format(reason=exc.reason))
         except ServiceRejected as exc:
@@ -225,15 +275,25 @@ class Fulfilment:
         return None
 
     async def release(self, saga: Saga) -> None:
-        await self._call(f"{INVENTORY}/reservations/{saga.reservation_id}/release",
-                         "inventory", derived_key("release", saga.key, str(saga.attempt)))
+        await self._call(
+            f"{INVENTORY}/reservations/{saga.reservation_id}/release",
+            "inventory",
+            derived_key("release", saga.key, str(saga.attempt)),
+        )
 
     async def create_order(self, saga: Saga) -> tuple[int, dict[str, Any]] | None:
-        body = {"customer_id": saga.request["customer_id"], "reservation_id": saga.reservation_id,
-                "lines": saga.priced_lines}
+        body = {
+            "customer_id": saga.request["customer_id"],
+            "reservation_id": saga.reservation_id,
+            "lines": saga.priced_lines,
+        }
         try:
-            order = await self._call(f"{ORDERS}/orders", "orders",
-                                     derived_key("order", saga.key, str(saga.attempt)), body)
+            order = await self._call(
+                f"{ORDERS}/orders",
+                "orders",
+                derived_key("order", saga.key, str(saga.attempt)),
+                body,
+            )
         except ServiceRejected as exc:
             await self.release(saga)  # if this fails the saga stays RESERVED: retry/sweep
             status = exc.status if exc.status in (404, 409) else 422
@@ -255,11 +315,15 @@ class Fulfilment:
 
     async def commit(self, saga: Saga) -> tuple[int, dict[str, Any]]:
         try:
-            await self._call(f"{INVENTORY}/reservations/{saga.reservation_id}/commit",
-                             "inventory", derived_key("commit", saga.key))
+            await self._call(
+                f"{INVENTORY}/reservations/{saga.reservation_id}/commit",
+                "inventory",
+                derived_key("commit", saga.key),
+            )
         except ServiceError as exc:
-            log.warning("order %s placed but its stock is not committed yet: %s",
-                        saga.order_id, exc)
+            log.warning(
+                "order %s placed but its stock is not committed yet: %s", saga.order_id, exc
+            )
             return 202, {**(saga.response_body or {}), "fulfilment": "pending"}
         body = {**(saga.response_body or {}), "fulfilment": "confirmed"}
         return await self._finish(saga, COMPLETED, 201, body)
@@ -309,9 +373,11 @@ async def place_order(request: Request) -> JSONResponse:
         try:
             status, result = await flow.run(saga)
         except ServiceTimeout as exc:
-            raise Problem(503, IN_DOUBT.format(service=exc.service, reason=exc.reason)) from None
+            log.warning("order %s in doubt: %s", key, exc)
+            raise Problem(503, IN_DOUBT) from None
         except ServiceUnavailable as exc:
-            raise Problem(503, RETRY.format(service=exc.service, reason=exc.reason)) from None
+            log.warning("order %s not placed: %s", key, exc)
+            raise Problem(503, RETRY) from None
     return _answer(status, result, replayed=False)
 
 

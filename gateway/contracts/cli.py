@@ -33,7 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--max-examples",
         type=int,
         default=DEFAULT_MAX_EXAMPLES,
-        help="generated cases per operation and phase",
+        help=f"generated cases per operation and phase (default {DEFAULT_MAX_EXAMPLES})",
+    )
+    cmd.add_argument(
+        "--seed",
+        type=int,
+        help="fix the generation (default: a fresh seed, printed in a failure's report)",
     )
     cmd.add_argument(
         "-H",
@@ -77,6 +82,7 @@ def cmd_contract_test(args: argparse.Namespace) -> int:
             max_examples=args.max_examples,
             headers=args.header,
             auth_checks=not args.skip_auth_checks,
+            seed=args.seed,
         )
         if not run.ok:
             failed += 1

@@ -41,8 +41,9 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
 
 @schemathesis.hook
 def after_call(context: Any, case: Any, response: Any) -> None:
-    """Record each status code (one per line) where the runner asked for it."""
+    """Record each status code and its operation (`<status> <METHOD /path>` per line)
+    where the runner asked for it: the runner checks every operation got a 2xx."""
     path = os.environ.get(STATUS_LOG_ENV)
     if path:
-        with open(path, "a", encoding="ascii") as log:
-            log.write(f"{response.status_code}\n")
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(f"{response.status_code} {case.operation.label}\n")

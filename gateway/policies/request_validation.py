@@ -6,10 +6,13 @@ operations before any policy runs (gateway/operations.py: unknown paths get 404,
 unknown methods 405, from the gateway itself). Per request, on `ctx.operation`:
 
 - path parameters, query and header parameters → 400 problem+json listing
-  `errors: [{pointer, detail}]` (pointers into `{path, query, headers, body}`);
+  `errors: [{in, name, detail}]` (gateway/policies/_request_errors.py: the shape and
+  the 400/422 rule every contract documents);
 - a JSON body is read (at most `max_body_bytes`), parsed and validated before
   anything is forwarded, then handed on unchanged; parameter errors are reported
-  before the body is read. A media type the operation does not accept → 415.
+  before the body is read. Missing or malformed JSON → 400; a JSON body that breaks
+  the schema → 422 (`errors: [{in: body, pointer, detail}]`). A media type the
+  operation does not accept → 415.
 
 `responses: shadow` also checks what the upstream answers (status declared,
 JSON body against its schema, up to `max_response_bytes`), never blocking:
@@ -40,13 +43,13 @@ from gateway.policies._contract import (
     errors_of,
     load_contract,
 )
+from gateway.policies._request_errors import body_error, detail_of, request_errors, status_of
 from gateway.problem import ProblemResponse
 from gateway.types import Message, Receive, Send
 
 NO_CONTRACT = "API {api!r}: request-validation needs a contract (`contract:` in the config)"
-INVALID = "The request does not match the contract of API '{api}'."
-BODY_REQUIRED = "a request body is required"
-NOT_JSON = "the body is not valid JSON: {error}"
+BODY_REQUIRED = "This request needs a JSON body."
+NOT_JSON = "The request body is not valid JSON: {error}."
 UNSUPPORTED_MEDIA = "API '{api}' does not accept {media!r} here; it accepts {accepted}."
 BODY_TOO_LARGE = "The request body exceeds {limit} bytes, the most this API validates."
 log = logging.getLogger("tiergate.request_validation")
@@ -90,9 +93,9 @@ class RequestValidation:
                     api=self.api, media=media.decode(), accepted=accepted
                 )
                 return ProblemResponse(415, detail)
-        errors = errors_of(op.validator, instance)
+        errors = request_errors(op.validator, instance)
         if not has_body and op.body_required:
-            errors.append({"pointer": "/body", "detail": BODY_REQUIRED})
+            return self._malformed([*errors, body_error(BODY_REQUIRED)])
         if errors:
             return self._invalid(errors)
         if has_body and op.json_body and self.body:
@@ -102,7 +105,11 @@ class RequestValidation:
         return None
 
     def _invalid(self, errors: list[dict[str, str]]) -> ProblemResponse:
-        return ProblemResponse(400, INVALID.format(api=self.api), errors=errors)
+        return ProblemResponse(status_of(errors), detail_of(errors), errors=errors)
+
+    def _malformed(self, errors: list[dict[str, str]]) -> ProblemResponse:
+        """The body is missing or not JSON (last in `errors`): 400, whatever else is wrong."""
+        return ProblemResponse(400, errors[-1]["detail"], errors=errors)
 
     def _body_check(self, op: Operation, instance: dict[str, Any]) -> Any:
         def wrap(receive: Receive, send: Send) -> tuple[Receive, Send]:
@@ -117,9 +124,9 @@ class RequestValidation:
                 try:
                     instance["body"] = json.loads(body)
                 except ValueError as error:
-                    problem = [{"pointer": "/body", "detail": NOT_JSON.format(error=error)}]
-                    raise RequestRejected(self._invalid(problem)) from None
-                errors = errors_of(op.validator, instance)
+                    problem = [body_error(NOT_JSON.format(error=error))]
+                    raise RequestRejected(self._malformed(problem)) from None
+                errors = request_errors(op.validator, instance)
                 if errors:
                     raise RequestRejected(self._invalid(errors))
                 return {"type": "http.request", "body": body, "more_body": False}

@@ -59,10 +59,15 @@ def upstream(servers):
     return servers[1]
 
 
-def _pointers(response):
-    assert response.status_code == 400, response.text
+def _errors(response, status=400):
+    """{(in, name or pointer): detail} of a validation problem with the given status."""
+    assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
-    return {e["pointer"]: e["detail"] for e in response.json()["errors"]}
+    problem = response.json()
+    assert problem["title"] == {400: "Bad Request", 422: "Unprocessable Content"}[status]
+    for error in problem["errors"]:  # the one documented member format
+        assert set(error) == {"in", "pointer" if error["in"] == "body" else "name", "detail"}
+    return {(e["in"], e.get("name", e.get("pointer"))): e["detail"] for e in problem["errors"]}
 
 
 def test_valid_requests_are_forwarded(base, upstream):
@@ -78,32 +83,45 @@ def test_valid_requests_are_forwarded(base, upstream):
     assert len(upstream.requests) == 4
 
 
-def test_query_header_and_path_violations_point_at_each_field(base, upstream):
-    errors = _pointers(
-        httpx.get(f"{base}/orders?limit=500&status=lost", headers={"X-Channel": "tv"})
-    )
-    assert set(errors) == {"/query/limit", "/query/status/0", "/headers/x-channel"}
-    assert "500" in errors["/query/limit"]
-    assert set(_pointers(httpx.get(f"{base}/orders?limit=five"))) == {
-        "/query/limit",
-        "/headers/x-channel",  # required header missing: points at the header itself
+def test_query_header_and_path_violations_name_each_parameter(base, upstream):
+    response = httpx.get(f"{base}/orders?limit=500&status=lost", headers={"X-Channel": "tv"})
+    errors = _errors(response)
+    assert set(errors) == {("query", "limit"), ("query", "status"), ("header", "x-channel")}
+    assert "500" in errors[("query", "limit")]
+    assert response.json()["detail"].startswith("The query parameter 'limit' is not valid: ")
+    assert set(_errors(httpx.get(f"{base}/orders?limit=five"))) == {
+        ("query", "limit"),
+        ("header", "x-channel"),  # required header missing: names the header itself
     }
-    assert set(_pointers(httpx.get(f"{base}/orders/0"))) == {"/path/orderId"}
-    assert set(_pointers(httpx.get(f"{base}/orders/abc"))) == {"/path/orderId"}
+    path = httpx.get(f"{base}/orders/0")
+    assert set(_errors(path)) == {("path", "orderId")}
+    assert path.json()["detail"].startswith("The path parameter 'orderId' is not valid")
+    assert set(_errors(httpx.get(f"{base}/orders/abc"))) == {("path", "orderId")}
     assert upstream.requests == []
 
 
-def test_json_body_violations_point_into_the_body(base, upstream):
+def test_pattern_errors_do_not_quote_the_contracts_regex(base, upstream):
+    response = httpx.post(f"{base}/orders", json={"sku": "nope", "quantity": 1})
+    assert _errors(response, 422) == {("body", "/sku"): "does not have the expected format"}
+    assert "^" not in response.text and "[A-Z]" not in response.text
+
+
+def test_a_body_that_breaks_the_schema_is_422_malformed_or_missing_json_400(base, upstream):
     bad = {"sku": "nope", "lines": [{"qty": 0}], "extra": True}
-    errors = _pointers(httpx.post(f"{base}/orders", json=bad))
-    assert {"/body/sku", "/body/quantity", "/body/lines/0/qty", "/body"} <= set(errors)
-    errors = _pointers(
+    response = httpx.post(f"{base}/orders", json=bad)
+    errors = _errors(response, 422)
+    assert {("body", "/sku"), ("body", "/quantity"), ("body", "/lines/0/qty"), ("body", "")} <= set(
+        errors
+    )
+    assert response.json()["detail"].startswith("The request body does not match the schema: ")
+    errors = _errors(
         httpx.post(
             f"{base}/orders", content=b"{not json", headers={"content-type": "application/json"}
         )
     )
-    assert "not valid JSON" in errors["/body"]
-    assert "/body" in _pointers(httpx.post(f"{base}/orders"))  # required body missing
+    assert "not valid JSON" in errors[("body", "")]
+    missing = httpx.post(f"{base}/orders")  # required body missing
+    assert _errors(missing) == {("body", ""): "This request needs a JSON body."}
 
     def chunked():
         yield b'{"sku": "ABC-123",'
@@ -112,8 +130,18 @@ def test_json_body_violations_point_into_the_body(base, upstream):
     r = httpx.post(
         f"{base}/orders", content=chunked(), headers={"content-type": "application/json"}
     )
-    assert set(_pointers(r)) == {"/body/quantity"}
+    assert set(_errors(r, 422)) == {("body", "/quantity")}
     assert upstream.requests == []
+
+
+def test_an_integral_number_is_an_integer_as_in_json_schema(base, upstream):
+    """2.0 and 2e0 are integers in JSON Schema 2020-12 (the tier APIs accept them too)."""
+    for text in (b"2.0", b"2e0"):
+        body = b'{"sku": "ABC-123", "quantity": ' + text + b"}"
+        r = httpx.post(f"{base}/orders", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 200, r.text
+    fraction = httpx.post(f"{base}/orders", json={"sku": "ABC-123", "quantity": 2.5})
+    assert set(_errors(fraction, 422)) == {("body", "/quantity")}
 
 
 def test_unknown_operations_are_404_and_wrong_methods_405(base, upstream):

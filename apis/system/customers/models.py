@@ -27,7 +27,7 @@ class CustomerQuery(PageQuery):
 
 
 class CustomerCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     email: Email
     name: Annotated[Text, StringConstraints(min_length=1, max_length=120)]

@@ -97,7 +97,7 @@ async def create_customer(request: Request) -> Response:
 
 
 async def _customer_row(request: Request) -> Any:
-    customer_id = path_id(request, "customer_id", _ID, NOT_FOUND)
+    customer_id = path_id(request, "customer_id", _ID)
     async with db_of(request).read() as conn:
         row = (
             await conn.execute(select(customers).where(customers.c.customer_ref == customer_id))

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from apis._shared.pagination import PageQuery
-from apis._shared.validation import Text
+from apis._shared.validation import JsonInt, Text
 from apis._shared.values import Money
 
 SKU_PATTERN = r"^SKU-[0-9]{4}$"
@@ -32,14 +32,14 @@ class Product(BaseModel):
 
 
 class ReservationLine(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     sku: Sku
-    quantity: int = Field(ge=1, le=999)
+    quantity: JsonInt = Field(ge=1, le=999)
 
 
 class ReservationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     lines: list[ReservationLine] = Field(min_length=1, max_length=50)
 

@@ -162,7 +162,7 @@ async def _expire_if_due(request: Request, reservation_id: str) -> bool:
 
 async def _act(request: Request, action: str) -> Response:
     """Release or commit; both are idempotent and answer the reservation."""
-    reservation_id = path_id(request, "reservation_id", _ID, NOT_FOUND)
+    reservation_id = path_id(request, "reservation_id", _ID)
     key = read_key(request, required=False)
     target, opposite = _OUTCOMES[action]
     expired = await _expire_if_due(request, reservation_id)
@@ -194,7 +194,7 @@ async def commit_reservation(request: Request) -> Response:
 
 async def get_reservation(request: Request) -> Response:
     """A held reservation past its expiry is released on read."""
-    reservation_id = path_id(request, "reservation_id", _ID, NOT_FOUND)
+    reservation_id = path_id(request, "reservation_id", _ID)
     await _expire_if_due(request, reservation_id)
     async with db_of(request).read() as conn:
         row = await _load(conn, reservation_id)

@@ -54,7 +54,7 @@ async def list_products(request: Request) -> Response:
 
 
 async def get_product(request: Request) -> Response:
-    sku = path_id(request, "sku", _SKU, NOT_FOUND)
+    sku = path_id(request, "sku", _SKU)
     async with db_of(request).read() as conn:
         row = (await conn.execute(select(products).where(products.c.sku_code == sku))).first()
     if row is None:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from apis._shared.pagination import PageQuery
+from apis._shared.validation import JsonInt
 from apis._shared.values import Money, UnitPrice
 
 ORDER_ID_PATTERN = r"^ord_[0-9a-z]{6,32}$"
@@ -22,15 +23,15 @@ class OrderQuery(PageQuery):
 
 
 class OrderLineCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     sku: Sku
-    quantity: int = Field(ge=1, le=999)
+    quantity: JsonInt = Field(ge=1, le=999)
     unit_price: UnitPrice
 
 
 class OrderCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     customer_id: CustomerId
     reservation_id: ReservationId | None = None

@@ -125,7 +125,7 @@ async def create_order(request: Request) -> Response:
 
 
 async def get_order(request: Request) -> Response:
-    order_id = path_id(request, "order_id", _ID, NOT_FOUND)
+    order_id = path_id(request, "order_id", _ID)
     async with db_of(request).read() as conn:
         order = await _load(conn, order_id)
     if order is None:
@@ -135,7 +135,7 @@ async def get_order(request: Request) -> Response:
 
 async def cancel_order(request: Request) -> Response:
     """placed → cancelled; cancelling again answers the cancelled order."""
-    order_id = path_id(request, "order_id", _ID, NOT_FOUND)
+    order_id = path_id(request, "order_id", _ID)
     key = read_key(request, required=False)
 
     async def cancel(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:

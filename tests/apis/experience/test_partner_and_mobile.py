@@ -121,3 +121,20 @@ def test_mobile_dashboard_turns_missing_parts_into_notices() -> None:
         "recent_orders": [],
         "notices": ["Your credit information is temporarily unavailable."],
     }
+
+
+def test_a_bulk_order_refuses_an_explicit_null_account() -> None:
+    """customer_id may be left out, but the contract says it is a string when sent
+    (found by the direct contract run's coverage phase)."""
+    from apis.experience.partner import create_app
+    from tests.support.servers import serve_asgi
+
+    app = create_app(env={"TIERGATE_GATEWAY_URL": "http://127.0.0.1:9"})  # never reached
+    headers = {"Idempotency-Key": "k-1", "X-Consumer-ID": "cus_0001"}
+    body = {"customer_id": None, "lines": [{"sku": "SKU-0007", "quantity": 2}]}
+    with serve_asgi(app) as server:
+        response = httpx.post(f"{server.url}/orders/bulk", json=body, headers=headers,
+                              timeout=10)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [
+        {"in": "body", "pointer": "/customer_id", "detail": "Input should be a valid string"}]

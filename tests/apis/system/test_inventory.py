@@ -165,4 +165,31 @@ def test_problems_for_bad_reservations(inventory_api: httpx.Client) -> None:
     assert_problem(inventory_api.post("/reservations/res_000000/release"), 404)
     assert_problem(inventory_api.post("/reservations/res_000000/commit"), 404)
     assert_problem(inventory_api.get("/products/SKU-9999"), 404)
-    assert_problem(inventory_api.get("/products/nope"), 404)
+    malformed = assert_problem(inventory_api.get("/products/nope"), 400)  # not a SKU at all
+    assert malformed["errors"] == [
+        {"in": "path", "name": "sku", "detail": "does not have the expected format"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("quantity", "status"),
+    [
+        (b"2.0", 201),
+        (b"2e0", 201),  # integers as JSON Schema 2020-12 reads them
+        (b"2.5", 422),
+        (b"true", 422),
+        (b'"2"', 422),  # a fraction, a boolean, a string
+    ],
+)
+def test_quantity_is_a_json_schema_integer(
+    inventory_api: httpx.Client, quantity: bytes, status: int
+) -> None:
+    body = b'{"lines": [{"sku": "SKU-0034", "quantity": ' + quantity + b"}]}"
+    response = inventory_api.post(
+        "/reservations", content=body, headers={**key(), "content-type": "application/json"}
+    )
+    assert response.status_code == status, response.text
+    if status == 201:
+        assert response.json()["lines"] == [{"sku": "SKU-0034", "quantity": 2}]
+    else:
+        assert response.json()["errors"][0]["pointer"] == "/lines/0/quantity"
