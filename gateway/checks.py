@@ -36,6 +36,8 @@ def _security_schemes(config: GatewayConfig) -> list[str]:
     from gateway.contracts.lint import security_problems
 
     return security_problems(config)
+
+
 def _cross_tier(config: GatewayConfig) -> list[str]:
     from gateway.contracts.cross_tier import check_cross_tier
 

@@ -21,19 +21,44 @@ CONTRACT = {
     "info": {"title": "widgets", "version": "1.0.0"},
     "x-tier": "system",
     "servers": [{"url": "/system/widgets/v1"}],
-    "paths": {"/widgets/{widget_id}": {"get": {
-        "operationId": "widgets_get",
-        "parameters": [{"name": "widget_id", "in": "path", "required": True,
+    "paths": {
+        "/widgets/{widget_id}": {
+            "get": {
+                "operationId": "widgets_get",
+                "parameters": [
+                    {
+                        "name": "widget_id",
+                        "in": "path",
+                        "required": True,
                         "schema": {"type": "integer", "minimum": 1, "maximum": 9},
-                        "example": 1}],
-        "responses": {
-            "200": {"description": "A widget.", "content": {"application/json": {"schema": {
-                "type": "object", "additionalProperties": False, "required": ["id", "name"],
-                "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}}}}},
-            "404": {"description": "No such widget.", "content": {"application/problem+json": {
-                "schema": {"type": "object"}}}},
-        },
-    }}},
+                        "example": 1,
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "A widget.",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "required": ["id", "name"],
+                                    "properties": {
+                                        "id": {"type": "integer"},
+                                        "name": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "404": {
+                        "description": "No such widget.",
+                        "content": {"application/problem+json": {"schema": {"type": "object"}}},
+                    },
+                },
+            }
+        }
+    },
 }
 
 
@@ -41,8 +66,11 @@ def widgets_app(broken: bool, lost: bool = False) -> Starlette:
     async def get_widget(request: Request) -> JSONResponse:
         raw = request.path_params["widget_id"]
         if lost or not raw.isdigit() or not 1 <= int(raw) <= 9:
-            return JSONResponse({"title": "Not Found", "status": 404}, status_code=404,
-                                media_type="application/problem+json")
+            return JSONResponse(
+                {"title": "Not Found", "status": 404},
+                status_code=404,
+                media_type="application/problem+json",
+            )
         if broken:  # drifted from the contract: a renamed field
             return JSONResponse({"id": int(raw), "label": "sprocket"})
         return JSONResponse({"id": int(raw), "name": "sprocket"})
@@ -53,17 +81,40 @@ def widgets_app(broken: bool, lost: bool = False) -> Starlette:
 @pytest.fixture
 def config_file(tmp_path: Path) -> Iterator[Path]:
     (tmp_path / "widgets.yaml").write_text(yaml.safe_dump(CONTRACT))
-    config = {"access_log": False, "apis": [{
-        "name": "widgets", "tier": "system", "contract": "widgets.yaml",
-        "upstream": {"targets": ["http://127.0.0.1:9"]}}]}
+    config = {
+        "access_log": False,
+        "apis": [
+            {
+                "name": "widgets",
+                "tier": "system",
+                "contract": "widgets.yaml",
+                "upstream": {"targets": ["http://127.0.0.1:9"]},
+            }
+        ],
+    }
     path = tmp_path / "tiergate.yaml"
     path.write_text(yaml.safe_dump(config))
     yield path
 
 
 def contract_test(config: Path, url: str, *extra: str) -> int:
-    return main(["contract-test", "--config", str(config), "--api", "widgets",
-                 "--base-url", url, "--direct", "--max-examples", "2", "--seed", "1", *extra])
+    return main(
+        [
+            "contract-test",
+            "--config",
+            str(config),
+            "--api",
+            "widgets",
+            "--base-url",
+            url,
+            "--direct",
+            "--max-examples",
+            "2",
+            "--seed",
+            "1",
+            *extra,
+        ]
+    )
 
 
 def test_a_conforming_api_passes(config_file: Path, capsys) -> None:
@@ -108,27 +159,57 @@ def test_valid_data_refused_with_a_documented_422_fails(tmp_path: Path, capsys) 
     """No status allowance beyond schemathesis' own: a schema-valid body must not be 422,
     even where the contract documents 422."""
     problem = {"application/problem+json": {"schema": {"type": "object"}}}
-    contract = {**CONTRACT, "paths": {"/widgets": {"post": {
-        "operationId": "widgets_create",
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "required": ["name"], "additionalProperties": False,
-            "properties": {"name": {"type": "string", "maxLength": 20}}}}}},
-        "responses": {
-            "201": {"description": "Made.", "content": {"application/json": {
-                "schema": {"type": "object"}}}},
-            "400": {"description": "Malformed.", "content": problem},
-            "422": {"description": "Refused.", "content": problem},
+    contract = {
+        **CONTRACT,
+        "paths": {
+            "/widgets": {
+                "post": {
+                    "operationId": "widgets_create",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["name"],
+                                    "additionalProperties": False,
+                                    "properties": {"name": {"type": "string", "maxLength": 20}},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "Made.",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        "400": {"description": "Malformed.", "content": problem},
+                        "422": {"description": "Refused.", "content": problem},
+                    },
+                }
+            }
         },
-    }}}}
+    }
     (tmp_path / "widgets.yaml").write_text(yaml.safe_dump(contract))
-    config = {"access_log": False, "apis": [{
-        "name": "widgets", "tier": "system", "contract": "widgets.yaml",
-        "upstream": {"targets": ["http://127.0.0.1:9"]}}]}
+    config = {
+        "access_log": False,
+        "apis": [
+            {
+                "name": "widgets",
+                "tier": "system",
+                "contract": "widgets.yaml",
+                "upstream": {"targets": ["http://127.0.0.1:9"]},
+            }
+        ],
+    }
     (tmp_path / "tiergate.yaml").write_text(yaml.safe_dump(config))
 
     async def refuse(request: Request) -> JSONResponse:
-        return JSONResponse({"title": "Unprocessable Content", "status": 422}, status_code=422,
-                            media_type="application/problem+json")
+        return JSONResponse(
+            {"title": "Unprocessable Content", "status": 422},
+            status_code=422,
+            media_type="application/problem+json",
+        )
 
     app = Starlette(routes=[Route("/widgets", refuse, methods=["POST"])])
     with serve_asgi(app) as server:

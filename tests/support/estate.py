@@ -70,15 +70,21 @@ def service_env(api: str) -> dict[str, str]:
     if not _ACTIVE or api not in _ACTIVE[-1].services:
         return {}
     svc = _ACTIVE[-1].services[api]
-    return {"TIERGATE_CLIENT_ID": svc["client_id"],
-            "TIERGATE_CLIENT_SECRET": svc["client_secret"],
-            "TIERGATE_TOKEN_URL": svc["token_endpoint"]}
+    return {
+        "TIERGATE_CLIENT_ID": svc["client_id"],
+        "TIERGATE_CLIENT_SECRET": svc["client_secret"],
+        "TIERGATE_TOKEN_URL": svc["token_endpoint"],
+    }
 
 
 def fetch_token(url: str, client_id: str, secret: str) -> str:
     """A real client-credentials token from the gateway's /oauth/token."""
-    response = httpx.post(f"{url}/oauth/token", data={"grant_type": "client_credentials"},
-                          auth=(client_id, secret), timeout=30)
+    response = httpx.post(
+        f"{url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, secret),
+        timeout=30,
+    )
     response.raise_for_status()
     return str(response.json()["access_token"])
 
@@ -96,7 +102,8 @@ async def _issue_credentials(config: GatewayConfig) -> tuple[str, str, str, str]
     try:
         await registry.start()
         client, secret = await registry.create_client(
-            unique_key("tests-mobile"), ["mobile:read", "mobile:write"], plan=TEST_PLAN)
+            unique_key("tests-mobile"), ["mobile:read", "mobile:write"], plan=TEST_PLAN
+        )
         consumer = unique_key("tests-partner")
         _, key = await registry.create_api_key(consumer, TEST_PLAN, ["partner"])
     finally:
@@ -107,11 +114,15 @@ async def _issue_credentials(config: GatewayConfig) -> tuple[str, str, str, str]
 def provision(url: str, config: GatewayConfig, services: dict[str, dict[str, str]]) -> Credentials:
     """Real credentials for every API of the served (whole) estate."""
     client_id, secret, key, consumer = run_async(_issue_credentials(config))
-    credentials = Credentials(services={
-        api: {**svc, "token_endpoint": f"{url}/oauth/token"} for api, svc in services.items()},
-        partner_consumer=consumer)
-    secrets = {client_id: secret} | {svc["client_id"]: svc["client_secret"]
-                                      for svc in services.values()}
+    credentials = Credentials(
+        services={
+            api: {**svc, "token_endpoint": f"{url}/oauth/token"} for api, svc in services.items()
+        },
+        partner_consumer=consumer,
+    )
+    secrets = {client_id: secret} | {
+        svc["client_id"]: svc["client_secret"] for svc in services.values()
+    }
     tokens: dict[str, str] = {}  # client id → token
     for api in config.apis:
         if api.name == "partner":
@@ -130,21 +141,25 @@ def auth_header_args(api: str) -> list[str]:
     return [f"{name}: {value}" for name, value in auth_headers(api).items()]
 
 
-def estate_config(tmp_path: Path, targets: dict[str, list[str]] | None = None,
-                  only: list[str] | None = None) -> GatewayConfig:
+def estate_config(
+    tmp_path: Path, targets: dict[str, list[str]] | None = None, only: list[str] | None = None
+) -> GatewayConfig:
     """tiergate.yaml with free ports, contracts by absolute path, optional target overrides.
 
     The tier APIs keep their databases under TIERGATE_VAR_DIR: set it to a temporary
     directory (monkeypatch.setenv) before the gateway starts.
     """
     raw: dict[str, Any] = yaml.safe_load(ESTATE.read_text())
-    raw["listeners"] = {"public": {"host": "127.0.0.1", "port": free_port()},
-                        "admin": {"host": "127.0.0.1", "port": free_port()}}
+    raw["listeners"] = {
+        "public": {"host": "127.0.0.1", "port": free_port()},
+        "admin": {"host": "127.0.0.1", "port": free_port()},
+    }
     raw["access_log"] = False
     raw["registry_url"] = f"sqlite:///{tmp_path}/registry.db"
     if only is not None:  # a partial estate: see the module docstring
-        raw["defaults"] = {k: v for k, v in raw.get("defaults", {}).items()
-                           if k not in AUTH_POLICIES}
+        raw["defaults"] = {
+            k: v for k, v in raw.get("defaults", {}).items() if k not in AUTH_POLICIES
+        }
     apis = []
     for api in raw["apis"]:
         if only is not None and api["name"] not in only:
@@ -154,8 +169,9 @@ def estate_config(tmp_path: Path, targets: dict[str, list[str]] | None = None,
             api["upstream"] = {**api["upstream"], "targets": targets[api["name"]]}
         if only is not None:
             api["depends_on"] = [d for d in api.get("depends_on", []) if d in only]
-            api["policies"] = {k: v for k, v in api.get("policies", {}).items()
-                               if k not in AUTH_POLICIES}
+            api["policies"] = {
+                k: v for k, v in api.get("policies", {}).items() if k not in AUTH_POLICIES
+            }
         apis.append(api)
     raw["apis"] = apis
     path = tmp_path / "tiergate.yaml"

@@ -133,8 +133,8 @@ def test_a_bulk_order_refuses_an_explicit_null_account() -> None:
     headers = {"Idempotency-Key": "k-1", "X-Consumer-ID": "cus_0001"}
     body = {"customer_id": None, "lines": [{"sku": "SKU-0007", "quantity": 2}]}
     with serve_asgi(app) as server:
-        response = httpx.post(f"{server.url}/orders/bulk", json=body, headers=headers,
-                              timeout=10)
+        response = httpx.post(f"{server.url}/orders/bulk", json=body, headers=headers, timeout=10)
     assert response.status_code == 422, response.text
     assert response.json()["errors"] == [
-        {"in": "body", "pointer": "/customer_id", "detail": "Input should be a valid string"}]
+        {"in": "body", "pointer": "/customer_id", "detail": "Input should be a valid string"}
+    ]

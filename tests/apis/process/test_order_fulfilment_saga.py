@@ -42,16 +42,21 @@ class Stack:
     db_url: str
 
     def available(self, sku: str) -> int:
-        r = httpx.get(f"{self.gateway}{INVENTORY}/products/{sku}",
-                      headers=auth_headers("inventory"), timeout=10)
+        r = httpx.get(
+            f"{self.gateway}{INVENTORY}/products/{sku}",
+            headers=auth_headers("inventory"),
+            timeout=10,
+        )
         r.raise_for_status()
         return int(r.json()["available"])
 
     def place(self, key: str, lines: list[dict], customer: str = "cus_0001") -> httpx.Response:
-        return httpx.post(f"{self.fulfilment}/orders",
-                          json={"customer_id": customer, "lines": lines},
-                          headers={"Idempotency-Key": key, **auth_headers("order-fulfilment")},
-                          timeout=30)
+        return httpx.post(
+            f"{self.fulfilment}/orders",
+            json={"customer_id": customer, "lines": lines},
+            headers={"Idempotency-Key": key, **auth_headers("order-fulfilment")},
+            timeout=30,
+        )
 
 
 @pytest.fixture
@@ -71,18 +76,29 @@ def stack(tmp_path: Path, backend_kind: str) -> Iterator[Stack]:
 def _stack(tmp_path: Path, backend: Backend) -> Iterator[Stack]:
     inventory = FaultInjector(inventory_app(backend.url_for("inventory")))
     orders = FaultInjector(orders_app(backend.url_for("orders")))
-    with serve_asgi(customers_app(backend.url_for("customers"))) as crm, \
-            serve_asgi(inventory) as wms:
+    with (
+        serve_asgi(customers_app(backend.url_for("customers"))) as crm,
+        serve_asgi(inventory) as wms,
+    ):
         erp = UvicornThread(orders).start()
         targets = {"customers": [crm.url], "orders": [erp.url], "inventory": [wms.url]}
         config = estate_config(tmp_path, targets, only=["customers", "orders", "inventory"])
-        config = config.model_copy(update={"apis": [
-            api.model_copy(update={"upstream": api.upstream.model_copy(update={"retries": 0})})
-            for api in config.apis]})
+        config = config.model_copy(
+            update={
+                "apis": [
+                    api.model_copy(
+                        update={"upstream": api.upstream.model_copy(update={"retries": 0})}
+                    )
+                    for api in config.apis
+                ]
+            }
+        )
         with serve_asgi(Gateway(config)) as gateway:
             db_url = backend.url_for("fulfilment")
-            env = {"TIERGATE_GATEWAY_URL": gateway.url,
-                   "TIERGATE_SERVICE_TIMEOUT": str(SERVICE_TIMEOUT)}
+            env = {
+                "TIERGATE_GATEWAY_URL": gateway.url,
+                "TIERGATE_SERVICE_TIMEOUT": str(SERVICE_TIMEOUT),
+            }
             app = order_fulfilment.create_app(env=env, database_url=db_url)
             with serve_asgi(app) as ofu:
                 yield Stack(ofu.url, gateway.url, inventory, orders, erp, db_url)
@@ -111,8 +127,11 @@ def test_order_is_reserved_created_and_committed_once_even_when_replayed(stack: 
     assert other_body.status_code == 422
     assert "different request body" in other_body.json()["detail"]
 
-    shown = httpx.get(f"{stack.fulfilment}/orders/{order['order_id']}",
-                      headers=auth_headers("order-fulfilment"), timeout=10).json()
+    shown = httpx.get(
+        f"{stack.fulfilment}/orders/{order['order_id']}",
+        headers=auth_headers("order-fulfilment"),
+        timeout=10,
+    ).json()
     assert shown == order
 
 
@@ -127,8 +146,9 @@ def test_reserve_refused_for_lack_of_stock_holds_nothing(stack: Stack) -> None:
 
 def test_unknown_product_is_refused_before_anything_is_reserved(stack: Stack) -> None:
     before = stack.available("SKU-0005")
-    response = stack.place(unique_key(), [{"sku": "SKU-0005", "quantity": 1},
-                                          {"sku": "SKU-9999", "quantity": 1}])
+    response = stack.place(
+        unique_key(), [{"sku": "SKU-0005", "quantity": 1}, {"sku": "SKU-9999", "quantity": 1}]
+    )
     assert response.status_code == 404  # what it refers to does not exist, like a customer
     assert "SKU-9999" in response.json()["detail"]
     assert stack.available("SKU-0005") == before
@@ -164,8 +184,11 @@ def test_commit_failure_reports_the_order_and_a_retry_completes_it(stack: Stack)
     assert pending.status_code == 202, pending.text
     order = pending.json()
     assert order["fulfilment"] == "pending"
-    shown = httpx.get(f"{stack.fulfilment}/orders/{order['order_id']}",
-                      headers=auth_headers("order-fulfilment"), timeout=10).json()
+    shown = httpx.get(
+        f"{stack.fulfilment}/orders/{order['order_id']}",
+        headers=auth_headers("order-fulfilment"),
+        timeout=10,
+    ).json()
     assert shown["fulfilment"] == "pending"
     assert stack.available("SKU-0008") == before - 1  # held, not lost
 
@@ -188,17 +211,21 @@ def test_create_order_unanswered_keeps_the_stock_and_a_retry_orders_once(stack: 
     time.sleep(0.8)  # the slow create finishes in the orders system meanwhile
     done = stack.place(key, [{"sku": "SKU-0013", "quantity": 1}])
     assert done.status_code == 201, done.text
-    orders = httpx.get(f"{stack.gateway}/system/orders/v1/orders",
-                       params={"customer_id": "cus_0001", "limit": 100},
-                       headers=auth_headers("orders"), timeout=10).json()["items"]
+    orders = httpx.get(
+        f"{stack.gateway}/system/orders/v1/orders",
+        params={"customer_id": "cus_0001", "limit": 100},
+        headers=auth_headers("orders"),
+        timeout=10,
+    ).json()["items"]
     made = [o for o in orders if not re.fullmatch(r"ord_\d{6}", o["id"])]  # not seeded
     assert [o["id"] for o in made] == [done.json()["order_id"]]  # one order, not two
     assert stack.available("SKU-0013") == before - 1
 
 
 async def _interrupted_saga(stack: Stack, store: SagaStore, client: ServiceClient, sku: str):
-    saga = await store.create(unique_key(), {"customer_id": "cus_0001",
-                                             "lines": [{"sku": sku, "quantity": 2}]})
+    saga = await store.create(
+        unique_key(), {"customer_id": "cus_0001", "lines": [{"sku": sku, "quantity": 2}]}
+    )
     flow = order_fulfilment.Fulfilment(store, client)
     assert await flow.price(saga) is None
     assert await flow.reserve(saga) is None  # ... and here the process "crashes"
@@ -212,8 +239,9 @@ async def test_sweep_finishes_or_releases_sagas_that_died_after_reserving(
 ) -> None:
     store = SagaStore(stack.db_url)
     await store.open()
-    client = ServiceClient.from_state("order-fulfilment", {},
-                                      env={"TIERGATE_GATEWAY_URL": stack.gateway})
+    client = ServiceClient.from_state(
+        "order-fulfilment", {}, env={"TIERGATE_GATEWAY_URL": stack.gateway}
+    )
     try:
         before = stack.available("SKU-0010")
         saga = await _interrupted_saga(stack, store, client, "SKU-0010")
