@@ -19,12 +19,18 @@ from apis._shared.db import Database, database_url
 
 API = "order-fulfilment"
 STARTED, RESERVED, ORDERED, COMPLETED, FAILED = (
-    "started", "reserved", "ordered", "completed", "failed")
+    "started",
+    "reserved",
+    "ordered",
+    "completed",
+    "failed",
+)
 TERMINAL = (COMPLETED, FAILED)
 
 metadata = MetaData()
 sagas = Table(
-    "fulfilment_sagas", metadata,
+    "fulfilment_sagas",
+    metadata,
     Column("key", String(255), primary_key=True),
     Column("request_hash", String(64), nullable=False),
     Column("request", Text, nullable=False),
@@ -83,23 +89,35 @@ class SagaStore:
 
     async def by_order(self, order_id: str) -> Saga | None:
         async with self._db().read() as conn:
-            row = (await conn.execute(
-                select(sagas).where(sagas.c.order_id == order_id))).mappings().first()
+            row = (
+                (await conn.execute(select(sagas).where(sagas.c.order_id == order_id)))
+                .mappings()
+                .first()
+            )
         return _to_saga(row) if row else None
 
     async def create(self, key: str, body: dict[str, Any]) -> Saga:
         saga = Saga(key, request_hash(body), body)
         async with self._db().write() as conn:
-            await conn.execute(sagas.insert().values(
-                key=key, request_hash=saga.request_hash, request=json.dumps(body),
-                state=STARTED, attempt=0, updated_at=time.time()))
+            await conn.execute(
+                sagas.insert().values(
+                    key=key,
+                    request_hash=saga.request_hash,
+                    request=json.dumps(body),
+                    state=STARTED,
+                    attempt=0,
+                    updated_at=time.time(),
+                )
+            )
         return saga
 
     async def save(self, saga: Saga) -> None:
         values = {
-            "state": saga.state, "attempt": saga.attempt,
+            "state": saga.state,
+            "attempt": saga.attempt,
             "priced_lines": json.dumps(saga.priced_lines) if saga.priced_lines else None,
-            "reservation_id": saga.reservation_id, "order_id": saga.order_id,
+            "reservation_id": saga.reservation_id,
+            "order_id": saga.order_id,
             "response_status": saga.response_status,
             "response_body": json.dumps(saga.response_body) if saga.response_body else None,
             "updated_at": time.time(),
@@ -111,17 +129,30 @@ class SagaStore:
         """Unfinished sagas untouched for `older_than` seconds (their request died)."""
         cutoff = time.time() - older_than
         async with self._db().read() as conn:
-            rows = (await conn.execute(select(sagas).where(
-                sagas.c.state.not_in(TERMINAL), sagas.c.updated_at < cutoff))).mappings().all()
+            rows = (
+                (
+                    await conn.execute(
+                        select(sagas).where(
+                            sagas.c.state.not_in(TERMINAL), sagas.c.updated_at < cutoff
+                        )
+                    )
+                )
+                .mappings()
+                .all()
+            )
         return [_to_saga(row) for row in rows]
 
 
 def _to_saga(row: Any) -> Saga:
     return Saga(
-        key=row["key"], request_hash=row["request_hash"], request=json.loads(row["request"]),
-        state=row["state"], attempt=row["attempt"],
+        key=row["key"],
+        request_hash=row["request_hash"],
+        request=json.loads(row["request"]),
+        state=row["state"],
+        attempt=row["attempt"],
         priced_lines=json.loads(row["priced_lines"]) if row["priced_lines"] else None,
-        reservation_id=row["reservation_id"], order_id=row["order_id"],
+        reservation_id=row["reservation_id"],
+        order_id=row["order_id"],
         response_status=row["response_status"],
         response_body=json.loads(row["response_body"]) if row["response_body"] else None,
     )
