@@ -29,6 +29,14 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DIGITS = re.compile(r"-?[0-9]+")
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+# RFC 8259 JSON: Python's reader also takes NaN and Infinity, which no other tier accepts.
+_JSON = json.JSONDecoder(parse_constant=_not_json)
+
+
 def _plain_text(value: str) -> str:
     if _CONTROL.search(value):
         raise ValueError("must not contain control characters")
@@ -76,7 +84,7 @@ async def read_body(request: Request, model: type[M]) -> tuple[M, Any]:
     if not raw.strip():
         raise Problem(400, BODY_MISSING, errors=[_body_error(BODY_MISSING)])
     try:
-        data = json.loads(raw)
+        data = _JSON.decode(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         detail = BODY_MALFORMED.format(error=exc)
         raise Problem(400, detail, errors=[_body_error(detail)]) from None

@@ -26,7 +26,6 @@ revocation (`services["revocations"].is_revoked(jti)`) is checked on every reque
 from __future__ import annotations
 
 import base64
-import json
 import math
 import re
 import time
@@ -38,6 +37,7 @@ from typing import Any
 import jwt as pyjwt
 from pydantic import Field, field_validator, model_validator
 
+from gateway import strict_json
 from gateway.config.models import StrictModel
 from gateway.context import Identity, RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
@@ -456,8 +456,8 @@ def _parse(token: str) -> _Token:
         raise TokenRejected(MALFORMED)
     head, payload, signature = token.split(".")
     try:
-        header = _JSON.decode(_b64decode(head).decode("utf-8"))
-        claims = _JSON.decode(_b64decode(payload).decode("utf-8"))
+        header = strict_json.loads(_b64decode(head).decode("utf-8"))
+        claims = strict_json.loads(_b64decode(payload).decode("utf-8"))
         raw_signature = _b64decode(signature)
     except ValueError:  # binascii.Error, JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise TokenRejected(MALFORMED) from None
@@ -466,12 +466,6 @@ def _parse(token: str) -> _Token:
     return _Token(header, claims, f"{head}.{payload}".encode(), raw_signature)
 
 
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not JSON")
-
-
-# One decoder for every token: json.loads(text, parse_constant=...) would build one per call.
-_JSON = json.JSONDecoder(parse_constant=_not_json)
 # A last character that leaves no unused bit set, by how many characters the final
 # quantum has (RFC 4648 §3.5: encoders set those bits to zero; pyjwt refuses the rest).
 _CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from gateway import strict_json
 from gateway.channels import RequestRejected
 from gateway.config.loader import contract_path
 from gateway.config.models import GatewayConfig, StrictModel
@@ -122,7 +123,7 @@ class RequestValidation:
                 checked = True
                 body = await self._read(receive)
                 try:
-                    instance["body"] = json.loads(body)
+                    instance["body"] = strict_json.loads(body)
                 except ValueError as error:
                     problem = [body_error(NOT_JSON.format(error=error))]
                     raise RequestRejected(self._malformed(problem)) from None

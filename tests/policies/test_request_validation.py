@@ -134,6 +134,15 @@ def test_a_body_that_breaks_the_schema_is_422_malformed_or_missing_json_400(base
     assert upstream.requests == []
 
 
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_are_not_json(base, upstream, constant):
+    """Python's JSON reader takes them; RFC 8259 does not, nor does any other tier."""
+    body = b'{"sku": "ABC-123", "quantity": 1, "note": ' + constant + b"}"
+    r = httpx.post(f"{base}/orders", content=body, headers={"content-type": "application/json"})
+    assert "not valid JSON" in _errors(r)[("body", "")]
+    assert upstream.requests == []
+
+
 def test_an_integral_number_is_an_integer_as_in_json_schema(base, upstream):
     """2.0 and 2e0 are integers in JSON Schema 2020-12 (the tier APIs accept them too)."""
     for text in (b"2.0", b"2e0"):
