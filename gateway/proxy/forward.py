@@ -112,11 +112,12 @@ class Forwarder:
 
         On success the caller releases the slot once the response is closed.
         """
-        try:
-            await target.slots.acquire(self.connect_timeout)
-        except UpstreamSaturated:
-            self.pool.abandoned(target)  # the gateway's own limit says nothing of the target
-            raise
+        if not target.slots.try_acquire():
+            try:
+                await target.slots.acquire(self.connect_timeout)
+            except UpstreamSaturated:
+                self.pool.abandoned(target)  # the gateway's own limit says nothing of it
+                raise
         try:
             return await target.transport.send(request)
         except UpstreamError as error:

@@ -27,10 +27,16 @@ class ConnectionSlots:
         self.active = 0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
-    async def acquire(self, wait: float) -> None:
-        """Take a slot, waiting up to `wait` seconds; raise UpstreamSaturated if none comes."""
+    def try_acquire(self) -> bool:
+        """Take a free slot without waiting (no coroutine on the common path)."""
         if self.active < self.limit and not self._waiters:
             self.active += 1
+            return True
+        return False
+
+    async def acquire(self, wait: float) -> None:
+        """Take a slot, waiting up to `wait` seconds; raise UpstreamSaturated if none comes."""
+        if self.try_acquire():
             return
         if len(self._waiters) >= self.max_pending:
             raise UpstreamSaturated(self.retry_after)
