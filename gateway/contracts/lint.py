@@ -206,8 +206,9 @@ def _undeclared_scopes(
 # -- object-level bindings (x-tiergate-bind) ------------------------------------------------
 
 BINDING_OFF = (
-    "{api}: {path} binds operations to their caller (x-tiergate-bind: {ops}) but the "
-    "object-binding policy is off for this API; remove `object-binding: false`"
+    "{api}: {path} binds operations to their caller (x-tiergate-bind: {ops}) but nothing "
+    "enforces it: configure an authentication policy (jwt or api-key) and do not turn "
+    "object-binding off"
 )
 
 

@@ -37,8 +37,10 @@ ROOT = Path(__file__).resolve().parents[2]
 ESTATE = ROOT / "tiergate.yaml"
 
 
-AUTH_POLICIES = ("jwt", "api-key", "tier-guard")
+AUTH_POLICIES = ("jwt", "api-key", "tier-guard", "object-binding")
 TEST_PLAN = "gold"  # the contract runs send hundreds of requests a minute
+MOBILE_SUPPORT = "mobile:support"  # bypass scope of mobile's bound operations
+PARTNER_SUPPORT = "partner:all-accounts"  # bypass scope of partner's bound operations
 
 
 @dataclass
@@ -101,11 +103,15 @@ async def _issue_credentials(config: GatewayConfig) -> tuple[str, str, str, str]
     registry = Registry.from_url(config.registry_url)
     try:
         await registry.start()
+        # Support credentials (the contracts' bypass scopes): they act for no customer and
+        # may name any, so the contract runs reach every customer and account.
         client, secret = await registry.create_client(
-            unique_key("tests-mobile"), ["mobile:read", "mobile:write"], plan=TEST_PLAN
+            unique_key("tests-mobile"), ["mobile:read", "mobile:write", MOBILE_SUPPORT], plan=TEST_PLAN
         )
         consumer = unique_key("tests-partner")
-        _, key = await registry.create_api_key(consumer, TEST_PLAN, ["partner"])
+        _, key = await registry.create_api_key(
+            consumer, TEST_PLAN, ["partner"], scopes=[PARTNER_SUPPORT]
+        )
     finally:
         await registry.aclose()
     return client.client_id, secret, key, consumer
