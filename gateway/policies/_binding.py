@@ -47,10 +47,11 @@ NO_SUCH_PARAMETER = (
     "does not have{hint}"
 )
 NO_BODY = (
-    f"{EXTENSION}.values[{{i}}] binds a body value, but the operation declares no JSON "
-    "request body"
+    f"{EXTENSION}.values[{{i}}] binds a body value, but the operation declares no JSON request body"
 )
-BAD_POINTER = f"{EXTENSION}.values[{{i}}].name {{name!r}} is not a JSON pointer (RFC 6901): {{error}}"
+BAD_POINTER = (
+    f"{EXTENSION}.values[{{i}}].name {{name!r}} is not a JSON pointer (RFC 6901): {{error}}"
+)
 NO_SOURCE = (
     f"{EXTENSION}.values[{{i}}] names no source: set `claim` (a token claim) and/or `key` "
     f"({' or '.join(KEY_SOURCES)})"
