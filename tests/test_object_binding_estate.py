@@ -41,7 +41,7 @@ LOOK_ALIKES = [
     "cus_000\u0661",  # ARABIC-INDIC DIGIT ONE
     "\u0441us_0001",  # CYRILLIC SMALL LETTER ES
     "cus_0001\u200b",  # zero-width space
-    "cus_００01",  # fullwidth digits (NFKC-equal to cus_0001)
+    "cus_\uff10\uff1001",  # fullwidth digits (NFKC-equal to cus_0001)
 ]
 MOBILE, PARTNER = "/experience/mobile/v1", "/experience/partner/v1"
 
@@ -271,7 +271,7 @@ def test_duplicate_query_values_and_body_keys_are_refused(
     assert http.get(f"{url}/system/orders/v1/orders?customer_id={OWN}", headers=auth).is_success
     mobile = {"Authorization": f"Bearer {end_user_token(OWN, 'mobile:read mobile:write')}"}
     for body in (
-        '{"customer_id": "cus_0001", "customer_id": "cus_0002", "items": [{"sku": "SKU-0006", "qty": 1}]}',
+        '{"customer_id": "cus_0001", "customer_id": "cus_0002", "items": []}',
         '{"customer_id": "cus_0002", "items": [], "customer_id": "cus_0001"}',
         '{"customer_id": "cus_0001", "items": [{"sku": "SKU-0006", "qty": 1, "qty": 2}]}',
     ):
@@ -331,7 +331,6 @@ def test_a_client_credentials_token_needs_the_bypass_scope(
 def test_a_partner_key_orders_only_for_its_account(
     estate: tuple[str, GatewayConfig], http: httpx.Client
 ) -> None:
-    import asyncio
 
     from gateway.registry import Registry
 
