@@ -15,6 +15,7 @@ the body was never read.
 from __future__ import annotations
 
 from gateway.context import RequestContext
+from gateway.problem import ProblemResponse
 from gateway.types import ASGIApp, Message, Receive, Send
 
 CLOSE = (b"connection", b"close")
@@ -86,8 +87,27 @@ class GuardedChannels:
         return int(getattr(rejection.response, "status", 400))
 
 
+async def read_body(receive: Receive, limit: int, too_large: str) -> bytes:
+    """The whole request body, for a check that needs it all before forwarding; more than
+    `limit` bytes raises RequestRejected (413, `too_large`). A client that disconnects
+    leaves the body short: the forwarder sees that."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(parts)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestRejected(ProblemResponse(413, too_large))
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
 async def _disconnected() -> Message:
     return {"type": "http.disconnect"}
 
 
-__all__ = ["GuardedChannels", "RequestRejected"]
+__all__ = ["GuardedChannels", "RequestRejected", "read_body"]

@@ -10,14 +10,18 @@ Rules (each problem is one sentence naming the file and the fix):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from gateway.config.models import ApiConfig, GatewayConfig
+
+if TYPE_CHECKING:
+    from gateway.policies._contract import Contract
 
 MISSING = "{api}: contract {path} does not exist; write it or fix `contract` in the config"
 UNREADABLE = "{api}: contract {path} is not valid YAML/JSON: {error}"
@@ -128,12 +132,12 @@ UNDECLARED_SCOPE = (
 _POLICY_FOR = {"bearer": "jwt", "apiKey": "api-key"}
 
 
-def security_problems(config: GatewayConfig) -> list[str]:
-    """Every scheme a contract's operations require exists and is one the API enforces."""
+def _compiled(config: GatewayConfig) -> Iterator[tuple[ApiConfig, Path, dict, Contract]]:
+    """Each API's contract, parsed and compiled (problems kept); unreadable ones skipped
+    (lint_contracts reports them)."""
     from gateway.policies._contract import ContractError
     from gateway.policies._contract import load_contract as compile_contract
 
-    problems: list[str] = []
     for api in config.apis:
         if api.contract is None:
             continue
@@ -142,7 +146,14 @@ def security_problems(config: GatewayConfig) -> list[str]:
             document = load_contract(path)
             contract = compile_contract(path, validators=False, strict=False)
         except (OSError, yaml.YAMLError, ContractError):
-            continue  # lint_contracts reports an unreadable contract
+            continue
+        yield api, path, document, contract
+
+
+def security_problems(config: GatewayConfig) -> list[str]:
+    """Every scheme a contract's operations require exists and is one the API enforces."""
+    problems: list[str] = []
+    for api, path, document, contract in _compiled(config):
         schemes = (document.get("components") or {}).get("securitySchemes") or {}
         used: dict[str, str] = {}
         for operation in contract.operations:
@@ -214,18 +225,8 @@ BINDING_OFF = (
 
 def binding_problems(config: GatewayConfig) -> list[str]:
     """Every x-tiergate-bind names parameters the operation has, and is enforced."""
-    from gateway.policies._contract import ContractError
-    from gateway.policies._contract import load_contract as compile_contract
-
     problems: list[str] = []
-    for api in config.apis:
-        if api.contract is None:
-            continue
-        path = contract_path(config, api)
-        try:
-            contract = compile_contract(path, validators=False, strict=False)
-        except ContractError:
-            continue  # lint_contracts reports an unreadable contract
+    for api, path, _, contract in _compiled(config):
         problems += [f"{api.name}: {problem}" for problem in contract.problems]
         bound = [op.name for op in contract.operations if op.binding is not None]
         if bound and "object-binding" not in api.policy_configs:

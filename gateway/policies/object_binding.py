@@ -39,7 +39,7 @@ from jsonpointer import JsonPointerException
 from pydantic import Field, field_validator
 
 from gateway import strict_json
-from gateway.channels import RequestRejected
+from gateway.channels import RequestRejected, read_body
 from gateway.config.models import StrictModel
 from gateway.context import Identity, RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
@@ -182,7 +182,7 @@ class ObjectBinding:
                 if checked:
                     return await receive()
                 checked = True
-                data = await _read(receive, limit)
+                data = await read_body(receive, limit, BODY_TOO_LARGE.format(limit=limit))
                 document = _document(data)
                 for value, subject in body:
                     assert value.pointer is not None
@@ -248,22 +248,6 @@ def _document(data: bytes) -> Any:
         raise RequestRejected(ProblemResponse(400, DUPLICATE_KEY.format(key=duplicate))) from None
     except ValueError as error:
         raise RequestRejected(ProblemResponse(400, NOT_JSON.format(error=error))) from None
-
-
-async def _read(receive: Receive, limit: int) -> bytes:
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return b"".join(parts)
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise RequestRejected(ProblemResponse(413, BODY_TOO_LARGE.format(limit=limit)))
-        parts.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(parts)
 
 
 def build(config: ObjectBindingConfig, ctx: BuildContext) -> ObjectBinding | None:

@@ -33,7 +33,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from gateway import strict_json
-from gateway.channels import RequestRejected
+from gateway.channels import RequestRejected, read_body
 from gateway.config.loader import contract_path
 from gateway.config.models import GatewayConfig, StrictModel
 from gateway.context import RequestContext
@@ -137,20 +137,7 @@ class RequestValidation:
         return wrap
 
     async def _read(self, receive: Receive) -> bytes:
-        parts: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return b"".join(parts)  # the forwarder sees the short body; client is gone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                too_large = BODY_TOO_LARGE.format(limit=self.max_body)
-                raise RequestRejected(ProblemResponse(413, too_large))
-            parts.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(parts)
+        return await read_body(receive, self.max_body, BODY_TOO_LARGE.format(limit=self.max_body))
 
     def _response_check(self, ctx: RequestContext, op: Operation) -> Any:
         def wrap(receive: Receive, send: Send) -> tuple[Receive, Send]:
