@@ -166,7 +166,11 @@ class ObjectBinding:
             return identity.consumer_id
         if value.key == "account":
             account = self.accounts.get(identity.consumer_id)
-            if account is None and self.own is not None and self.own.match(identity.consumer_id):
+            if (
+                account is None
+                and self.own is not None
+                and self.own.fullmatch(identity.consumer_id)
+            ):
                 account = identity.consumer_id
             return account
         return None
