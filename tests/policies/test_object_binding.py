@@ -13,6 +13,7 @@ import httpx
 import pytest
 import yaml
 
+from gateway.checks import run_checks
 from gateway.config.errors import ConfigError
 from gateway.contracts.lint import binding_problems
 from gateway.pipeline import policy_name
@@ -240,6 +241,7 @@ def test_tiergate_check_lists_every_binding_problem(tmp_path: Path) -> None:
     assert all(p.startswith(f"bank: {tmp_path / 'bank.yaml'}: operation ") for p in problems)
     assert any("search" in p and "claim 'a b' is not a claim name" in p for p in problems)
     assert any("profile" in p and "header parameter 'x-acct'" in p for p in problems)
+    assert set(problems) <= set(run_checks(config, advisory=False))  # what `tiergate check` says
 
 
 def test_tiergate_check_refuses_a_binding_nothing_enforces(tmp_path: Path) -> None:
