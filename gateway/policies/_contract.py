@@ -235,9 +235,7 @@ class Contract:
             json_body=op.json_body,
         )
         binding, problems = compile_binding(raw, declared)
-        where = f"{self.source}: operation {op.name}" + (
-            f" ({op.key})" if op.operation_id else ""
-        )
+        where = f"{self.source}: operation {op.name}" + (f" ({op.key})" if op.operation_id else "")
         self.problems.extend(f"{where}: {problem}" for problem in problems)
         return binding
 
