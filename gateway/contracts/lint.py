@@ -216,6 +216,10 @@ def _undeclared_scopes(
 
 # -- object-level bindings (x-tiergate-bind) ------------------------------------------------
 
+BINDING_ANONYMOUS = (
+    "{api}: {path}: operation {op} binds values to its caller (x-tiergate-bind) but its "
+    "security lets anonymous requests in (an empty alternative); require a credential"
+)
 BINDING_OFF = (
     "{api}: {path} binds operations to their caller (x-tiergate-bind: {ops}) but nothing "
     "enforces it: configure an authentication policy (jwt or api-key) and do not turn "
@@ -228,6 +232,11 @@ def binding_problems(config: GatewayConfig) -> list[str]:
     problems: list[str] = []
     for api, path, _, contract in _compiled(config):
         problems += [f"{api.name}: {problem}" for problem in contract.problems]
+        problems += [
+            BINDING_ANONYMOUS.format(api=api.name, path=path, op=op.name)
+            for op in contract.operations
+            if op.binding is not None and () in (op.security or ())
+        ]
         bound = [op.name for op in contract.operations if op.binding is not None]
         if bound and "object-binding" not in api.policy_configs:
             problems.append(BINDING_OFF.format(api=api.name, path=path, ops=", ".join(bound)))

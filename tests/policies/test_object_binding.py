@@ -253,6 +253,15 @@ def test_tiergate_check_refuses_a_binding_nothing_enforces(tmp_path: Path) -> No
     assert binding_problems(make_config(tmp_path, [{**api, "policies": {"jwt": {}}}])) == []
 
 
+def test_tiergate_check_refuses_a_binding_anyone_may_skip(tmp_path: Path) -> None:
+    document = bank_contract()
+    document["paths"]["/search"]["get"]["security"] = [{}, {"oauth": []}]
+    (tmp_path / "bank.yaml").write_text(yaml.safe_dump(document))
+    api = {"name": "bank", "contract": "bank.yaml", "upstream": {"targets": ["http://h:1"]}}
+    (problem,) = binding_problems(make_config(tmp_path, [{**api, "policies": {"jwt": {}}}]))
+    assert "operation search" in problem and "lets anonymous requests in" in problem
+
+
 def test_config_is_checked_with_field_names(tmp_path: Path) -> None:
     (tmp_path / "bank.yaml").write_text(yaml.safe_dump(bank_contract()))
     api = {"name": "bank", "contract": "bank.yaml", "upstream": {"targets": ["http://h:1"]}}
