@@ -46,6 +46,11 @@ NO_SUCH_PARAMETER = (
     f"{EXTENSION}.values[{{i}}] names the {{place}} parameter {{name!r}}, which the operation "
     "does not have{hint}"
 )
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+BODY_ON_SAFE = (
+    f"{EXTENSION}.values[{{i}}] binds a body value on a {{method}} operation; responses to "
+    "such requests may be answered (cached) without the body being read: bind a parameter"
+)
 NO_BODY = (
     f"{EXTENSION}.values[{{i}}] binds a body value, but the operation declares no JSON request body"
 )
@@ -97,6 +102,7 @@ class Declared:
     query: frozenset[str]
     headers: frozenset[str]  # lower-case
     json_body: bool
+    method: str = "POST"
 
 
 def compile_binding(raw: Any, declared: Declared) -> tuple[Binding | None, list[str]]:
@@ -169,6 +175,9 @@ def _value(i: int, entry: Any, declared: Declared, problems: list[str]) -> Bound
     assert isinstance(name, str) and isinstance(place, str)
     index, pointer = 0, None
     if place == "body":
+        if declared.method not in BODY_METHODS:
+            problems.append(BODY_ON_SAFE.format(i=i, method=declared.method))
+            return None
         if not declared.json_body:
             problems.append(NO_BODY.format(i=i))
             return None

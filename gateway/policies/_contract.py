@@ -233,6 +233,7 @@ class Contract:
             query=frozenset(p.name for p in op.query),
             headers=frozenset(p.name for p in op.headers),
             json_body=op.json_body,
+            method=op.method,
         )
         binding, problems = compile_binding(raw, declared)
         where = f"{self.source}: operation {op.name}" + (f" ({op.key})" if op.operation_id else "")

@@ -202,6 +202,15 @@ def test_a_body_binding_needs_a_json_body() -> None:
     assert "declares no JSON request body" in compile_binding(raw, no_body)[1][0]
 
 
+def test_a_body_binding_needs_a_method_with_a_body() -> None:
+    raw = {"values": [{"in": "body", "name": "/a", "claim": "a"}]}
+    for method in ("GET", "HEAD", "DELETE"):
+        declared = Declared(
+            path=(), query=frozenset(), headers=frozenset(), json_body=True, method=method
+        )
+        assert f"binds a body value on a {method} operation" in compile_binding(raw, declared)[1][0]
+
+
 def test_loading_a_contract_with_a_bad_binding_stops_naming_file_and_operation(
     tmp_path: Path,
 ) -> None:
