@@ -39,14 +39,13 @@ from jsonpointer import JsonPointerException
 from pydantic import Field, field_validator
 
 from gateway import strict_json
-from gateway.channels import RequestRejected, read_body
+from gateway.channels import RequestRejected, whole_body_check
 from gateway.config.models import StrictModel
-from gateway.context import Identity, RequestContext
+from gateway.context import ChannelWrapper, Identity, RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
 from gateway.policies._binding import Binding, BoundValue
 from gateway.policies._contract import Contract
 from gateway.problem import ProblemResponse
-from gateway.types import Message, Receive, Send
 
 
 class ObjectBindingConfig(StrictModel):
@@ -175,33 +174,21 @@ class ObjectBinding:
             return account
         return None
 
-    def _body_check(self, binding: Binding, body: list[tuple[BoundValue, str]]) -> Any:
-        limit = self.max_body
+    def _body_check(self, binding: Binding, body: list[tuple[BoundValue, str]]) -> ChannelWrapper:
+        def check(data: bytes) -> None:
+            document = _document(data)
+            for value, subject in body:
+                assert value.pointer is not None
+                try:
+                    found = [value.pointer.resolve(document)]
+                except JsonPointerException:
+                    found = []
+                refused = _judge(binding, value, subject, found)
+                if refused is not None:
+                    raise RequestRejected(refused)
 
-        def wrap(receive: Receive, send: Send) -> tuple[Receive, Send]:
-            checked = False
-
-            async def receive_checked() -> Message:
-                nonlocal checked
-                if checked:
-                    return await receive()
-                checked = True
-                data = await read_body(receive, limit, BODY_TOO_LARGE.format(limit=limit))
-                document = _document(data)
-                for value, subject in body:
-                    assert value.pointer is not None
-                    try:
-                        found = [value.pointer.resolve(document)]
-                    except JsonPointerException:
-                        found = []
-                    refused = _judge(binding, value, subject, found)
-                    if refused is not None:
-                        raise RequestRejected(refused)
-                return {"type": "http.request", "body": data, "more_body": False}
-
-            return receive_checked, send
-
-        return wrap
+        too_large = BODY_TOO_LARGE.format(limit=self.max_body)
+        return whole_body_check(self.max_body, too_large, check)
 
 
 def _judge(
