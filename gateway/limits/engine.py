@@ -4,6 +4,8 @@ timeout, the outage behaviour and the headers computed in one place.
 Only `hit()` decides (atomic in every storage); window statistics are read after
 the decision to fill the headers. Quotas are calendar-period counters in the same
 storage (`incr`, also atomic); a request the quota refuses is given back.
+
+On a plain Redis all of that is one script call, one round trip (redis_script.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from limits.aio.strategies import (
 )
 from limits.errors import StorageError
 from limits.storage import storage_from_string
+from redis.exceptions import RedisError
 
 from gateway.limits import memory
 from gateway.limits.config import QuotaConfig, RateLimitingConfig
@@ -33,6 +36,10 @@ log = logging.getLogger("tiergate.limits")
 
 STORAGE_DOWN = "rate-limit storage unavailable (%s); the fail mode applies; next try in %.1f s"
 STORAGE_BACK = "rate-limit storage is back after %d failed requests"
+SCRIPT_NOT_LOADED = "rate-limit script not loaded at start-up (%s); it is loaded on first use"
+# Plain Redis: one script call per request. Sentinel and Cluster keep `limits`' calls
+# (a cluster cannot run a script over keys on several nodes).
+ONE_TRIP_SCHEMES = ("async+redis", "async+rediss", "async+redis+unix")
 
 
 class StorageUnavailable(Exception):
@@ -152,9 +159,25 @@ class Limiter:
             "sliding-window-counter": SlidingWindowCounterRateLimiter(self.storage),
         }
         self.timeout = settings.storage_timeout
+        self.clock = time.time
+        self.one_trip = None
+        if storage_url(url).split("://", 1)[0] in ONE_TRIP_SCHEMES:
+            from gateway.limits.redis_script import OneTrip
+
+            self.one_trip = OneTrip(self.storage.bridge.storage, self.prefix)
         self.storage_errors = 0  # requests that met an unavailable storage (metric)
         self.down_until = 0.0
         self.failed_since_down = 0
+
+    async def start(self) -> None:
+        """Load the one-round-trip script; a Redis that is down now gets it on first use."""
+        if self.one_trip is None:
+            return
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.one_trip.load()
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning(SCRIPT_NOT_LOADED, exc)
 
     # -- deciding ------------------------------------------------------------
 
@@ -182,7 +205,7 @@ class Limiter:
             # mode; marking the storage down would lift the limits for everyone.
             self._failed()
             raise StorageUnavailable(f"no answer within {self.timeout} s") from None
-        except (StorageError, OSError) as exc:
+        except (StorageError, RedisError, OSError) as exc:
             self._mark_down(exc)
             raise StorageUnavailable(str(exc) or type(exc).__name__) from None
         if self.down_until:
@@ -199,6 +222,8 @@ class Limiter:
         consumer: str | None,
         count_usage: bool,
     ) -> Verdict:
+        if self.one_trip is not None:
+            return await self._check_one_trip(rules, subject, quotas, consumer, count_usage)
         refused: Window | None = None
         hit = len(rules)
         for index, rule in enumerate(rules):
@@ -220,6 +245,55 @@ class Limiter:
                 refused = next(w for w in quota_windows if w.name.endswith(period))
         return Verdict(refused is None, windows, refused, period)
 
+    async def _check_one_trip(
+        self,
+        rules: Sequence[Rule],
+        subject: str,
+        quotas: QuotaConfig | None,
+        consumer: str | None,
+        count_usage: bool,
+    ) -> Verdict:
+        assert self.one_trip is not None
+        now = self.clock()
+        usage = None
+        periods = current_periods()
+        if consumer is not None and (count_usage or _has_quota(quotas)):
+            (day, day_ends, _), (month, month_ends, _) = periods["daily"], periods["monthly"]
+            usage = (
+                self.usage_key(consumer, "daily", day),
+                self.usage_key(consumer, "monthly", month),
+                (quotas.daily or 0) if quotas else 0,
+                (quotas.monthly or 0) if quotas else 0,
+                day_ends + 86400,
+                month_ends + 86400,
+            )
+        keys, args = self.one_trip.arguments(rules, subject, now, usage)
+        reply = await self.one_trip.call(keys, args)
+        windows = [
+            Window(rule.name, rule.item.amount, rule.item.get_expiry(), remaining, reset)
+            for rule, (remaining, reset) in zip(
+                rules, self.one_trip.windows(rules, reply, now), strict=True
+            )
+        ]
+        passed = reply[0]
+        if passed < len(rules):
+            refused = windows[passed]
+            refused.remaining = 0
+            refused.reset = max(refused.reset, 1)
+            return Verdict(False, windows, refused)
+        if usage is None:
+            return Verdict(True, windows)
+        daily, monthly, code = reply[-3:]
+        period = (None, "daily", "monthly")[code]
+        quota_windows = _quota_windows(
+            {"daily": daily, "monthly": monthly}, period, quotas, periods
+        )
+        windows.extend(quota_windows)
+        if period is None:
+            return Verdict(True, windows)
+        refused = next(w for w in quota_windows if w.name.endswith(period))
+        return Verdict(False, windows, refused, period)
+
     async def _window(self, rule: Rule, subject: str) -> Window:
         stats = await self.strategies[rule.strategy].get_window_stats(
             rule.item, self.prefix, rule.scope, subject
@@ -229,7 +303,7 @@ class Limiter:
             rule.item.amount,
             rule.item.get_expiry(),
             max(0, int(stats.remaining)),
-            max(0, ceil(stats.reset_time - time.time())),
+            max(0, ceil(stats.reset_time - self.clock())),
         )
 
     async def _quotas(
@@ -249,13 +323,7 @@ class Limiter:
             for period, (label, ends_in, _) in periods.items():
                 key = self.usage_key(consumer, period, label)
                 counts[period] = await self.storage.incr(key, ends_in + 86400, amount=-1)
-        windows = []
-        for period, (_, ends_in, length) in periods.items():
-            limit = getattr(quotas, period, None) if quotas else None
-            if limit is not None:
-                remaining = 0 if refused == period else max(0, limit - counts[period])
-                windows.append(Window(f"quota-{period}", limit, length, remaining, ends_in))
-        return windows, refused
+        return _quota_windows(counts, refused, quotas, periods), refused
 
     # -- usage ---------------------------------------------------------------
 
@@ -303,6 +371,21 @@ class Limiter:
         close = getattr(client, "aclose", None)
         if close is not None:
             await close()
+
+
+def _quota_windows(
+    counts: dict[str, int],
+    refused: str | None,
+    quotas: QuotaConfig | None,
+    periods: dict[str, tuple[str, int, int]],
+) -> list[Window]:
+    windows = []
+    for period, (_, ends_in, length) in periods.items():
+        limit = getattr(quotas, period, None) if quotas else None
+        if limit is not None:
+            remaining = 0 if refused == period else max(0, limit - counts[period])
+            windows.append(Window(f"quota-{period}", limit, length, remaining, ends_in))
+    return windows
 
 
 def _has_quota(quotas: QuotaConfig | None) -> bool:
