@@ -108,6 +108,12 @@ class RateLimitingConfig(_Strict):
     key_prefix: str = Field(
         "tiergate", pattern=r"^[A-Za-z0-9:_-]{1,64}$", description="Prefix of every storage key."
     )
+    per_worker: bool = Field(
+        False,
+        description="With memory:// storage and several workers, let each worker count "
+        "on its own: admits up to N times every limit and quota with N workers. Without it, "
+        "memory:// and workers > 1 refuse to start.",
+    )
 
 
 def undefined_plans(plans: dict[str, PlanConfig], referenced: dict[str, str]) -> list[str]:
