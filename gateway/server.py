@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 from collections.abc import Callable, Iterator
@@ -129,7 +130,7 @@ async def serve(config: GatewayConfig, worker: Worker | None = None) -> None:
     if await _started(public, public_task):  # the public listener first: the lifespan runs there
         admin_task = asyncio.create_task(_serve(admin, servers))
         if await _started(admin, admin_task):
-            name = "" if worker is None else f"worker {worker.index}: "
+            name = "" if worker is None else f"worker {worker.index} (pid {os.getpid()}): "
             print(f"tiergate: {name}public {_url(public)}  admin {_url(admin)}", flush=True)
             if worker is not None:
                 worker.ready()
