@@ -40,6 +40,10 @@ MEMORY_NEEDS_ONE_WORKER = (
     "limits_storage for exact limits across workers, or set rate_limiting.per_worker: true "
     "to accept up to {workers} times the limits."
 )
+SYNC_NEEDS_REDIS = (
+    "{source}: rate_limiting.sync needs a plain Redis limits_storage (redis://, rediss://, "
+    "redis+unix://), not {storage!r}: it batches counts to Redis"
+)
 WORKER_FAILED = "worker {index} exited with code {code} before it was ready; stopping"
 WORKER_DIED = "worker %d exited with code %s; starting it again"
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
@@ -48,15 +52,17 @@ BACKLOG = 2048
 
 def worker_problems(config: GatewayConfig, workers: int) -> list[str]:
     """What refuses `workers` processes with this config (sentences naming the field)."""
-    memory = config.limits_storage.removeprefix("async+").startswith("memory")
-    if workers > 1 and memory and not config.rate_limiting.per_worker:
-        source = config.source or "config"
-        return [
-            MEMORY_NEEDS_ONE_WORKER.format(
-                source=source, workers=workers, storage=config.limits_storage
-            )
-        ]
-    return []
+    source = config.source or "config"
+    storage = config.limits_storage
+    scheme = storage.removeprefix("async+").split("://", 1)[0]
+    problems = []
+    if workers > 1 and scheme.startswith("memory") and not config.rate_limiting.per_worker:
+        problems.append(
+            MEMORY_NEEDS_ONE_WORKER.format(source=source, workers=workers, storage=storage)
+        )
+    if config.rate_limiting.sync is not None and scheme not in ("redis", "rediss", "redis+unix"):
+        problems.append(SYNC_NEEDS_REDIS.format(source=source, storage=storage))
+    return problems
 
 
 def reuse_port_socket(host: str, port: int, listen: bool, reuse: bool = True) -> socket.socket:

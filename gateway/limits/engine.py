@@ -29,7 +29,7 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 from redis.exceptions import RedisError
 
-from gateway.limits import memory
+from gateway.limits import approximate, memory
 from gateway.limits.config import QuotaConfig, RateLimitingConfig
 
 log = logging.getLogger("tiergate.limits")
@@ -161,16 +161,25 @@ class Limiter:
         self.timeout = settings.storage_timeout
         self.clock = time.time
         self.one_trip = None
+        self.batched = None
         if storage_url(url).split("://", 1)[0] in ONE_TRIP_SCHEMES:
             from gateway.limits.redis_script import OneTrip
 
             self.one_trip = OneTrip(self.storage.bridge.storage, self.prefix)
+            if settings.sync is not None:
+                self.batched = approximate.BatchedCounters(
+                    self.storage.bridge.storage, self.prefix, settings.sync, self.timeout
+                )
         self.storage_errors = 0  # requests that met an unavailable storage (metric)
         self.down_until = 0.0
         self.failed_since_down = 0
 
     async def start(self) -> None:
-        """Load the one-round-trip script; a Redis that is down now gets it on first use."""
+        """Load the one-round-trip script; a Redis that is down now gets it on first use.
+        In approximate mode, start the sync task instead."""
+        if self.batched is not None:
+            self.batched.start()
+            return
         if self.one_trip is None:
             return
         try:
@@ -191,6 +200,12 @@ class Limiter:
     ) -> Verdict:
         """Hit every rule for `subject`, then the consumer's quotas; raise
         StorageUnavailable when the storage fails or is slower than the timeout."""
+        if self.batched is not None:  # approximate mode: decided here, synced in batches
+            usage = self._usage_keys(quotas, consumer, count_usage)
+            missing = self.batched.missing(rules, subject, usage)
+            if missing:  # first sight of a key in this window: read its total once
+                await self.batched.prime(missing)
+            return self._check_batched(rules, subject, quotas, usage)
         if self.down_until and time.monotonic() < self.down_until:
             self._failed()
             raise StorageUnavailable("storage marked down after a recent failure")
@@ -294,6 +309,53 @@ class Limiter:
         refused = next(w for w in quota_windows if w.name.endswith(period))
         return Verdict(False, windows, refused, period)
 
+    def _usage_keys(
+        self, quotas: QuotaConfig | None, consumer: str | None, count_usage: bool
+    ) -> list[tuple[str, int, int | None]]:
+        """(usage key, seconds to the period's end, quota or None) per period, or []."""
+        if consumer is None or not (count_usage or _has_quota(quotas)):
+            return []
+        return [
+            (
+                self.usage_key(consumer, period, label),
+                ends_in,
+                getattr(quotas, period, None) if quotas else None,
+            )
+            for period, (label, ends_in, _) in current_periods().items()
+        ]
+
+    def _check_batched(
+        self,
+        rules: Sequence[Rule],
+        subject: str,
+        quotas: QuotaConfig | None,
+        keys: list[tuple[str, int, int | None]],
+    ) -> Verdict:
+        assert self.batched is not None
+        passed, states = approximate.hit(self.batched, rules, subject)
+        windows = [
+            Window(rule.name, rule.item.amount, rule.item.get_expiry(), remaining, reset)
+            for rule, (remaining, reset) in zip(rules, states, strict=True)
+        ]
+        if passed < len(rules):
+            refused = windows[passed]
+            refused.remaining = 0
+            refused.reset = max(refused.reset, 1)
+            return Verdict(False, windows, refused)
+        if not keys:
+            return Verdict(True, windows)
+        periods = current_periods()
+        counts, index = approximate.count_usage(self.batched, keys)
+        period = None if index is None else list(periods)[index]
+        quota_windows = _quota_windows(
+            dict(zip(periods, counts, strict=True)), period, quotas, periods
+        )
+        windows.extend(quota_windows)
+        if period is None:
+            return Verdict(True, windows)
+        refused = next(w for w in quota_windows if w.name.endswith(period))
+        return Verdict(False, windows, refused, period)
+
     async def _window(self, rule: Rule, subject: str) -> Window:
         stats = await self.strategies[rule.strategy].get_window_stats(
             rule.item, self.prefix, rule.scope, subject
@@ -367,6 +429,8 @@ class Limiter:
         return max(1, ceil(self.settings.retry_after_error))
 
     async def aclose(self) -> None:
+        if self.batched is not None:
+            await self.batched.aclose()
         client = getattr(getattr(self.storage, "bridge", None), "storage", None)
         close = getattr(client, "aclose", None)
         if close is not None:
