@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 
 from gateway.limits import approximate, memory
 from gateway.limits.config import QuotaConfig, RateLimitingConfig
+from gateway.limits.redis_script import sliding_state
 
 log = logging.getLogger("tiergate.limits")
 
@@ -160,6 +161,9 @@ class Limiter:
         }
         self.timeout = settings.storage_timeout
         self.clock = time.time
+        # Tiergate's memory storage: decided synchronously, no coroutine per call.
+        self.local = self.storage if isinstance(self.storage, memory.LazyMemoryStorage) else None
+        self._keys: dict[Rule, tuple[str, str]] = {}
         self.one_trip = None
         self.batched = None
         if storage_url(url).split("://", 1)[0] in ONE_TRIP_SCHEMES:
@@ -206,6 +210,8 @@ class Limiter:
             if missing:  # first sight of a key in this window: read its total once
                 await self.batched.prime(missing)
             return self._check_batched(rules, subject, quotas, usage)
+        if self.local is not None:
+            return self._check_local(rules, subject, quotas, consumer, count_usage)
         if self.down_until and time.monotonic() < self.down_until:
             self._failed()
             raise StorageUnavailable("storage marked down after a recent failure")
@@ -292,17 +298,82 @@ class Limiter:
         ]
         passed = reply[0]
         if passed < len(rules):
-            refused = windows[passed]
-            refused.remaining = 0
-            refused.reset = max(refused.reset, 1)
-            return Verdict(False, windows, refused)
+            return _refusal(windows, passed)
         if usage is None:
             return Verdict(True, windows)
         daily, monthly, code = reply[-3:]
-        period = (None, "daily", "monthly")[code]
-        quota_windows = _quota_windows(
-            {"daily": daily, "monthly": monthly}, period, quotas, periods
-        )
+        return self._with_quotas(windows, [daily, monthly], (None, 0, 1)[code], quotas)
+
+    def _key(self, rule: Rule, subject: str) -> str:
+        """`limits`' key_for(prefix, scope, subject), its fixed parts built once per rule."""
+        parts = self._keys.get(rule)
+        if parts is None:
+            head, tail = rule.item.key_for(self.prefix, rule.scope, "\0").split("\0")
+            parts = (head, tail)
+            if len(self._keys) < 100_000:
+                self._keys[rule] = parts
+        return parts[0] + subject + parts[1]
+
+    def _check_local(
+        self,
+        rules: Sequence[Rule],
+        subject: str,
+        quotas: QuotaConfig | None,
+        consumer: str | None,
+        count_usage: bool,
+    ) -> Verdict:
+        """The strategies' calls on the memory storage, made directly: the same keys and
+        decisions as `limits`' strategies over it, without a coroutine per call."""
+        storage = self.local
+        assert storage is not None
+        now = self.clock()
+        keys = [self._key(rule, subject) for rule in rules]
+        passed = len(rules)
+        for index, (rule, key) in enumerate(zip(rules, keys, strict=True)):
+            item = rule.item
+            if rule.strategy == "moving-window":
+                ok = storage.acquire_entry_now(key, item.amount, item.get_expiry(), 1, now)
+            else:
+                ok = storage.acquire_sliding_now(key, item.amount, item.get_expiry(), 1, now)
+            if not ok:
+                passed = index
+                break
+        windows = []
+        for rule, key in zip(rules, keys, strict=True):
+            amount, expiry = rule.item.amount, rule.item.get_expiry()
+            if rule.strategy == "moving-window":
+                start, count = storage.moving_window_now(key, expiry, now)
+                remaining, reset = amount - count, max(0, ceil(start + expiry - now))
+            else:
+                remaining, reset = sliding_state(
+                    amount, expiry, *storage.sliding_window_now(key, expiry, now)
+                )
+            windows.append(Window(rule.name, amount, expiry, max(0, remaining), reset))
+        if passed < len(rules):
+            return _refusal(windows, passed)
+        usage = self._usage_keys(quotas, consumer, count_usage)
+        if not usage:
+            return Verdict(True, windows)
+        counts = [storage.incr_now(key, ends_in + 86400, 1, now) for key, ends_in, _ in usage]
+        refused_at = None
+        for index, ((_, _, quota), count) in enumerate(zip(usage, counts, strict=True)):
+            if quota is not None and count > quota:
+                refused_at = index
+        if refused_at is not None:  # give the unit back: usage counts admitted requests only
+            counts = [storage.incr_now(key, ends_in + 86400, -1, now) for key, ends_in, _ in usage]
+        return self._with_quotas(windows, counts, refused_at, quotas)
+
+    def _with_quotas(
+        self,
+        windows: list[Window],
+        counts: list[int],
+        refused_at: int | None,
+        quotas: QuotaConfig | None,
+    ) -> Verdict:
+        periods = current_periods()
+        period = None if refused_at is None else list(periods)[refused_at]
+        by_period = dict(zip(periods, counts, strict=True))
+        quota_windows = _quota_windows(by_period, period, quotas, periods)
         windows.extend(quota_windows)
         if period is None:
             return Verdict(True, windows)
@@ -338,23 +409,11 @@ class Limiter:
             for rule, (remaining, reset) in zip(rules, states, strict=True)
         ]
         if passed < len(rules):
-            refused = windows[passed]
-            refused.remaining = 0
-            refused.reset = max(refused.reset, 1)
-            return Verdict(False, windows, refused)
+            return _refusal(windows, passed)
         if not keys:
             return Verdict(True, windows)
-        periods = current_periods()
         counts, index = approximate.count_usage(self.batched, keys)
-        period = None if index is None else list(periods)[index]
-        quota_windows = _quota_windows(
-            dict(zip(periods, counts, strict=True)), period, quotas, periods
-        )
-        windows.extend(quota_windows)
-        if period is None:
-            return Verdict(True, windows)
-        refused = next(w for w in quota_windows if w.name.endswith(period))
-        return Verdict(False, windows, refused, period)
+        return self._with_quotas(windows, counts, index, quotas)
 
     async def _window(self, rule: Rule, subject: str) -> Window:
         stats = await self.strategies[rule.strategy].get_window_stats(
@@ -435,6 +494,14 @@ class Limiter:
         close = getattr(client, "aclose", None)
         if close is not None:
             await close()
+
+
+def _refusal(windows: list[Window], index: int) -> Verdict:
+    """Rule `index` said no: its window shows nothing left, for at least a second."""
+    refused = windows[index]
+    refused.remaining = 0
+    refused.reset = max(refused.reset, 1)
+    return Verdict(False, windows, refused)
 
 
 def _quota_windows(

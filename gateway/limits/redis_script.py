@@ -238,15 +238,31 @@ class OneTrip:
             else:
                 previous, previous_ttl, current, current_ttl = reply[i : i + 4]
                 i += 4
-                previous_in = max(0, previous_ttl) / 1000
-                current_in = max(0, current_ttl) / 1000
-                remaining = max(0, amount - floor(previous * previous_in / expiry + current))
-                if not (previous or current):
-                    reset = now
-                else:
-                    reset = now + min(
-                        previous_in % (expiry / previous) if previous else inf,
-                        current_in % expiry if current else inf,
+                states.append(
+                    sliding_state(
+                        amount,
+                        expiry,
+                        previous,
+                        max(0, previous_ttl) / 1000,
+                        current,
+                        max(0, current_ttl) / 1000,
                     )
+                )
+                continue
             states.append((max(0, int(remaining)), max(0, ceil(reset - now))))
         return states
+
+
+def sliding_state(
+    amount: int, expiry: int, previous: int, previous_in: float, current: int, current_in: float
+) -> tuple[int, int]:
+    """(remaining, seconds to reset) of a sliding window counter, as `limits`'
+    SlidingWindowCounterRateLimiter.get_window_stats computes them."""
+    remaining = max(0, amount - floor(previous * previous_in / expiry + current))
+    if not (previous or current):
+        return remaining, 0
+    reset_in = min(
+        previous_in % (expiry / previous) if previous else inf,
+        current_in % expiry if current else inf,
+    )
+    return remaining, max(0, ceil(reset_in))
