@@ -165,6 +165,8 @@ def gateway_config(
             config["rate_limiting"]["sync"] = scenario.sync
     if scenario.workers > 1:
         config["workers"] = scenario.workers
+        if not scenario.redis:  # memory:// storage: each worker counts alone
+            config["rate_limiting"] = {"per_worker": True}
     return config
 
 
