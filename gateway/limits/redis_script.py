@@ -6,6 +6,7 @@ library's own Redis scripts, so admission decisions are the same as its strategi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 from math import ceil, floor, inf
@@ -171,6 +172,9 @@ class OneTrip:
         self.prefix = prefix
         self.sha = SHA
         self.loads = 0  # SCRIPT LOADs done (start-up, and after each NOSCRIPT)
+        self.round_trips = 0  # pipelines sent (each carries the calls of one loop turn)
+        self._queue: list[tuple[list[str], list[object], asyncio.Future]] = []
+        self._sending: set[asyncio.Task] = set()
         self._keys: dict[object, tuple[str, str, int, int, int]] = {}
 
     async def load(self) -> None:
@@ -218,11 +222,49 @@ class OneTrip:
         return keys, args
 
     async def call(self, keys: list[str], args: list[object]) -> list:
+        """One script call. The calls made in one turn of the event loop go out together
+        in one pipeline (one connection, one write), each still one atomic script run."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list] = loop.create_future()
+        if not self._queue:
+            loop.call_soon(self._flush)
+        self._queue.append((keys, args, future))
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._queue = self._queue, []
+        task = asyncio.ensure_future(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[tuple[list[str], list[object], asyncio.Future]]) -> None:
         try:
-            return await self.client.evalsha(self.sha, len(keys), *keys, *args)
-        except NoScriptError:  # Redis restarted or SCRIPT FLUSH: load it again, once
-            await self.load()
-            return await self.client.evalsha(self.sha, len(keys), *keys, *args)
+            replies = await self._pipeline(batch)
+            again = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            if again:  # Redis restarted or SCRIPT FLUSH: load it again, retry those once
+                await self.load()
+                retried = await self._pipeline([batch[i] for i in again])
+                for i, reply in zip(again, retried, strict=True):
+                    replies[i] = reply
+        except Exception as exc:  # every waiting request gets the error
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, _, future), reply in zip(batch, replies, strict=True):
+            if future.done():  # its request gave up (storage timeout)
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def _pipeline(self, batch: list[tuple[list[str], list[object], asyncio.Future]]) -> list:
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args, _ in batch:
+            pipe.evalsha(self.sha, len(keys), *keys, *args)
+        self.round_trips += 1
+        return await pipe.execute(raise_on_error=False)
 
     def windows(self, rules: Sequence, reply: list, now: float) -> list[tuple[int, int]]:
         """(remaining, seconds to reset) per rule, as `limits`' get_window_stats says."""

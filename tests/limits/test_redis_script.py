@@ -3,6 +3,7 @@ real Redis, side by side over many random sequences, and its recovery from NOSCR
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -249,7 +250,8 @@ async def test_script_is_loaded_again_after_script_flush(redis_url):
 
 
 async def test_one_request_is_one_round_trip(redis_url):
-    """Hit, window state and both usage counters: Redis sees exactly one command."""
+    """Hit, window state and both usage counters: one script run, one round trip; calls
+    made together share a pipeline."""
     limiter = Limiter(redis_url, _settings())
     await limiter.start()
     assert limiter.one_trip is not None
@@ -259,21 +261,22 @@ async def test_one_request_is_one_round_trip(redis_url):
         Rule(policy_name("p", item), item, "plan", "moving-window"),
         Rule(policy_name("q", item), item, "api", "sliding-window-counter"),
     )
-    sent = []
-    execute = client.execute_command
 
-    async def counted(*args, **options):  # the real call, counted
-        sent.append(args[0])
-        return await execute(*args, **options)
+    async def evalsha_calls() -> int:
+        return (await client.info("commandstats"))["cmdstat_evalsha"]["calls"]
 
-    client.execute_command = counted
     try:
-        before = (await execute("INFO", "commandstats"))["cmdstat_evalsha"]["calls"]
+        before, trips = await evalsha_calls(), limiter.one_trip.round_trips
         verdict = await limiter.check(rules, "acme", QuotaConfig(daily=10), "acme")
-        after = (await execute("INFO", "commandstats"))["cmdstat_evalsha"]["calls"]
         assert verdict.allowed
         assert [w.name for w in verdict.windows] == ["p/minute", "q/minute", "quota-daily"]
-        assert sent == ["EVALSHA"]
-        assert after - before == 1
+        assert await evalsha_calls() - before == 1
+        assert limiter.one_trip.round_trips - trips == 1
+        # Concurrent requests share round trips: 50 checks, one script run each.
+        before, trips = await evalsha_calls(), limiter.one_trip.round_trips
+        verdicts = await asyncio.gather(*(limiter.check(rules, f"c{i}") for i in range(50)))
+        assert all(v.allowed for v in verdicts)
+        assert await evalsha_calls() - before == 50
+        assert limiter.one_trip.round_trips - trips < 50
     finally:
         await limiter.aclose()
