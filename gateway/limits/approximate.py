@@ -151,9 +151,11 @@ class BatchedCounters:
         pushed = [c.pending for c in counters]
         pipe = self.client.pipeline(transaction=False)
         for counter, amount in zip(counters, pushed, strict=True):
-            pipe.incrby(counter.key, amount)
             if amount:
-                pipe.expire(counter.key, counter.ttl, nx=True)
+                pipe.incrby(counter.key, amount)
+                pipe.expire(counter.key, counter.ttl)
+            else:  # a read: INCRBY 0 would leave a key without expiry behind
+                pipe.get(counter.key)
         try:
             async with asyncio.timeout(self.timeout):
                 replies = await pipe.execute()
@@ -168,8 +170,8 @@ class BatchedCounters:
         self.syncs += 1
         index = 0
         for counter, amount in zip(counters, pushed, strict=True):
-            counter.pending -= amount
-            counter.remote = int(replies[index]) - counter.pending
+            counter.pending -= amount  # what was admitted during the round trip stays
+            counter.remote = int(replies[index] or 0)
             index += 2 if amount else 1
         self._forget(now)
 

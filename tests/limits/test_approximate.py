@@ -171,3 +171,28 @@ def test_two_processes_over_admit_within_the_documented_bound(tmp_path):
     # sync may come late, so allow up to three intervals; separate counters would admit
     # up to 2 x limit.
     assert over <= max(3 * rate * sync, 10), (admitted, rate)
+
+
+async def test_hits_admitted_during_a_sync_round_trip_still_count(redis_url):
+    limiter = Limiter(redis_url, RateLimitingConfig(key_prefix="t" + os.urandom(6).hex(), sync=60))
+    item = parse("10/minute")
+    rules = (Rule(policy_name("plan", item), item, "plan", "moving-window"),)
+    await limiter.start()
+    try:
+        assert limiter.batched is not None
+        for _ in range(4):
+            assert (await limiter.check(rules, "acme")).allowed
+        syncing = asyncio.create_task(limiter.batched.sync())
+        await asyncio.sleep(0)  # the push of the four is on its way
+        during = [await limiter.check(rules, "acme") for _ in range(3)]
+        await syncing
+        assert limiter.batched.syncs == 1
+        after = await limiter.check(rules, "acme")
+        assert [v.windows[0].remaining for v in [*during, after]] == [5, 4, 3, 2]
+        await limiter.batched.sync()
+        client = limiter.batched.client
+        keys = [k for k in await client.keys("LIMITS:approx/*") if limiter.prefix in k.decode()]
+        assert [int(v) for v in await client.mget(keys)] == [8]  # every hit pushed, once
+        assert 0 < await client.ttl(keys[0]) <= 120  # and every key expires
+    finally:
+        await limiter.aclose()
