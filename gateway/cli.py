@@ -17,6 +17,9 @@ Registrar = Callable[[argparse._SubParsersAction], None]
 def _register_core(sub: argparse._SubParsersAction) -> None:
     up = sub.add_parser("up", help="start what the config describes")
     up.add_argument("--config", help="config file (default: $TIERGATE_CONFIG or tiergate.yaml)")
+    up.add_argument(
+        "--workers", type=int, help="processes sharing the public port (default: `workers:`)"
+    )
     up.set_defaults(handler=cmd_up)
     check = sub.add_parser("check", help="validate config, contracts and tier rules")
     check.add_argument("--config", help="config file (default: $TIERGATE_CONFIG or tiergate.yaml)")
@@ -46,16 +49,21 @@ REGISTRARS.append(_register_contracts)
 def cmd_up(args: argparse.Namespace) -> int:
     from gateway.checks import run_checks
     from gateway.server import run
+    from gateway.workers import run_workers, worker_problems
 
     config = load_config(args.config)
+    workers = config.workers if args.workers is None else args.workers
+    if workers < 1:
+        print(f"tiergate: --workers {workers}: give 1 or more", file=sys.stderr)
+        return 2
     problems = run_checks(config, advisory=False)  # what `check` refuses, `up` refuses too
+    problems += worker_problems(config, workers)
     if problems:
         print("tiergate: invalid configuration", file=sys.stderr)
         for problem in problems:
             print(problem, file=sys.stderr)
         return 2
-    run(config)
-    return 0
+    return run_workers(config, workers, lambda: run(config))
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import socket
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
@@ -18,6 +21,8 @@ from gateway.observability.access_log import configure_access_log, flush_access_
 
 class _Server(uvicorn.Server):
     """A uvicorn server whose signals are handled once for both listeners."""
+
+    listen_sockets: list[socket.socket] | None = None
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -44,7 +49,9 @@ def uvicorn_options(config: GatewayConfig) -> dict[str, Any]:
     }
 
 
-def build_servers(config: GatewayConfig, gateway: Gateway) -> list[uvicorn.Server]:
+def build_servers(
+    config: GatewayConfig, gateway: Gateway, worker: Worker | None = None
+) -> list[uvicorn.Server]:
     common = uvicorn_options(config)
     public = uvicorn.Config(
         gateway,
@@ -56,11 +63,25 @@ def build_servers(config: GatewayConfig, gateway: Gateway) -> list[uvicorn.Serve
     admin = uvicorn.Config(
         admin_app(gateway),
         host=config.listeners.admin.host,
-        port=config.listeners.admin.port,
+        port=config.listeners.admin.port if worker is None else worker.admin_port,
         lifespan="off",
         **{**common, **listener_options(config.listeners.admin)},
     )
-    return [_Server(public), _Server(admin)]
+    servers: list[uvicorn.Server] = [_Server(public), _Server(admin)]
+    if worker is not None:  # the public socket is the supervisor's, shared by all workers
+        servers[0].listen_sockets = [worker.public_socket]  # type: ignore[attr-defined]
+    return servers
+
+
+@dataclass
+class Worker:
+    """One of `workers` processes: its index, the shared public socket, its admin port
+    and what to call once both listeners accept connections."""
+
+    index: int
+    public_socket: socket.socket
+    admin_port: int
+    ready: Callable[[], None]
 
 
 async def _started(server: uvicorn.Server, task: asyncio.Task) -> bool:
@@ -80,7 +101,7 @@ class ListenerFailed(Exception):
 
 async def _serve(server: uvicorn.Server, servers: list[uvicorn.Server]) -> None:
     try:
-        await server.serve()
+        await server.serve(sockets=getattr(server, "listen_sockets", None))
     except SystemExit:  # uvicorn exits the process when it cannot bind
         for other in servers:
             other.should_exit = True
@@ -91,11 +112,11 @@ async def _serve(server: uvicorn.Server, servers: list[uvicorn.Server]) -> None:
         raise ListenerFailed(f"cannot listen on {where}; is another process using it?") from None
 
 
-async def serve(config: GatewayConfig) -> None:
+async def serve(config: GatewayConfig, worker: Worker | None = None) -> None:
     if config.access_log:
         configure_access_log()
     gateway = Gateway(config)
-    servers = build_servers(config, gateway)
+    servers = build_servers(config, gateway, worker)
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
@@ -109,7 +130,10 @@ async def serve(config: GatewayConfig) -> None:
     if await _started(public, public_task):  # the public listener first: the lifespan runs there
         admin_task = asyncio.create_task(_serve(admin, servers))
         if await _started(admin, admin_task):
-            print(f"tiergate: public {_url(public)}  admin {_url(admin)}", flush=True)
+            name = "" if worker is None else f"worker {worker.index} (pid {os.getpid()}): "
+            print(f"tiergate: {name}public {_url(public)}  admin {_url(admin)}", flush=True)
+            if worker is not None:
+                worker.ready()
     else:
         admin_task = asyncio.create_task(asyncio.sleep(0))
     # Both finish (a failed listener has asked the other to stop) before any error is raised.
@@ -129,7 +153,7 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def run(config: GatewayConfig) -> None:
+def run(config: GatewayConfig, worker: Worker | None = None) -> None:
     """Serve until SIGINT/SIGTERM, on uvloop when available."""
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        runner.run(serve(config))
+        runner.run(serve(config, worker))

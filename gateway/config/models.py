@@ -325,6 +325,14 @@ class GatewayConfig(StrictModel):
     shutdown_grace: float = Field(
         20.0, ge=0, le=600, description="Seconds in-flight requests get to finish on shutdown."
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=512,
+        description="Gateway processes sharing the public port (`tiergate up --workers` "
+        "overrides); worker i serves the admin listener on admin port + i "
+        "(see docs/scaling.md).",
+    )
     defaults: dict[str, Any] = Field(
         default_factory=dict, description="Policies applied to every API unless it overrides them."
     )

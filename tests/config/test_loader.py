@@ -131,3 +131,27 @@ def test_tiergate_config_env_names_the_file(tmp_path, monkeypatch):
     path = write(tmp_path, {"apis": [api("from-env")]})
     monkeypatch.setenv("TIERGATE_CONFIG", str(path))
     assert load_config().api("from-env").name == "from-env"
+
+
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ({"workers": 0}, "workers"),
+        ({"workers": "many"}, "workers"),
+        ({"rate_limiting": {"sync": "soon"}}, "rate_limiting.sync"),
+        ({"rate_limiting": {"sync": "5ms"}}, "rate_limiting.sync"),
+        ({"rate_limiting": {"per_worker": "perhaps"}}, "rate_limiting.per_worker"),
+    ],
+)
+def test_scaling_settings_are_checked_at_load(tmp_path, fields, where):
+    found = problems(tmp_path, {"apis": [api()], **fields})
+    assert any(where in line for line in found), found
+
+
+def test_scaling_settings_default_to_one_exact_process(tmp_path):
+    config = load_config(write(tmp_path, {"apis": [api()], "workers": 3}), env={})
+    assert config.workers == 3
+    assert config.rate_limiting.sync is None
+    assert config.rate_limiting.per_worker is False
+    default = load_config(write(tmp_path, {"apis": [api()]}), env={})
+    assert default.workers == 1
