@@ -51,7 +51,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     from gateway.server import run
 
     env = dict(os.environ)
-    for var, port in (("TIERGATE_PUBLIC_PORT", args.port), ("TIERGATE_ADMIN_PORT", args.admin_port)):
+    for var, port in (
+        ("TIERGATE_PUBLIC_PORT", args.port),
+        ("TIERGATE_ADMIN_PORT", args.admin_port),
+    ):
         if port is not None:
             env[var] = str(port)
     config = load_config(args.config, env)

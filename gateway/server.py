@@ -51,7 +51,7 @@ def build_servers(config: GatewayConfig, gateway: Gateway) -> list[uvicorn.Serve
         host=config.listeners.public.host,
         port=config.listeners.public.port,
         lifespan="on",
-        **{**common, **listener_options(config.listeners.public)},
+        **{**common, **listener_options(config.listeners.public, gateway.refused)},
     )
     admin = uvicorn.Config(
         admin_app(gateway),

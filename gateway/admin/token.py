@@ -15,7 +15,7 @@ GENERATED = (
     "tiergate: admin token generated and stored in {path} (mode 0600); shown once:\n  {token}"
 )
 NO_TOKEN = (
-    "no admin token: set TIERGATE_ADMIN_TOKEN (or admin_token in the config), or run "
+    "no admin token: set TIERGATE_ADMIN_TOKEN (or admin_token in the config), or run "  # noqa: S105
     "`tiergate up` once in this directory, which stores one in {path}"
 )
 

@@ -106,7 +106,7 @@ def _default_issuer(raw: dict[str, Any]) -> None:
     host, port = public.get("host", "127.0.0.1"), public.get("port", 8080)
     if not isinstance(host, str) or not isinstance(port, int):
         return  # the listener's own validation reports it
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - a URL, not a bind
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     if ":" in host:
         host = f"[{host}]"
     raw["oauth"] = {**(oauth or {}), "issuer": f"http://{host}:{port}"}
@@ -122,7 +122,9 @@ def _check_contracts(config: GatewayConfig, base: Path) -> list[tuple[str, str]]
     for index, api in enumerate(config.apis):
         if api.contract is not None and not (base / api.contract).is_file():
             resolved = (base / api.contract).resolve()
-            problems.append((f"apis[{index}].contract", f"file {api.contract!r} not found ({resolved})"))
+            problems.append(
+                (f"apis[{index}].contract", f"file {api.contract!r} not found ({resolved})")
+            )
     return problems
 
 
