@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "gateway.registry.commands",
     "gateway.catalogue.commands",
     "gateway.limits.cli",
+    "gateway.init",
 ]
 
 
