@@ -215,8 +215,8 @@ def _read_contract(source: str) -> tuple[dict[str, Any], str]:
         try:
             body = path.read_bytes()
         except OSError as exc:
-            reason = exc.strerror or exc
-            raise InitError(CANNOT_READ.format(path=path.resolve(), reason=reason)) from None
+            failure = exc.strerror or str(exc)
+            raise InitError(CANNOT_READ.format(path=path.resolve(), reason=failure)) from None
         suffix = path.suffix.lower()
     try:
         document = yaml.safe_load(body)  # JSON is YAML
