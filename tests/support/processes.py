@@ -46,14 +46,20 @@ def write_config(tmp_path: Path, apis: list[dict[str, Any]], **top: Any) -> Path
 
 @contextmanager
 def tiergate_up(
-    config: Path, timeout: float = 20.0, env: dict[str, str] | None = None
+    config: Path,
+    timeout: float = 20.0,
+    env: dict[str, str] | None = None,
+    command: list[str] | None = None,
+    port: int | None = None,
 ) -> Iterator[GatewayProcess]:
-    port = yaml.safe_load(config.read_text())["listeners"]["public"]["port"]
+    """`command` (default: this interpreter's `-m gateway.cli`) + `up --config CONFIG`;
+    `port`: the public port when the environment moves it from the config's."""
+    port = port or yaml.safe_load(config.read_text())["listeners"]["public"]["port"]
     url = f"http://127.0.0.1:{port}"
     log = config.parent / "tiergate.out"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "up", "--config", str(config)],
+            [*(command or [sys.executable, "-m", "gateway.cli"]), "up", "--config", str(config)],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=config.parent,
