@@ -109,14 +109,10 @@ def init_api(
     raw = _parse(config, text) if text is not None else {}
     if any(isinstance(api, dict) and api.get("name") == name for api in raw.get("apis") or []):
         raise InitError(ALREADY.format(name=name, config=config))
-    source = contract or upstream.rstrip("/") + "/openapi.json"
-    document, suffix = _read_contract(source)
-    target = config.parent / CONTRACTS_DIR / f"{name}{suffix}"
-    relative = target.relative_to(config.parent).as_posix()
-    entry = {
+    entry: dict[str, Any] = {
         "name": name,
         "tier": tier,
-        "contract": relative,
+        "contract": "",  # once it is read: its suffix follows the source's
         "upstream": {"targets": [upstream]},
         "policies": {"jwt": {}, "tier-guard": {}, "rate-limit": {"default_plan": "free"}},
     }
@@ -129,9 +125,17 @@ def init_api(
             for where, problem in problems_from(exc)
         ]
         raise ConfigError(str(config), problems) from None
+    document, suffix = _read_contract(contract or upstream.rstrip("/") + "/openapi.json")
+    target = config.parent / CONTRACTS_DIR / f"{name}{suffix}"
+    entry["contract"] = relative = target.relative_to(config.parent).as_posix()
     new_text = (text if text is not None else HEADER) + _api_block(entry)
-    new_raw = yaml.safe_load(new_text)
-    if text is not None and (new_raw or {}).get("apis", [])[-1:] != [entry]:
+    try:
+        new_raw = yaml.safe_load(new_text)
+    except yaml.YAMLError:
+        new_raw = None
+    before = raw.get("apis") or []
+    appended = isinstance(new_raw, dict) and new_raw.get("apis") == [*before, entry]
+    if not appended:
         # The file does not end in its `apis:` list: rewrite it from the parsed mapping.
         new_raw = {**raw, "apis": [*(raw.get("apis") or []), entry]}
         new_text = yaml.safe_dump(new_raw, sort_keys=False)
