@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 
 from gateway.config.models import GatewayConfig
@@ -37,14 +38,25 @@ def ensure_admin_token(config: GatewayConfig, path: Path = TOKEN_FILE) -> Gatewa
     """The config with an admin token: configured, stored, or generated and stored now."""
     if config.admin_token:
         return config
-    token = stored_admin_token(path)
-    if token is None:
-        token = secrets.token_urlsafe(32)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Created 0600 from the start (never readable by others, not even briefly).
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(token + "\n")
-        os.chmod(path, 0o600)  # an existing empty file keeps its mode on O_TRUNC
-        print(GENERATED.format(path=path, token=token), flush=True)
+    token = stored_admin_token(path) or _generate(path)
     return config.model_copy(update={"admin_token": token})
+
+
+def _generate(path: Path) -> str:
+    token = secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # Created 0600 from the start (never readable by others, not even briefly), and
+        # only if absent: gateways started together in one folder agree on one token.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        time.sleep(0.2)  # another process is writing it
+        existing = stored_admin_token(path)
+        if existing is not None:
+            return existing
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)  # an empty file: no token in it
+        os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(token + "\n")
+    print(GENERATED.format(path=path, token=token), flush=True)
+    return token
