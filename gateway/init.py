@@ -83,11 +83,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     config = config_path(args.config)
     try:
         written = init_api(config, args.api, args.tier, args.upstream, args.contract)
-    except InitError as error:
+    except InitError as error:  # a ConfigError is reported by the CLI (exit status 2)
         print(f"tiergate: {error}", file=sys.stderr)
-        return 2
-    except ConfigError as error:
-        print(f"tiergate: invalid configuration\n{error}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(written, indent=2))
