@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +23,7 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--admin-port", type=int, help="admin listener port (or $TIERGATE_ADMIN_PORT)")
     up.set_defaults(handler=cmd_up)
     check = sub.add_parser("check", help="validate config, contracts and tier rules")
+    check.add_argument("--json", action="store_true", help="print the result as JSON")
     check.set_defaults(handler=cmd_check)
 
 
@@ -74,6 +76,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     problems = run_checks(config)
+    if args.json:
+        result = {"config": str(config.source), "apis": len(config.apis), "problems": problems}
+        print(json.dumps(result, indent=2))
+        return 1 if problems else 0
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

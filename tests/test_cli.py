@@ -336,3 +336,18 @@ def test_main_commands_print_no_warnings(tmp_path):
         )
         assert result.returncode == 0, (args, result.stderr)
         assert "Warning" not in result.stderr, (args, result.stderr)
+
+
+def test_check_json(tmp_path):
+    config = write_config(tmp_path, [api()])
+    (tmp_path / "untiered.yaml").write_text(CONTRACT_WITHOUT_TIER)
+    result = tiergate("check", "--json", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"config": str(config), "apis": 1, "problems": []}
+    raw = yaml.safe_load(config.read_text())
+    raw["apis"][0]["contract"] = "untiered.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    result = tiergate("check", "--json", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 1
+    problems = json.loads(result.stdout)["problems"]
+    assert any("declares x-tier None" in problem for problem in problems), problems
