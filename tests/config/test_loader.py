@@ -71,7 +71,7 @@ def test_missing_contract_file(tmp_path):
 
 
 def test_contracts_are_found_beside_the_config_whatever_the_cwd(tmp_path, monkeypatch):
-    path = write(tmp_path, {"apis": [api()]})
+    write(tmp_path, {"apis": [api()]})
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
