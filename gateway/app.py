@@ -64,6 +64,9 @@ class Gateway:
         self.shell_guards: list[Any] = []
         # Called with (ctx, status) after every API request: metrics, data flow, spans.
         self.observers: list[Any] = []
+        # Called with (method, status) for every request no API handled, the listener's
+        # refusals included (method ""): metrics count them under api="".
+        self.unrouted_observers: list[Any] = []
         self.tracer: Any = None  # a SpanTracer when span export is configured
         self.components = [factory(self) for factory in component_factories()]
         self.shell = Starlette(
@@ -157,8 +160,15 @@ class Gateway:
         try:
             await app(scope, receive, send_with_id)
         finally:
+            for observe in self.unrouted_observers:
+                observe(scope["method"], status)
             if self.access_log:
                 log_outside(scope, status, started, request_id)
+
+    def refused(self, status: int) -> None:
+        """The listener refused a request before it reached the app (400/408/414/431)."""
+        for observe in self.unrouted_observers:
+            observe("", status)
 
     async def _to_shell(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.shell_guards:

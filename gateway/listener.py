@@ -20,6 +20,7 @@ connection because the rest of the request was never read.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -56,6 +57,7 @@ def _raw_problem(status: int, detail: str) -> bytes:
 class EdgeProtocol(HttpToolsProtocol):
     limits: ListenerConfig = ListenerConfig.model_validate({})
     _busy: Any = None
+    _on_refused: Any = None  # called with the status of each refusal (metrics)
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -90,6 +92,8 @@ class EdgeProtocol(HttpToolsProtocol):
         self._disarm()
         self.transport.write(_raw_problem(status, detail))
         self.transport.close()
+        if self._on_refused is not None:
+            self._on_refused(status)
 
     # -- parser callbacks ------------------------------------------------------
 
@@ -154,16 +158,24 @@ def _busy_app(retry_after: int) -> Any:
     return busy
 
 
-def protocol_for(limits: ListenerConfig) -> type[EdgeProtocol]:
+def protocol_for(
+    limits: ListenerConfig, on_refused: Callable[[int], None] | None = None
+) -> type[EdgeProtocol]:
     """A protocol class bound to one listener's limits (uvicorn takes a class)."""
     return type(
         "EdgeProtocol",
         (EdgeProtocol,),
-        {"limits": limits, "_busy": staticmethod(_busy_app(limits.retry_after))},
+        {
+            "limits": limits,
+            "_busy": staticmethod(_busy_app(limits.retry_after)),
+            "_on_refused": staticmethod(on_refused) if on_refused is not None else None,
+        },
     )
 
 
-def listener_options(limits: ListenerConfig) -> dict[str, Any]:
+def listener_options(
+    limits: ListenerConfig, on_refused: Callable[[int], None] | None = None
+) -> dict[str, Any]:
     """uvicorn.Config options for a listener: our protocol, keep-alive, no banner.
 
     `proxy_headers` is off: uvicorn would otherwise rewrite the peer address from
@@ -171,7 +183,7 @@ def listener_options(limits: ListenerConfig) -> dict[str, Any]:
     through `trusted_proxies` (gateway/proxy/headers.py).
     """
     return {
-        "http": protocol_for(limits),
+        "http": protocol_for(limits, on_refused),
         "proxy_headers": False,
         "timeout_keep_alive": limits.keep_alive_timeout,
         "server_header": False,

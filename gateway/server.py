@@ -58,7 +58,7 @@ def build_servers(
         host=config.listeners.public.host,
         port=config.listeners.public.port,
         lifespan="on",
-        **{**common, **listener_options(config.listeners.public)},
+        **{**common, **listener_options(config.listeners.public, gateway.refused)},
     )
     admin = uvicorn.Config(
         admin_app(gateway),

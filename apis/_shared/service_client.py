@@ -23,7 +23,10 @@ from typing import Any
 from urllib.parse import urljoin
 
 import httpx
-from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.oauth2.auth import ClientAuth
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from authlib.oauth2.rfc6749.parameters import prepare_token_request
+from authlib.oauth2.rfc6749.wrappers import OAuth2Token
 
 GATEWAY_STATE_KEY = "tiergate.gateway"
 CREDENTIALS_STATE_KEY = "tiergate.service_credentials"
@@ -106,7 +109,9 @@ def _translate(service: str, response: httpx.Response) -> None:
 
 
 class _Credentials:
-    """A client-credentials token, fetched with authlib and renewed before expiry."""
+    """A client-credentials token (RFC 6749 §4.4), requested with authlib's client
+    authentication and token-request helpers over the API's own httpx transport, and
+    renewed before expiry."""
 
     def __init__(
         self,
@@ -117,26 +122,42 @@ class _Credentials:
         base_url: str,
     ) -> None:
         self.token_endpoint = urljoin(base_url + "/", token_endpoint)
-        self._oauth = AsyncOAuth2Client(
-            client_id,
-            client_secret,
-            grant_type="client_credentials",
-            token_endpoint=self.token_endpoint,
-            transport=transport,
-            timeout=DEFAULT_TIMEOUT,
-        )
+        self._auth = ClientAuth(client_id, client_secret, "client_secret_basic")
+        self._http = httpx.AsyncClient(transport=transport, timeout=DEFAULT_TIMEOUT)
+        self._token: OAuth2Token | None = None
         self._lock = asyncio.Lock()
+
+    async def _fetch(self) -> OAuth2Token:
+        headers = {
+            "accept": "application/json",
+            "content-type": "application/x-www-form-urlencoded;charset=UTF-8",
+        }
+        body = prepare_token_request("client_credentials")
+        url, headers, body = self._auth.prepare("POST", self.token_endpoint, headers, body)
+        response = await self._http.post(url, headers=headers, content=body)
+        try:
+            params = response.json()
+        except ValueError:
+            params = None
+        if not isinstance(params, dict):
+            raise OAuth2Error(f"token endpoint answered {response.status_code} without JSON")
+        if "error" in params or "access_token" not in params:
+            raise OAuth2Error(
+                params.get("error_description") or f"token refused ({response.status_code})",
+                error=params.get("error"),
+                status_code=response.status_code,
+            )
+        return OAuth2Token(params)
 
     async def access_token(self) -> str:
         async with self._lock:
-            token = self._oauth.token
-            if not token or token.get("expires_at", 0) - TOKEN_LEEWAY <= time.time():
-                await self._oauth.fetch_token(self.token_endpoint, grant_type="client_credentials")
-                token = self._oauth.token
+            token = self._token
+            if token is None or token.get("expires_at", 0) - TOKEN_LEEWAY <= time.time():
+                token = self._token = await self._fetch()
             return str(token["access_token"])
 
     async def aclose(self) -> None:
-        await self._oauth.aclose()
+        await self._http.aclose()
 
 
 class ServiceClient:

@@ -19,7 +19,6 @@ from gateway.oauth.keys import rotate_signing_key
 from gateway.problem import ProblemResponse
 from gateway.registry import Conflict, NotFound, Registry
 from gateway.registry.plans import (
-    configured_plans,
     unknown_apis,
     unknown_operations,
     unknown_plan,
@@ -228,8 +227,8 @@ class IdentityAdminComponent(Component):
     # -- plans, usage, signing keys ------------------------------------------------------
 
     async def list_plans(self, request: Request) -> Response:
-        plans = configured_plans(self.config)
-        return _items([{"name": name, "limits": limits} for name, limits in sorted(plans.items())])
+        plans = sorted(self.config.plans.items())
+        return _items([{"name": name, **plan.model_dump(mode="json")} for name, plan in plans])
 
     async def usage(self, request: Request) -> Response:
         now = time.time()

@@ -66,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.set_defaults(handler=_run(_create_key))
     revoke = _with_config(keys.add_parser("revoke", help="revoke a key by id"))
     revoke.add_argument("key_id")
+    revoke.add_argument("--json", action="store_true")
     revoke.set_defaults(handler=_run(_revoke_key))
     rotate = _with_config(keys.add_parser("rotate", help="replace a key; the old one overlaps"))
     rotate.add_argument("key_id")
@@ -80,6 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         dest="action", required=True
     )
     rotate = _with_config(signing.add_parser("rotate", help="start signing with a new key"))
+    rotate.add_argument("--json", action="store_true")
     rotate.set_defaults(handler=_run(_rotate_signing_key))
 
 
@@ -131,6 +133,15 @@ def _fail(message: str) -> int:
     return 1
 
 
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Lines of a plain-text table: a header row, columns as wide as their widest cell."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    return [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in (header, *rows)
+    ]
+
+
 def _emit(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> None:
     if getattr(args, "json", False):
         print(json.dumps(data, indent=2))
@@ -169,12 +180,18 @@ async def _create_client(
 
 async def _list_clients(registry: Registry, config: GatewayConfig, args: argparse.Namespace) -> int:
     clients = [c.public() for c in await registry.list_clients()]
-    lines = [
-        f"{c['client_id']:24} {c['kind']:8} {c['consumer']:20} "
-        f"{'revoked' if c['revoked_at'] else 'active':8} {' '.join(c['scopes'])}"
+    rows = [
+        [
+            c["client_id"],
+            c["kind"],
+            c["consumer"],
+            "revoked" if c["revoked_at"] else "active",
+            " ".join(c["scopes"]),
+        ]
         for c in clients
     ]
-    _emit(args, {"items": clients}, lines or ["(no clients)"])
+    header = ["CLIENT_ID", "KIND", "CONSUMER", "STATE", "SCOPES"]
+    _emit(args, {"items": clients}, table(header, rows) if rows else ["(no clients)"])
     return 0
 
 
@@ -200,7 +217,8 @@ async def _create_key(registry: Registry, config: GatewayConfig, args: argparse.
 
 async def _revoke_key(registry: Registry, config: GatewayConfig, args: argparse.Namespace) -> int:
     record = await registry.revoke_api_key(args.key_id)
-    print(f"revoked {record.id} (prefix {record.prefix}); every node refuses it within seconds")
+    line = f"revoked {record.id} (prefix {record.prefix}); every node refuses it within seconds"
+    _emit(args, record.public(time.time()), [line])
     return 0
 
 
@@ -219,12 +237,12 @@ def _emit_key(args: argparse.Namespace, record: ApiKeyRecord, plaintext: str, *n
 async def _list_keys(registry: Registry, config: GatewayConfig, args: argparse.Namespace) -> int:
     now = time.time()
     keys = [k.public(now) for k in await registry.list_api_keys()]
-    lines = [
-        f"{k['id']:22} tg_{k['prefix']}_…  {k['consumer']:16} {k['plan']:10} "
-        f"{k['state']:8} {','.join(k['apis'])}"
+    rows = [
+        [k["id"], f"tg_{k['prefix']}_…", k["consumer"], k["plan"], k["state"], ",".join(k["apis"])]
         for k in keys
     ]
-    _emit(args, {"items": keys}, lines or ["(no keys)"])
+    header = ["ID", "KEY", "CONSUMER", "PLAN", "STATE", "APIS"]
+    _emit(args, {"items": keys}, table(header, rows) if rows else ["(no keys)"])
     return 0
 
 
@@ -235,8 +253,9 @@ async def _rotate_signing_key(
 
     key = await rotate_signing_key(registry, config.oauth)
     delay = config.oauth.key_activation_delay
-    print(
+    line = (
         f"new signing key {key.kid} ({key.alg}) signs in {delay:g} s; previous keys stay in "
         f"the JWKS until their tokens expire"
     )
+    _emit(args, {"kid": key.kid, "alg": key.alg, "signs_in": delay}, [line])
     return 0

@@ -180,3 +180,28 @@ def test_consumers_applications_plans_signing_keys(gw):
     assert r.status_code == 201 and "PRIVATE" not in r.text
     after = httpx.get(f"{gw.admin_url}/admin/signing-keys", headers=AUTH).json()["items"]
     assert {k["kid"] for k in before} < {k["kid"] for k in after}
+
+
+def test_plans_are_structured_json(tmp_path):
+    plans = {
+        "free": {"limits": ["60/minute", "1000/day"], "quotas": {"daily": 500}},
+        "gold": {"limits": ["6000/minute"], "strategy": "sliding-window-counter"},
+    }
+    with running_gateway(tmp_path, f"sqlite:///{tmp_path}/r.db", plans=plans) as gw:
+        items = httpx.get(f"{gw.admin_url}/admin/plans", headers=AUTH).json()["items"]
+    assert items == [
+        {
+            "name": "free",
+            "limits": ["60/minute", "1000/day"],
+            "strategy": "moving-window",
+            "quotas": {"daily": 500, "monthly": None},
+            "description": "",
+        },
+        {
+            "name": "gold",
+            "limits": ["6000/minute"],
+            "strategy": "sliding-window-counter",
+            "quotas": {"daily": None, "monthly": None},
+            "description": "",
+        },
+    ]

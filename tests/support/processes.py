@@ -50,13 +50,20 @@ def tiergate_up(
     timeout: float = 20.0,
     env: dict[str, str] | None = None,
     args: tuple[str, ...] = (),
+    command: list[str] | None = None,
+    port: int | None = None,
 ) -> Iterator[GatewayProcess]:
-    port = yaml.safe_load(config.read_text())["listeners"]["public"]["port"]
+    """`command` (default: this interpreter's `-m gateway.cli`) + `up --config CONFIG`;
+    `port`: the public port when the environment moves it from the config's."""
+    port = port or yaml.safe_load(config.read_text())["listeners"]["public"]["port"]
     url = f"http://127.0.0.1:{port}"
     log = config.parent / "tiergate.out"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "up", "--config", str(config), *args],
+            [
+                *(command or [sys.executable, "-m", "gateway.cli"]),
+                *("up", "--config", str(config), *args),
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=config.parent,
