@@ -45,7 +45,7 @@ class ComponentFactory(Protocol):
 def component_factories() -> list[Callable[[Gateway], Component]]:
     """Start-up order: stores first, then what uses them."""
     from gateway.admin.identity import IdentityAdminComponent
-    from gateway.cache import CacheComponent
+    from gateway.cache.component import CacheComponent
     from gateway.catalogue.component import CatalogueComponent
     from gateway.limits.component import LimitsComponent
     from gateway.oauth.component import OAuthComponent

@@ -14,8 +14,8 @@
   every spelling of one resource shares one entry; `operations` sets rules per
   operation (operationId or `"METHOD /template"`, checked against the contract).
 - Memory is bounded per API (`max_bytes`, least recently used evicted first);
-  purge through the admin API (gateway/cache.py).
-- `storage: redis` shares the entries between gateway nodes (gateway/cache.py
+  purge through the admin API (gateway/admin/cache.py).
+- `storage: redis` shares the entries between gateway nodes (gateway/cache/redis_store.py
   `RedisResponseStore`); `redis_url` defaults to `limits_storage` when that is a
   Redis URL. A Redis error is a miss (the request goes upstream), never a failure.
 """
@@ -27,7 +27,9 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, model_validator
 
-from gateway.cache import SERVICE, CacheRegistry, Entry, RedisResponseStore, ResponseStore
+from gateway.cache.redis_store import RedisResponseStore
+from gateway.cache.registry import SERVICE, CacheRegistry
+from gateway.cache.store import Entry, ResponseStore
 from gateway.config.models import StrictModel
 from gateway.context import RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
