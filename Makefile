@@ -35,6 +35,7 @@ contract-test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check gateway apis tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	bash scripts/redocly.sh lint
 
 cluster: $(STAMP)

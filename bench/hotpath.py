@@ -118,7 +118,7 @@ async def _drive(
     from scenarios import API_PREFIX, CONTRACT, UPSTREAM_PATH, gateway_config, scenarios
 
     from gateway.app import Gateway
-    from gateway.config.loader import validate_config
+    from gateway.loading import validate_config
 
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "contract.yaml").write_text(CONTRACT)

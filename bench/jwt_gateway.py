@@ -25,7 +25,7 @@ from typing import Any
 import jwt
 
 from gateway.app import Gateway
-from gateway.config.loader import validate_config
+from gateway.loading import validate_config
 
 IN_FLIGHT = 32
 UPSTREAM = """

@@ -20,8 +20,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from gateway.config.loader import validate_config
 from gateway.context import RequestContext
+from gateway.loading import validate_config
 from gateway.pipeline import build_chain
 from gateway.policies import POLICIES
 from gateway.routing import RouteTable

@@ -117,7 +117,7 @@ async def _drive(mode: str, requests: int) -> dict[str, object]:
     from hotpath import _load
 
     from gateway.app import Gateway
-    from gateway.config.loader import validate_config
+    from gateway.loading import validate_config
 
     metrics, log, exporter = MODES[mode]
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,7 +11,7 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -21,19 +21,27 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 from starlette.routing import Route as StarletteRoute
 
+from gateway.admin.identity import IdentityAdminComponent
+from gateway.cache.component import CacheComponent
+from gateway.catalogue.component import CatalogueComponent
 from gateway.channels import GuardedChannels, RequestRejected
-from gateway.components import component_factories
+from gateway.components import Component
 from gateway.config.models import GatewayConfig
 from gateway.context import RequestContext
 from gateway.framing import framing_problem
+from gateway.limits.component import LimitsComponent
+from gateway.oauth.component import OAuthComponent
 from gateway.observability.access_log import log_outside, log_request
+from gateway.observability.component import ObservabilityComponent
 from gateway.observability.tracecontext import from_headers as trace_from_headers
 from gateway.operations import load_route_contract, resolve
 from gateway.pipeline import build_chain, policy_name
+from gateway.policies import POLICIES
 from gateway.problem import ProblemResponse
 from gateway.proxy.forward import ClientDisconnected, Forwarder, UpstreamStreamBroken
 from gateway.proxy.headers import ForwardedPolicy
 from gateway.proxy.upstreams import Upstreams
+from gateway.registry.component import RegistryComponent
 from gateway.routing import BAD_PATH, PathRejected, Route, RouteTable, normalise_path
 from gateway.types import Message, Receive, Scope, Send
 
@@ -44,12 +52,22 @@ NOT_READY = "The gateway is still starting."
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 
 
+# Start-up order: stores first, then what uses them.
+COMPONENTS: tuple[Callable[[Gateway], Component], ...] = (
+    RegistryComponent,
+    OAuthComponent,
+    IdentityAdminComponent,
+    LimitsComponent,
+    CacheComponent,
+    ObservabilityComponent,
+    CatalogueComponent,
+)
+
+
 class Gateway:
     """ASGI entry point of the public listener."""
 
     def __init__(self, config: GatewayConfig, services: dict[str, Any] | None = None) -> None:
-        from gateway.policies import POLICIES
-
         self.config = config
         self.policies = POLICIES
         self.table = RouteTable(config.apis)
@@ -68,7 +86,7 @@ class Gateway:
         # refusals included (method ""): metrics count them under api="".
         self.unrouted_observers: list[Any] = []
         self.tracer: Any = None  # a SpanTracer when span export is configured
-        self.components = [factory(self) for factory in component_factories()]
+        self.components = [factory(self) for factory in COMPONENTS]
         self.shell = Starlette(
             routes=self._shell_routes(),
             lifespan=self._lifespan,

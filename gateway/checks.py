@@ -9,50 +9,41 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from gateway.config.limits import check_plan_references
 from gateway.config.models import GatewayConfig
+from gateway.contracts.cross_tier import check_cross_tier
+from gateway.contracts.drift import check_drift
+from gateway.contracts.lint import binding_problems, lint_contracts, security_problems
+from gateway.policies.request_validation import check_contracts
 
 Check = Callable[[GatewayConfig], list[str]]
 
 
 def _plan_references(config: GatewayConfig) -> list[str]:
-    from gateway.limits.config import check_plan_references
-
     return check_plan_references(config)
 
 
 def _request_validation_contracts(config: GatewayConfig) -> list[str]:
-    from gateway.policies.request_validation import check_contracts
-
     return check_contracts(config)
 
 
 def _tier_lint(config: GatewayConfig) -> list[str]:
-    from gateway.contracts.lint import lint_contracts
-
     return lint_contracts(config)
 
 
 def _security_schemes(config: GatewayConfig) -> list[str]:
-    from gateway.contracts.lint import security_problems
-
     return security_problems(config)
 
 
 def _bindings(config: GatewayConfig) -> list[str]:
-    from gateway.contracts.lint import binding_problems
-
     return binding_problems(config)
 
 
 def _cross_tier(config: GatewayConfig) -> list[str]:
-    from gateway.contracts.cross_tier import check_cross_tier
-
     return check_cross_tier(config)
 
 
 def _drift(config: GatewayConfig) -> list[str]:
-    from gateway.contracts.drift import check_drift
-
     return check_drift(config)
 
 

@@ -10,8 +10,12 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 
-from gateway.config import ConfigError, load_config
-from gateway.server import ListenerFailed
+from gateway.admin.token import ensure_admin_token
+from gateway.checks import run_checks
+from gateway.config import ConfigError
+from gateway.loading import load_config
+from gateway.server import ListenerFailed, run
+from gateway.workers import run_workers, worker_problems
 
 # Each entry adds its subcommands to the parser; areas own their commands.
 Registrar = Callable[[argparse._SubParsersAction], None]
@@ -52,11 +56,6 @@ REGISTRARS.append(_register_contracts)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from gateway.admin.token import ensure_admin_token
-    from gateway.checks import run_checks
-    from gateway.server import run
-    from gateway.workers import run_workers, worker_problems
-
     env = dict(os.environ)
     for var, port in (
         ("TIERGATE_PUBLIC_PORT", args.port),
@@ -81,8 +80,6 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from gateway.checks import run_checks
-
     config = load_config(args.config)
     problems = run_checks(config)
     if args.json:

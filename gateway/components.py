@@ -1,5 +1,6 @@
 """Parts of the gateway that own state or endpoints beside the request path
-(registry, OAuth server, catalogue, metrics...). Listed here in start-up order.
+(registry, OAuth server, catalogue, metrics...): the base class. They are listed in
+start-up order in `gateway.app.COMPONENTS`.
 
 A component is built from the Gateway at construction time, contributes routes to
 the public shell and/or the admin listener, and opens/closes what it owns in
@@ -8,7 +9,6 @@ start()/stop(). Whatever policies need at build time goes into `gateway.services
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from starlette.routing import BaseRoute
@@ -40,24 +40,3 @@ class Component:
 
 class ComponentFactory(Protocol):
     def __call__(self, gateway: Gateway) -> Component: ...
-
-
-def component_factories() -> list[Callable[[Gateway], Component]]:
-    """Start-up order: stores first, then what uses them."""
-    from gateway.admin.identity import IdentityAdminComponent
-    from gateway.cache.component import CacheComponent
-    from gateway.catalogue.component import CatalogueComponent
-    from gateway.limits.component import LimitsComponent
-    from gateway.oauth.component import OAuthComponent
-    from gateway.observability.component import ObservabilityComponent
-    from gateway.registry.component import RegistryComponent
-
-    return [
-        RegistryComponent,
-        OAuthComponent,
-        IdentityAdminComponent,
-        LimitsComponent,
-        CacheComponent,
-        ObservabilityComponent,
-        CatalogueComponent,
-    ]

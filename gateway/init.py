@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import yaml
 from pydantic import ValidationError
 
 from gateway.config import ConfigError
 from gateway.config.errors import problems_from
-from gateway.config.loader import config_path, validate_config
+from gateway.config.loader import config_path
 from gateway.config.models import ApiConfig
+from gateway.loading import validate_config
 
 CONTRACTS_DIR = "openapi"
 FETCH_TIMEOUT = 10.0
@@ -200,8 +202,6 @@ def _as_gateway_contract(document: dict[str, Any], suffix: str, tier: str, base:
 def _read_contract(source: str) -> tuple[dict[str, Any], str]:
     """The contract as parsed and the suffix to store it under, once it is OpenAPI 3."""
     if urlsplit(source).scheme in ("http", "https"):
-        import httpx
-
         try:
             response = httpx.get(source, timeout=FETCH_TIMEOUT, follow_redirects=True)
         except httpx.HTTPError as exc:

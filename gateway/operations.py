@@ -25,7 +25,7 @@ import difflib
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
-from gateway.config.loader import contract_path
+from gateway.config import contract_path
 from gateway.config.models import ApiConfig, GatewayConfig
 from gateway.policies._contract import Contract, Operation, load_contract
 from gateway.problem import ProblemResponse

@@ -13,6 +13,7 @@ from typing import Any
 
 import uvicorn
 
+from gateway.admin import create_admin_app
 from gateway.app import Gateway
 from gateway.config.models import GatewayConfig
 from gateway.listener import listener_options
@@ -30,8 +31,6 @@ class _Server(uvicorn.Server):
 
 
 def admin_app(gateway: Gateway) -> Any:
-    from gateway.admin import create_admin_app
-
     return create_admin_app(gateway)
 
 
@@ -147,7 +146,7 @@ async def serve(config: GatewayConfig, worker: Worker | None = None) -> None:
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop when it is installed (uvicorn[standard]): the cheaper event loop."""
     try:
-        import uvloop
+        import uvloop  # optional: only with uvicorn[standard]
     except ImportError:
         return None
     return uvloop.new_event_loop

@@ -13,8 +13,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.checks import run_checks
-from gateway.config import ConfigError, load_config
+from gateway.config import ConfigError
 from gateway.init import InitError, init_api
+from gateway.loading import load_config
 from tests.support.servers import serve_asgi
 
 CONTRACT = {

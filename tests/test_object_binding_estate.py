@@ -24,7 +24,7 @@ import httpx
 import pytest
 import yaml
 
-from gateway.config.loader import contract_path
+from gateway.config import contract_path
 from gateway.config.models import GatewayConfig
 from gateway.operations import load_route_contract
 from gateway.policies._contract import Operation

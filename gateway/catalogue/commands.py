@@ -15,8 +15,9 @@ from openapi_spec_validator.validation.exceptions import (
 )
 
 from gateway.catalogue.diff import diff_contracts
-from gateway.config import ConfigError, load_config
+from gateway.config import ConfigError
 from gateway.config.loader import config_path, contract_path
+from gateway.loading import load_config
 
 EXIT_COMPATIBLE, EXIT_BREAKING, EXIT_ERROR = 0, 1, 2
 

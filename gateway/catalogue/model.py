@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from gateway.config.loader import contract_path
+from gateway.config import contract_path
 from gateway.config.models import ApiConfig, GatewayConfig
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")

@@ -8,7 +8,7 @@ from typing import Any
 import jwt
 from starlette.requests import Request
 
-from gateway.catalogue.config import CatalogueConfig
+from gateway.config.catalogue import CatalogueConfig
 
 
 class ViewerPolicy:

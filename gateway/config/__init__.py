@@ -1,7 +1,8 @@
-"""Configuration: models (pure) and the YAML/environment loader."""
+"""Configuration: the models and the YAML/environment reader. A leaf: it imports nothing
+of the gateway but `problem`/`types`; `gateway.loading` adds the policies' configs."""
 
 from gateway.config.errors import ConfigError
-from gateway.config.loader import contract_path, load_config
+from gateway.config.loader import contract_path
 from gateway.config.models import ApiConfig, GatewayConfig, UpstreamConfig
 
 __all__ = [
@@ -10,5 +11,4 @@ __all__ = [
     "GatewayConfig",
     "UpstreamConfig",
     "contract_path",
-    "load_config",
 ]

@@ -14,7 +14,6 @@ from gateway.config.errors import ConfigError, problems_from
 from gateway.config.models import GatewayConfig
 
 DEFAULT_CONFIG = "tiergate.yaml"
-AUTHENTICATION = ("jwt", "api-key")  # policies whose credentials `authorize` decides on
 ENV_OVERRIDES = {
     "TIERGATE_REGISTRY_URL": "registry_url",
     "TIERGATE_LIMITS_STORAGE": "limits_storage",
@@ -28,10 +27,8 @@ def config_path(path: str | os.PathLike[str] | None = None) -> Path:
     return Path(path or os.environ.get("TIERGATE_CONFIG") or DEFAULT_CONFIG)
 
 
-def load_config(
-    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
-) -> GatewayConfig:
-    """Load, override from the environment and validate; raise ConfigError on any problem."""
+def read_config(path: str | os.PathLike[str] | None = None) -> tuple[dict[str, Any], Path]:
+    """The file's top-level mapping and its path; ConfigError if unreadable or not YAML."""
     source = config_path(path)
     try:
         text = source.read_text(encoding="utf-8")
@@ -52,10 +49,13 @@ def load_config(
         ) from None
     if not isinstance(raw, dict):
         raise ConfigError(str(source), [("", "the top level must be a mapping of settings")])
-    return validate_config(raw, source, os.environ if env is None else env)
+    return raw, source
 
 
-def validate_config(raw: dict[str, Any], source: Path, env: Mapping[str, str]) -> GatewayConfig:
+def parse_config(raw: dict[str, Any], source: Path, env: Mapping[str, str]) -> GatewayConfig:
+    """Override from the environment and validate the models; ConfigError on any problem.
+
+    The policies' own configs are resolved by `gateway.loading`, which knows the policies."""
     raw = dict(raw)
     for var, key in ENV_OVERRIDES.items():
         if env.get(var):
@@ -68,13 +68,7 @@ def validate_config(raw: dict[str, Any], source: Path, env: Mapping[str, str]) -
         config = GatewayConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(str(source), problems_from(exc)) from None
-    problems = _check_contracts(config, source.parent) + _resolve_policies(config)
-    if problems:
-        raise ConfigError(str(source), problems)
     config._source = source.resolve()
-    problems = _check_operation_references(config)
-    if problems:
-        raise ConfigError(str(source), problems)
     return config
 
 
@@ -113,11 +107,12 @@ def _default_issuer(raw: dict[str, Any]) -> None:
 
 
 def contract_path(config: GatewayConfig, contract: str) -> Path:
+    """An API's contract file, relative to the config file (or the working directory)."""
     base = config.source.parent if config.source else Path.cwd()
     return (base / contract).resolve()
 
 
-def _check_contracts(config: GatewayConfig, base: Path) -> list[tuple[str, str]]:
+def contract_file_problems(config: GatewayConfig, base: Path) -> list[tuple[str, str]]:
     problems = []
     for index, api in enumerate(config.apis):
         if api.contract is not None and not (base / api.contract).is_file():
@@ -126,80 +121,3 @@ def _check_contracts(config: GatewayConfig, base: Path) -> list[tuple[str, str]]
                 (f"apis[{index}].contract", f"file {api.contract!r} not found ({resolved})")
             )
     return problems
-
-
-def _resolve_policies(config: GatewayConfig) -> list[tuple[str, str]]:
-    """Validate each policy's own config with that policy's model."""
-    from gateway.policies import POLICIES
-
-    problems: list[tuple[str, str]] = []
-    defaults = {}
-    for name, raw in config.defaults.items():
-        spec = POLICIES.get(name)
-        if spec is None:
-            problems.append((f"defaults.{name}", _unknown_policy(name)))
-            continue
-        defaults[name] = raw
-    for index, api in enumerate(config.apis):
-        merged = {**defaults, **api.policies}
-        if api.lifecycle == "deprecated":
-            merged.setdefault("deprecation", {})
-        if api.tier == "experience":
-            # Edge traffic is checked against the contract unless the API opts out
-            # with `request-validation: false`.
-            merged.setdefault("request-validation", {})
-        if any(merged.get(name) not in (None, False) for name in AUTHENTICATION):
-            merged["authorize"] = {}  # the operation's security is decided once credentials are in
-            # the contract's x-tiergate-bind, judged on the identity authorize chose (absent
-            # from the chain where no operation binds anything)
-            merged.setdefault("object-binding", {})
-        for name, raw in merged.items():
-            where = f"apis[{index}].policies.{name}" if name in api.policies else f"defaults.{name}"
-            spec = POLICIES.get(name)
-            if spec is None:
-                problems.append((where, _unknown_policy(name)))
-                continue
-            if raw is False or raw is None:
-                continue  # `policy: off` in an API removes a default
-            try:
-                api.policy_configs[name] = spec.config_model.model_validate(
-                    {} if raw is True else raw, context={"config": config}
-                )
-            except ValidationError as exc:
-                problems.extend(problems_from(exc, prefix=where))
-    return problems
-
-
-def _check_operation_references(config: GatewayConfig) -> list[tuple[str, str]]:
-    """Every config key that names an operation must name one of the API's contract."""
-    from gateway.operations import reference_problem
-    from gateway.policies._contract import ContractError, load_contract
-
-    problems: list[tuple[str, str]] = []
-    for index, api in enumerate(config.apis):
-        named = [
-            (f"apis[{index}].policies.{name}.{field}", reference)
-            for name, policy in api.policy_configs.items()
-            if hasattr(policy, "operation_references")
-            for field, reference in policy.operation_references()
-        ]
-        if not named:
-            continue
-        contract = None
-        if api.contract is not None:
-            try:
-                contract = load_contract(contract_path(config, api.contract), validators=False)
-            except ContractError as error:
-                problems.append((f"apis[{index}].contract", str(error)))
-                continue
-        for where, reference in named:
-            problem = reference_problem(contract, api.name, reference)
-            if problem is not None:
-                problems.append((where, f"{reference!r} {problem}"))
-    return problems
-
-
-def _unknown_policy(name: str) -> str:
-    from gateway.policies import POLICIES
-
-    return f"unknown policy {name!r}; known policies: {', '.join(sorted(POLICIES)) or 'none'}"

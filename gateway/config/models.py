@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
 
-from gateway.catalogue.config import CatalogueConfig
-from gateway.limits.config import PlanConfig, PlanName, RateLimitingConfig, StorageUrl
-from gateway.observability.config import ObservabilityConfig
+from gateway.config.base import StrictModel
+from gateway.config.catalogue import CatalogueConfig
+from gateway.config.limits import PlanConfig, PlanName, RateLimitingConfig, StorageUrl
+from gateway.config.observability import ObservabilityConfig
 
 Tier = Literal["system", "process", "experience"]
 TIER_ORDER: dict[str, int] = {"experience": 3, "process": 2, "system": 1}
@@ -33,12 +36,6 @@ MAX_RESPONSE_HEADERS = 100
 MAX_RESPONSE_HEADER_BYTES = 65536
 # A cross-field error names its field path itself: "@apis[1].base_path: message".
 AT = "@"
-
-
-class StrictModel(BaseModel):
-    """Unknown keys are mistakes: refuse them instead of ignoring them."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ListenerConfig(StrictModel):
@@ -268,9 +265,13 @@ class ApiConfig(StrictModel):
         return self.visibility == "public"
 
     @property
-    def policy_configs(self) -> dict[str, BaseModel]:
-        """Validated policy configs, filled by the loader."""
-        return self._policy_configs
+    def policy_configs(self) -> Mapping[str, BaseModel]:
+        """Validated policy configs by policy name, set once by `gateway.loading`."""
+        return MappingProxyType(self._policy_configs)
+
+    def use_policy_configs(self, configs: Mapping[str, BaseModel]) -> None:
+        """Set the validated policy configs (the only writer of `_policy_configs`)."""
+        self._policy_configs = dict(configs)
 
 
 class OAuthConfig(StrictModel):

@@ -6,9 +6,9 @@ import argparse
 import importlib.util
 import sys
 
-from gateway.config import load_config
 from gateway.contracts.lint import contract_path
 from gateway.contracts.runner import DEFAULT_MAX_EXAMPLES, run_contract
+from gateway.loading import load_config
 
 UNKNOWN_API = "tiergate: no API named {name!r} in {source}; known: {known}"
 NO_SCHEMATHESIS = (

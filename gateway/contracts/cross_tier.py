@@ -126,6 +126,7 @@ def _counterexample(pattern: str, callee_pattern: str, low: int, high: int | Non
 
     hypothesis is imported here, only when two patterns differ (it takes ~2 s to load).
     """
+    # Optional heavy dependency (contract-test extra; ~2 s to load), see the docstring.
     from hypothesis import HealthCheck, Phase, find, settings
     from hypothesis import strategies as st
     from hypothesis.errors import NoSuchExample, Unsatisfiable

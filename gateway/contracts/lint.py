@@ -19,6 +19,8 @@ from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from gateway.config.models import ApiConfig, GatewayConfig
+from gateway.policies._contract import ContractError
+from gateway.policies._contract import load_contract as compile_contract
 
 if TYPE_CHECKING:
     from gateway.policies._contract import Contract
@@ -135,9 +137,6 @@ _POLICY_FOR = {"bearer": "jwt", "apiKey": "api-key"}
 def _compiled(config: GatewayConfig) -> Iterator[tuple[ApiConfig, Path, dict, Contract]]:
     """Each API's contract, parsed and compiled (problems kept); unreadable ones skipped
     (lint_contracts reports them)."""
-    from gateway.policies._contract import ContractError
-    from gateway.policies._contract import load_contract as compile_contract
-
     for api in config.apis:
         if api.contract is None:
             continue

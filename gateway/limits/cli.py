@@ -7,6 +7,11 @@ import argparse
 import json
 import sys
 
+import httpx
+
+from gateway.admin.token import NO_TOKEN, TOKEN_FILE, admin_token
+from gateway.loading import load_config
+
 USAGE_FAILED = "tiergate: cannot read usage from {url}: {reason}"
 
 
@@ -21,11 +26,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
-    import httpx
-
-    from gateway.admin.token import NO_TOKEN, TOKEN_FILE, admin_token
-    from gateway.config import load_config
-
     config = load_config(args.config)
     token = admin_token(config)
     if token is None:

@@ -29,8 +29,8 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 from redis.exceptions import RedisError
 
+from gateway.config.limits import QuotaConfig, RateLimitingConfig
 from gateway.limits import approximate, memory
-from gateway.limits.config import QuotaConfig, RateLimitingConfig
 from gateway.limits.redis_script import sliding_state
 
 log = logging.getLogger("tiergate.limits")
@@ -91,6 +91,8 @@ def open_storage(url: str, settings: RateLimitingConfig):
     target = storage_url(url)
     if not target.startswith("async+redis"):
         return storage_from_string(target, wrap_exceptions=True)
+    # Optional heavy dependency: redis-py pulls in OpenTelemetry; memory-only gateways never
+    # load it.
     from redis.asyncio import BlockingConnectionPool
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
@@ -167,6 +169,7 @@ class Limiter:
         self.one_trip = None
         self.batched = None
         if storage_url(url).split("://", 1)[0] in ONE_TRIP_SCHEMES:
+            # redis_script imports redis-py (an optional heavy dependency, see open_storage).
             from gateway.limits.redis_script import OneTrip
 
             self.one_trip = OneTrip(self.storage.bridge.storage, self.prefix)

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 from starlette.routing import BaseRoute
 
 from gateway.components import Component
+from gateway.config import contract_path
 from gateway.config.models import ApiConfig, GatewayConfig
 from gateway.oauth.endpoints import OAuthEndpoints
 from gateway.oauth.keys import KeyRing, ensure_signing_key
 from gateway.oauth.revocations import RevocationCache
+from gateway.policies._contract import load_contract
 from gateway.registry import Registry
 
 if TYPE_CHECKING:
@@ -88,9 +90,6 @@ def service_scopes(config: GatewayConfig, api: ApiConfig) -> set[str]:
 
 
 def _contract_scopes(config: GatewayConfig, api: ApiConfig) -> set[str]:
-    from gateway.config.loader import contract_path
-    from gateway.policies._contract import load_contract
-
     if api.contract is None:
         return set()
     contract = load_contract(contract_path(config, api.contract), validators=False)

@@ -37,6 +37,7 @@ class ObservabilityComponent(Component):
         gateway = self.gateway
         config = gateway.config
         if config.observability.tracing.exporter != "none":
+            # Optional heavy dependency: tracing loads the OpenTelemetry SDK, only when on.
             from gateway.observability.tracing import SpanTracer
 
             self.tracer = SpanTracer(config.observability.tracing)

@@ -22,8 +22,8 @@ from opentelemetry.trace import (
     TraceFlags,
 )
 
+from gateway.config.observability import TracingConfig
 from gateway.context import RequestContext
-from gateway.observability.config import TracingConfig
 
 
 class SpanTracer:
@@ -36,6 +36,7 @@ class SpanTracer:
             self.memory = InMemorySpanExporter()
             self.provider.add_span_processor(SimpleSpanProcessor(self.memory))
         else:
+            # Optional heavy dependency: the OTLP exporter (protobuf, requests) only for otlp.
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             exporter = OTLPSpanExporter(endpoint=config.otlp_endpoint, timeout=5)

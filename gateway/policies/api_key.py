@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from pydantic import Field
 
-from gateway.config.models import StrictModel
+from gateway.config.base import StrictModel
 from gateway.context import Identity, RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
 from gateway.problem import ProblemResponse

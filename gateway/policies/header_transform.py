@@ -18,7 +18,7 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator
 
-from gateway.config.models import StrictModel
+from gateway.config.base import StrictModel
 from gateway.context import RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
 from gateway.proxy.headers import GATEWAY_OWNED, HOP_BY_HOP

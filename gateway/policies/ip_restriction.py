@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from pydantic import Field, model_validator
 
-from gateway.config.models import StrictModel
+from gateway.config.base import StrictModel
 from gateway.context import RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
 from gateway.problem import ProblemResponse

@@ -39,7 +39,7 @@ import jwt as pyjwt
 from pydantic import Field, field_validator, model_validator
 
 from gateway import strict_json
-from gateway.config.models import StrictModel
+from gateway.config.base import StrictModel
 from gateway.context import Identity, RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
 from gateway.policies._jwks import (

@@ -40,7 +40,7 @@ from pydantic import Field, field_validator
 
 from gateway import strict_json
 from gateway.channels import RequestRejected, whole_body_check
-from gateway.config.models import StrictModel
+from gateway.config.base import StrictModel
 from gateway.context import ChannelWrapper, Identity, RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
 from gateway.policies._binding import Binding, BoundValue

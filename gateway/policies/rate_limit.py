@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from gateway.context import RequestContext
-from gateway.limits.config import (
+from gateway.config.base import StrictModel
+from gateway.config.limits import (
     FailMode,
     LimitString,
     PlanConfig,
@@ -35,6 +35,7 @@ from gateway.limits.config import (
     parse_limits,
     undefined_plans,
 )
+from gateway.context import RequestContext
 from gateway.limits.engine import Limiter, Rule, StorageUnavailable, Verdict
 from gateway.limits.headers import policy_name, rate_limit_headers
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
@@ -48,9 +49,7 @@ STORAGE_DOWN = "Rate limits cannot be checked right now; retry in {retry} s."
 NO_LIMITER = "policy rate-limit needs the limits component (services['limiter'])"
 
 
-class RateLimitConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RateLimitConfig(StrictModel):
     limits: list[LimitString] = Field(
         default_factory=list,
         description="Limits for this API, counted per consumer (or client IP) for this API.",

@@ -16,7 +16,7 @@ import time
 from pydantic import Field
 
 from gateway.channels import CLOSE, RequestRejected
-from gateway.config.models import StrictModel
+from gateway.config.base import StrictModel
 from gateway.context import RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
 from gateway.problem import ProblemResponse

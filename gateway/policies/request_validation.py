@@ -34,7 +34,7 @@ from pydantic import Field
 
 from gateway import strict_json
 from gateway.channels import RequestRejected, whole_body_check
-from gateway.config.loader import contract_path
+from gateway.config import contract_path
 from gateway.config.models import GatewayConfig, StrictModel
 from gateway.context import ChannelWrapper, RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec

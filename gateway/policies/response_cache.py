@@ -30,7 +30,7 @@ from pydantic import Field, ValidationInfo, model_validator
 from gateway.cache.redis_store import RedisResponseStore
 from gateway.cache.registry import SERVICE, CacheRegistry
 from gateway.cache.store import Entry, ResponseStore
-from gateway.config.models import StrictModel
+from gateway.config.base import StrictModel
 from gateway.context import RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
 from gateway.types import Message, RawHeaders, Receive, Scope, Send

@@ -15,9 +15,11 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.config import load_config
-from gateway.config.loader import config_path, validate_config
+from gateway.config.loader import config_path
 from gateway.config.models import GatewayConfig
+from gateway.loading import load_config, validate_config
+from gateway.oauth.component import service_scopes
+from gateway.oauth.keys import rotate_signing_key
 from gateway.registry.engine import redacted
 from gateway.registry.plans import unknown_apis, unknown_operations, unknown_plan
 from gateway.registry.records import ApiKeyRecord
@@ -153,8 +155,6 @@ async def _create_client(
     registry: Registry, config: GatewayConfig, args: argparse.Namespace
 ) -> int:
     if args.service:
-        from gateway.oauth.component import service_scopes
-
         api = next((a for a in config.apis if a.name == args.name), None)
         if api is None:
             return _fail(f"no API named {args.name!r} in the config")
@@ -249,8 +249,6 @@ async def _list_keys(registry: Registry, config: GatewayConfig, args: argparse.N
 async def _rotate_signing_key(
     registry: Registry, config: GatewayConfig, args: argparse.Namespace
 ) -> int:
-    from gateway.oauth.keys import rotate_signing_key
-
     key = await rotate_signing_key(registry, config.oauth)
     delay = config.oauth.key_activation_delay
     line = (

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gateway.config import contract_path
 from gateway.config.models import GatewayConfig
+from gateway.operations import reference_problem
+from gateway.policies._contract import load_contract
 
 
 def configured_plans(config: GatewayConfig) -> dict[str, str]:
@@ -42,10 +45,6 @@ def unknown_apis(config: GatewayConfig, apis: list[str]) -> str | None:
 
 def unknown_operations(config: GatewayConfig, apis: list[str], operations: list[str]) -> str | None:
     """A sentence naming an operation grant that no contract of the key's APIs has, or None."""
-    from gateway.config.loader import contract_path
-    from gateway.operations import reference_problem
-    from gateway.policies._contract import load_contract
-
     contracts = [
         load_contract(contract_path(config, api.contract), validators=False)
         for api in config.apis

@@ -13,7 +13,7 @@ import httpx
 import yaml
 
 from gateway.admin.token import ensure_admin_token, stored_admin_token
-from gateway.config.loader import validate_config
+from gateway.loading import validate_config
 from tests.support.configs import write_contract
 from tests.support.environment import clean_environ
 from tests.support.processes import tiergate_up, write_config

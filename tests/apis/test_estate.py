@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from gateway.checks import run_checks
-from gateway.config import load_config
+from gateway.loading import load_config
 from tests.support.estate import ESTATE, auth_headers, serve_estate
 
 # One request per API that must answer 200 with seed data, and what it must contain.

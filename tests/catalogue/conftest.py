@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from gateway.app import Gateway
-from gateway.config import load_config
+from gateway.loading import load_config
 from tests.support.servers import UvicornThread, serve_asgi
 
 ADMIN_TOKEN = "catalogue-admin-token-for-tests"

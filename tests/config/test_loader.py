@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.config import ConfigError, load_config
+from gateway.config import ConfigError
+from gateway.loading import load_config
 from tests.support.configs import MINIMAL_CONTRACT
 
 

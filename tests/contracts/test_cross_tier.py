@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from gateway.cli import main
-from gateway.config.loader import validate_config
 from gateway.contracts.cross_tier import check_cross_tier, wider
+from gateway.loading import validate_config
 
 ROOT = Path(__file__).resolve().parents[2]
 NARROW: dict[str, dict[str, Any]] = {
@@ -136,6 +136,6 @@ def test_array_parameters_flow_item_by_item() -> None:
 
 @pytest.mark.parametrize("config", ["tiergate.yaml"])
 def test_the_estate_passes(config: str) -> None:
-    from gateway.config import load_config
+    from gateway.loading import load_config
 
     assert check_cross_tier(load_config(ROOT / config, env={})) == []

@@ -3,8 +3,8 @@
 import yaml
 
 from gateway.checks import run_checks
-from gateway.config.loader import load_config
 from gateway.contracts.drift import check_drift
+from gateway.loading import load_config
 from tests.support.configs import make_config
 
 CONTRACT = {

@@ -8,9 +8,8 @@ import pytest
 import yaml
 
 from gateway.cli import main
-from gateway.config import load_config
-from gateway.config.loader import validate_config
 from gateway.contracts.lint import lint_contracts
+from gateway.loading import load_config, validate_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,7 @@ import redis.asyncio
 from limits import parse
 from pydantic import ValidationError
 
-from gateway.limits.config import QuotaConfig, RateLimitingConfig
+from gateway.config.limits import QuotaConfig, RateLimitingConfig
 from gateway.limits.engine import Limiter, Rule
 from gateway.limits.headers import policy_name
 from tests.limits.redis_server import RedisServer

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gateway.limits.config import RateLimitingConfig
+from gateway.config.limits import RateLimitingConfig
 from gateway.limits.engine import Limiter
 from gateway.limits.memory import LazyMemoryStorage
 
@@ -57,8 +57,8 @@ async def test_memory_decides_as_limits_strategies_over_the_same_storage(strateg
     import limits.aio.strategies
     from limits import parse
 
+    from gateway.config.limits import QuotaConfig
     from gateway.limits import memory
-    from gateway.limits.config import QuotaConfig
     from gateway.limits.engine import Rule
     from gateway.limits.headers import policy_name
 

@@ -17,7 +17,7 @@ import redis.asyncio
 from limits import parse
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-from gateway.limits.config import QuotaConfig, RateLimitingConfig
+from gateway.config.limits import QuotaConfig, RateLimitingConfig
 from gateway.limits.engine import Limiter, Rule, Verdict
 from gateway.limits.headers import policy_name
 from gateway.limits.memory import LazyMemoryStorage

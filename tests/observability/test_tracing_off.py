@@ -15,7 +15,7 @@ CHILD = r"""
 import asyncio, json, sys, tempfile
 from pathlib import Path
 from gateway.app import Gateway
-from gateway.config.loader import validate_config
+from gateway.loading import validate_config
 
 async def main(upstream):
     with tempfile.TemporaryDirectory() as tmp:

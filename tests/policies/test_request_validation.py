@@ -219,7 +219,7 @@ def test_contract_paths_below_the_base_path_when_it_is_not_stripped(tmp_path):
 def test_experience_apis_validate_by_default_and_can_opt_out(tmp_path):
     shutil.copy(CONTRACT, tmp_path / "shop.yaml")
     base = {"name": "shop", "contract": "shop.yaml", "upstream": {"targets": ["http://h:1"]}}
-    from gateway.config.loader import validate_config
+    from gateway.loading import validate_config
 
     raw = {"apis": [{**base, "tier": "experience"}], "access_log": False}
     config = validate_config(raw, tmp_path / "tiergate.yaml", env={})

@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from gateway.config.loader import validate_config
 from gateway.config.models import GatewayConfig
+from gateway.loading import validate_config
 
 MINIMAL_CONTRACT = """openapi: 3.1.0
 info: {title: test, version: "1.0"}

@@ -29,8 +29,8 @@ from typing import Any
 import httpx
 import yaml
 
-from gateway.config import load_config
 from gateway.config.models import GatewayConfig
+from gateway.loading import load_config
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ import pytest
 
 from apis._shared.service_client import ServiceClient
 from apis.process import order_fulfilment
-from apis.process.fulfilment_store import COMPLETED, FAILED, RESERVED, SagaStore
+from apis.process.order_fulfilment.store import COMPLETED, FAILED, RESERVED, SagaStore
 from apis.system.customers import create_app as customers_app
 from apis.system.inventory import create_app as inventory_app
 from apis.system.orders import create_app as orders_app

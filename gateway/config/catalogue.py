@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from gateway.config.base import StrictModel
 
 
-class CatalogueConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class CatalogueConfig(StrictModel):
     enabled: bool = Field(True, description="Serve /catalogue pages and JSON.")
     title: str = Field("Tiergate API catalogue", description="Heading of the catalogue pages.")
     internal_scope: str | None = Field(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from gateway.config.base import StrictModel
 
 
-class TracingConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class TracingConfig(StrictModel):
     exporter: Literal["none", "otlp", "memory"] = Field(
         "none",
         description="Where spans go: none (W3C trace context is still propagated), "
@@ -27,9 +27,7 @@ class TracingConfig(BaseModel):
         return self
 
 
-class MetricsConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class MetricsConfig(StrictModel):
     enabled: bool = Field(True, description="Expose Prometheus metrics on the admin /metrics.")
     consumer_label: bool = Field(
         False, description="Add a consumer label (high cardinality: only with few consumers)."
@@ -39,8 +37,6 @@ class MetricsConfig(BaseModel):
     )
 
 
-class ObservabilityConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ObservabilityConfig(StrictModel):
     tracing: TracingConfig = Field(default_factory=TracingConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)

@@ -53,7 +53,7 @@ from apis._shared.service_client import (
     service_client,
 )
 from apis._shared.validation import JsonInt, QueryInt, read_body
-from apis.process.fulfilment_store import (
+from apis.process.order_fulfilment.store import (
     COMPLETED,
     FAILED,
     ORDERED,

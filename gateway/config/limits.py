@@ -7,7 +7,9 @@ import re
 from typing import Annotated, Literal
 
 from limits import RateLimitItem, parse_many
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from gateway.config.base import StrictModel
 
 Strategy = Literal["moving-window", "sliding-window-counter"]
 FailMode = Literal["fail_open", "fail_closed"]
@@ -55,11 +57,7 @@ def _duration(value: object) -> object:
 Duration = Annotated[float, BeforeValidator(_duration)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class QuotaConfig(_Strict):
+class QuotaConfig(StrictModel):
     daily: int | None = Field(
         None, ge=1, description="Requests per consumer per UTC calendar day; unset: no quota."
     )
@@ -68,7 +66,7 @@ class QuotaConfig(_Strict):
     )
 
 
-class PlanConfig(_Strict):
+class PlanConfig(StrictModel):
     limits: list[LimitString] = Field(
         default_factory=list,
         description="Rate limits per consumer across all APIs, e.g. ['60/minute', '1000/day'].",
@@ -87,7 +85,7 @@ class PlanConfig(_Strict):
         return [item for text in self.limits for item in parse_limits(text)]
 
 
-class RateLimitingConfig(_Strict):
+class RateLimitingConfig(StrictModel):
     storage_timeout: float = Field(
         1.0,
         gt=0,

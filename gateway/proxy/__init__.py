@@ -1,0 +1,1 @@
+"""Forwarding to upstreams: transports, pooling, balancing, circuit breaking, headers."""
