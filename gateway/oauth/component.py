@@ -31,7 +31,10 @@ class OAuthComponent(Component):
         oauth = gateway.config.oauth
         self.ring = KeyRing(registry, oauth)
         self.revocations = RevocationCache(registry, oauth.refresh_interval)
-        self.endpoints = OAuthEndpoints(registry, self.ring, self.revocations)
+        self.endpoints = OAuthEndpoints(
+            registry, self.ring, self.revocations, oauth, gateway.services, self._client_ip
+        )
+        self.endpoints.scopes_supported.extend(_all_scopes(gateway.config))
         self._tasks: list[asyncio.Task] = []
         gateway.services["issuer"] = self.ring
         gateway.services["revocations"] = self.revocations
@@ -62,6 +65,10 @@ class OAuthComponent(Component):
                 "token_endpoint": INTERNAL_TOKEN_ENDPOINT,
             }
 
+    def _client_ip(self, scope: Any) -> str:
+        peer = scope["client"][0] if scope.get("client") else ""
+        return str(self.gateway.forwarded.client_ip(peer, scope["headers"]))
+
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
@@ -85,6 +92,16 @@ def service_scopes(config: GatewayConfig, api: ApiConfig) -> set[str]:
         _collect_scopes(raw, scopes, inside=False)
         scopes.update(_contract_scopes(config, dependency))
     return scopes
+
+
+def _all_scopes(config: GatewayConfig) -> list[str]:
+    """Every scope the estate's contracts and jwt policies name (RFC 8414 scopes_supported)."""
+    scopes: set[str] = set()
+    for api in config.apis:
+        scopes.update(_contract_scopes(config, api))
+        raw = api.policies.get("jwt", config.defaults.get("jwt"))
+        _collect_scopes(raw, scopes, inside=False)
+    return sorted(scopes)
 
 
 def _contract_scopes(config: GatewayConfig, api: ApiConfig) -> set[str]:
