@@ -14,7 +14,7 @@ from starlette.staticfiles import StaticFiles
 
 from gateway.config.models import OAuthConfig
 from gateway.oauth.authorize import SignInPage
-from gateway.oauth.client_auth import authenticate, read_form
+from gateway.oauth.client_auth import authenticate, authenticate_client, read_form
 from gateway.oauth.errors import (
     MISSING_GRANT_TYPE,
     MISSING_TOKEN,
@@ -42,6 +42,7 @@ AUTH_METHODS = list(CONFIDENTIAL_METHODS)
 GRANT_TYPES = [CLIENT_CREDENTIALS, "authorization_code", "refresh_token", TOKEN_EXCHANGE]
 NOT_YOUR_TOKEN = "The token was issued to another client."  # noqa: S105
 ASSETS = Path(__file__).parent / "static"
+MAX_REFRESH_TOKEN = 128  # ours are 43 characters
 
 
 class OAuthEndpoints:
@@ -119,16 +120,22 @@ class OAuthEndpoints:
 
     async def revoke(self, request: Request) -> Response:
         form = await read_form(request)
-        client = await authenticate(request, form, self.registry)
+        # A public client revokes its own tokens by client_id (RFC 7009 §2.1).
+        client, _method = await authenticate_client(
+            request.headers.get("authorization", ""), form, self.registry, allow_public=True
+        )
         token = form.get("token")
         if not token:
             raise InvalidRequestError(description=MISSING_TOKEN)
-        # token_type_hint is optional and we only issue access tokens: ignore it.
+        # token_type_hint is optional (§2.1): a JWT of ours is an access token, anything
+        # else may be a refresh token, whose whole family ends.
         claims = verify_access_token(self.ring, token, verify_exp=False)
         if claims is not None:
             if claims.get("client_id") != client.client_id:
                 raise UnauthorizedClientError(description=NOT_YOUR_TOKEN)
             await self.revocations.revoke(str(claims["jti"]), float(claims["exp"]))
+        elif len(token) <= MAX_REFRESH_TOKEN:
+            await self.registry.revoke_refresh_token(token, client.client_id)
         return Response(status_code=200, headers=NO_STORE)
 
     async def jwks(self, request: Request) -> Response:
