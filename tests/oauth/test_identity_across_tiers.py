@@ -52,8 +52,8 @@ def _lines(stream: io.BytesIO) -> list[dict]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
-def test_the_user_reaches_the_system_apis_through_token_exchange(served):
-    url, client_id, stream = served
+def _user_token(url: str, client_id: str) -> dict:
+    """Sign tiers-ana in through the page with authlib's client; her tokens."""
     verifier = generate_token(64)
     with (
         OAuth2Client(
@@ -74,6 +74,12 @@ def test_the_user_reaches_the_system_apis_through_token_exchange(served):
             authorization_response=answer.headers["location"],
             code_verifier=verifier,
         )
+    return dict(token)
+
+
+def test_the_user_reaches_the_system_apis_through_token_exchange(served):
+    url, client_id, stream = served
+    token = _user_token(url, client_id)
     bearer = {"authorization": f"Bearer {token['access_token']}"}
     r = httpx.get(f"{url}/experience/mobile/v1/customers/cus_0001/dashboard", headers=bearer)
     assert r.status_code == 200, r.text
@@ -105,26 +111,7 @@ def test_the_user_reaches_the_system_apis_through_token_exchange(served):
 def test_a_user_token_cannot_skip_a_tier(served):
     """The app's token for the user is the app's: it may not call a process API."""
     url, client_id, _stream = served
-    verifier = generate_token(64)
-    with (
-        OAuth2Client(
-            client_id,
-            redirect_uri=REDIRECT,
-            scope="mobile:read",
-            code_challenge_method="S256",
-            token_endpoint_auth_method="none",
-        ) as oauth,
-        httpx.Client() as browser,
-    ):
-        authorize, _ = oauth.create_authorization_url(
-            f"{url}/oauth/authorize", code_verifier=verifier
-        )
-        answer = sign_in(browser, url, authorize, "tiers-ana")
-        token = oauth.fetch_token(
-            f"{url}/oauth/token",
-            authorization_response=answer.headers["location"],
-            code_verifier=verifier,
-        )
+    token = _user_token(url, client_id)
     r = httpx.get(
         f"{url}/process/customer-360/v1/customers/cus_0001",
         headers={"authorization": f"Bearer {token['access_token']}"},
