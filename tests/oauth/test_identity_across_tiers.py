@@ -123,3 +123,10 @@ def test_a_user_token_cannot_skip_a_tier(served):
         headers={"authorization": f"Bearer {token['access_token']}", "x-subject-token": "forged"},
     )
     assert r.status_code == 200
+
+
+def test_metadata_lists_the_estates_scopes(served):
+    url, _client_id, _stream = served
+    meta = httpx.get(f"{url}/.well-known/oauth-authorization-server").json()
+    assert {"mobile:read", "mobile:write"} <= set(meta["scopes_supported"])
+    assert meta["code_challenge_methods_supported"] == ["S256"]
