@@ -10,12 +10,18 @@ import ipaddress
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from gateway.catalogue.config import CatalogueConfig
-from gateway.limits.config import PlanConfig, PlanName, RateLimitingConfig, StorageUrl
+from gateway.limits.config import (
+    LimitString,
+    PlanConfig,
+    PlanName,
+    RateLimitingConfig,
+    StorageUrl,
+)
 from gateway.observability.config import ObservabilityConfig
 
 Tier = Literal["system", "process", "experience"]
@@ -274,7 +280,8 @@ class ApiConfig(StrictModel):
 
 
 class OAuthConfig(StrictModel):
-    """The built-in OAuth2 authorization server (client_credentials, JWT access tokens)."""
+    """The built-in OAuth2 authorization server: client_credentials, authorization_code with
+    PKCE, refresh_token with rotation and token exchange; JWT access tokens."""
 
     issuer: str = Field(
         "http://127.0.0.1:8080", description="`iss` of issued tokens: the public base URL."
@@ -293,6 +300,39 @@ class OAuthConfig(StrictModel):
     )
     refresh_interval: float = Field(
         2.0, gt=0, le=5, description="Seconds between refreshes of keys and revocations."
+    )
+    code_ttl: int = Field(
+        60, ge=10, le=600, description="Authorization-code lifetime, seconds (single use)."
+    )
+    refresh_token_ttl: int = Field(
+        14 * 86400,
+        ge=60,
+        le=365 * 86400,
+        description="Lifetime of one refresh token, seconds; each use rotates it.",
+    )
+    sign_in_lifetime: int = Field(
+        30 * 86400,
+        ge=60,
+        le=365 * 86400,
+        description="How long one sign-in lasts through refresh rotation, seconds; then the "
+        "user signs in again.",
+    )
+    sign_in_limit_per_ip: LimitString | None = Field(
+        "30/minute",
+        description="Sign-in attempts (POST /oauth/authorize) per client IP; null: off.",
+    )
+    sign_in_limit_per_user: LimitString | None = Field(
+        "10/minute",
+        description="Sign-in attempts per username, whatever the IP; null: off.",
+    )
+    demo_users: dict[
+        Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")],
+        Annotated[str, Field(pattern=r"^cus_[0-9]{4,12}$")],
+    ] = Field(
+        default_factory=dict,
+        description="The embedded demo's users (username: customer id) and its public client "
+        "`demo-shop-app`: created at the first start with a generated password, printed "
+        "once with how to sign in. Leave empty outside the demo.",
     )
 
 
