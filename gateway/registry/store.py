@@ -167,6 +167,7 @@ class Registry(EndUsers):
         scopes: Iterable[str],
         *,
         consumer: str | None = None,
+        client_id: str | None = None,
     ) -> ClientRecord:
         """Register a public client (an app that cannot keep a secret): authorization_code
         with PKCE and refresh_token only, redirects to exactly these URIs."""
@@ -176,7 +177,7 @@ class Registry(EndUsers):
         consumer_id = consumer or name
         await self.ensure_consumer(consumer_id)
         record = ClientRecord(
-            client_id=new_id("cl"),
+            client_id=client_id or new_id("cl"),
             name=name,
             consumer_id=consumer_id,
             scopes=frozenset(scopes),
