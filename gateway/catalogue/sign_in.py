@@ -54,7 +54,6 @@ STATE_MISMATCH = (
 REFUSED = "The sign-in did not complete ({error}). Start again from the catalogue."
 EXCHANGE_FAILED = "The sign-in could not be completed: {reason}. Start again."
 BAD_CSRF = "The form expired or was not sent from this catalogue. Reload the page and try again."
-BAD_FORM = "The form data is not valid."
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +139,7 @@ class CatalogueSignIn:
         try:
             form = await read_form(request)
         except OAuth2Error:
-            raise Refused(400, BAD_FORM) from None
+            raise Refused(403, BAD_CSRF) from None  # no form: no token to check
         sent = form.get(CSRF_FIELD, "")
         if not hmac.compare_digest(sent.encode(), viewer.csrf.encode()):
             raise Refused(403, BAD_CSRF)
