@@ -128,7 +128,7 @@ def test_state_mismatch_is_refused_and_spends_the_sign_in(estate):
             "state": query["state"][:-1] + ("A" if query["state"][-1] != "A" else "B"),
         }
         bad = http.get(
-            urlunsplit(parts._replace(query=httpx.QueryParams(tampered).__str__())),
+            urlunsplit(parts._replace(query=str(httpx.QueryParams(tampered)))),
             headers={"accept": "text/html"},
         )
         assert bad.status_code == 400
