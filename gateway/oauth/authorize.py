@@ -184,7 +184,9 @@ class SignInPage:
 
     def _csrf_ok(self, request: Request, form: dict[str, str]) -> bool:
         origin = request.headers.get("origin")
-        if origin is not None and origin not in (self.issuer_origin, _origin(str(request.url))):
+        # A browser sends `Origin: null` from this page: its Referrer-Policy is no-referrer.
+        allowed = (self.issuer_origin, _origin(str(request.url)), "null")
+        if origin is not None and origin not in allowed:
             return False
         cookie = request.cookies.get(self.cookie, "")
         sent = form.get(CSRF_FIELD, "")
