@@ -184,9 +184,7 @@ class SignInPage:
 
     def _csrf_ok(self, request: Request, form: dict[str, str]) -> bool:
         origin = request.headers.get("origin")
-        # A browser sends `Origin: null` from this page: its Referrer-Policy is no-referrer.
-        allowed = (self.issuer_origin, _origin(str(request.url)), "null")
-        if origin is not None and origin not in allowed:
+        if origin is not None and origin not in (self.issuer_origin, _origin(str(request.url))):
             return False
         cookie = request.cookies.get(self.cookie, "")
         sent = form.get(CSRF_FIELD, "")
