@@ -15,6 +15,17 @@ if TYPE_CHECKING:
 
 
 @dataclass(slots=True, frozen=True)
+class EndUser:
+    """The signed-in person a built-in token speaks for (its `customer_id` claim), and the
+    services acting for them by token exchange, nearest first (its `act` chain)."""
+
+    username: str
+    customer_id: str
+    actors: tuple[str, ...] = ()
+    token: str = field(default="", repr=False)  # passed on so the API can exchange it
+
+
+@dataclass(slots=True, frozen=True)
 class Identity:
     """Who is calling, as verified by an authentication policy."""
 
@@ -27,6 +38,7 @@ class Identity:
     api: str | None = None  # for service identities: the calling API's name
     credential_id: str | None = None  # key id or token jti: never the secret itself
     operations: frozenset[str] | None = None  # an API key's operation grants; None: all
+    end_user: EndUser | None = None  # built-in tokens of a signed-in user
 
 
 ResponseHook = Callable[["RequestContext", int, RawHeaders], Awaitable[None] | None]

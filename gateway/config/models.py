@@ -10,7 +10,7 @@ import ipaddress
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -324,6 +324,15 @@ class OAuthConfig(StrictModel):
     sign_in_limit_per_user: LimitString | None = Field(
         "10/minute",
         description="Sign-in attempts per username, whatever the IP; null: off.",
+    )
+    demo_users: dict[
+        Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")],
+        Annotated[str, Field(pattern=r"^cus_[0-9]{4,12}$")],
+    ] = Field(
+        default_factory=dict,
+        description="The embedded demo's users (username: customer id) and its public client "
+        "`demo-shop-app`: created at the first start with a generated password, printed "
+        "once with how to sign in. Leave empty outside the demo.",
     )
 
 

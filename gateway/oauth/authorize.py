@@ -239,7 +239,7 @@ class SignInPage:
             f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'",
             "X-Frame-Options": "DENY",
             "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
+            "Referrer-Policy": "same-origin",  # the form POST keeps its Origin
             "Cache-Control": "no-store",
         }
 

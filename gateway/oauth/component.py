@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute
 
 from gateway.components import Component
 from gateway.config.models import ApiConfig, GatewayConfig
+from gateway.oauth.demo import ensure_demo
 from gateway.oauth.endpoints import OAuthEndpoints
 from gateway.oauth.keys import KeyRing, ensure_signing_key
 from gateway.oauth.revocations import RevocationCache
@@ -47,6 +48,9 @@ class OAuthComponent(Component):
         await ensure_signing_key(self.ring.registry, self.ring.oauth)
         await self.ring.refresh()
         await self.revocations.refresh()
+        demo = await ensure_demo(self.ring.registry, self.gateway.config.oauth)
+        if demo:
+            print("\n".join(demo), flush=True)
         self._tasks = [
             asyncio.create_task(self.ring.run()),
             asyncio.create_task(self.revocations.run()),

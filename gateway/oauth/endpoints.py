@@ -24,6 +24,7 @@ from gateway.oauth.errors import (
     UnauthorizedClientError,
     error_response,
 )
+from gateway.oauth.exchange import TokenExchangeGrant
 from gateway.oauth.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -62,6 +63,7 @@ class OAuthEndpoints:
         self.server.register_grant(ClientCredentialsGrant)
         self.server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
         self.server.register_grant(RefreshTokenGrant)
+        self.server.register_grant(TokenExchangeGrant)
         self.sign_in = SignInPage(self.server, oauth, services, client_ip)
         self.scopes_supported: list[str] = []
         base = ring.issuer.rstrip("/")

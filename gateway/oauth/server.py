@@ -42,7 +42,11 @@ class FormRequest(OAuth2Request):
     """An OAuth2Request over an already-read, duplicate-free form (or query)."""
 
     def __init__(self, method: str, uri: str, headers: Mapping[str, str], data: dict[str, str]):
-        super().__init__(method, uri, headers=dict(headers))
+        # authlib refuses a plain-http URI here. Where TLS ends (the gateway's listener or
+        # a proxy before it) is the deployment's choice: the check is not made here
+        # (docs/oauth.md says to serve the issuer over https).
+        super().__init__(method, "https://tiergate.invalid/", headers=dict(headers))
+        self.uri = uri
         self._data = data
         self.payload = BasicOAuth2Payload(data)
 
@@ -75,7 +79,6 @@ class StarletteAuthorizationServer(AuthorizationServer):
         raise TypeError("build requests with oauth2_request()")
 
     def oauth2_request(self, request: Request, data: dict[str, str]) -> FormRequest:
-        # The URI authlib checks for TLS is the issuer's: TLS may end at a proxy.
         uri = self.ring.issuer.rstrip("/") + request.url.path
         return FormRequest(request.method, uri, request.headers, data)
 

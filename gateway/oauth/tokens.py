@@ -26,17 +26,18 @@ def mint_access_token(
     plan: str | None,
     *,
     user: UserRecord | None = None,
-    acting: bool = False,
+    act: dict[str, Any] | None = None,
+    ttl: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Sign an access token for `client` (for `user` when given; `acting`: on the user's
-    behalf by token exchange); returns (token, claims)."""
+    """Sign an access token for `client` (for `user` when given; `act`: the RFC 8693
+    actor chain of an exchanged token); returns (token, claims)."""
     kid, alg, key = ring.signing_key()
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": ring.issuer,
         "sub": user.username if user is not None else client.consumer_id,
         "aud": ring.audience,
-        "exp": now + ring.token_ttl,
+        "exp": now + (ring.token_ttl if ttl is None else ttl),
         "iat": now,
         "jti": secrets.token_urlsafe(16),
         "client_id": client.client_id,
@@ -45,8 +46,8 @@ def mint_access_token(
     }
     if user is not None:
         claims["customer_id"] = user.customer_id
-    if acting:
-        claims["act"] = {"sub": client.client_id}
+    if act is not None:
+        claims["act"] = act
     if plan:
         claims["tg_plan"] = plan
     if client.kind == "service":

@@ -3,7 +3,6 @@ cookie, post the fields back. Shared by the authorization-code tests."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from authlib.integrations.httpx_client import OAuth2Client
 
 from gateway.registry import Registry
 from tests.support.databases import postgres_database
+from tests.support.estate import run_async
 from tests.support.identity import RunningGateway, running_gateway
 
 REDIRECT = "http://127.0.0.1:8765/callback"
@@ -65,7 +65,7 @@ class Estate:
             finally:
                 await registry.aclose()
 
-        return asyncio.run(call())
+        return run_async(call())
 
     def new_user(self, customer: str = "cus_0042") -> str:
         username = f"user-{secrets.token_hex(4)}"
@@ -112,7 +112,7 @@ def _estate(url: str, tmp_path: Path, oauth: dict, top: dict) -> Iterator[Estate
             finally:
                 await registry.aclose()
 
-        client_id, confidential = asyncio.run(setup())
+        client_id, confidential = run_async(setup())
         yield Estate(gw, gw.url, url, client_id, confidential)
 
 
