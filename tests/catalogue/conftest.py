@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import yaml
 
 from gateway.app import Gateway
 from gateway.config import load_config
+from tests.support.browser import chromium
 from tests.support.servers import UvicornThread, serve_asgi
 
 ADMIN_TOKEN = "catalogue-admin-token-for-tests"
@@ -120,29 +120,12 @@ def gateway_server(estate: Path) -> Iterator[UvicornThread]:
         yield server
 
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("TIERGATE_ARTIFACTS", "test-artifacts")) / "catalogue"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """Debian's chromium under Playwright, one per test module."""
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            "chromium is missing: run scripts/test-prerequisites.sh (apt-get install chromium)"
-        )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+    with chromium() as browser:
         yield browser
-        browser.close()

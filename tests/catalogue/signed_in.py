@@ -4,7 +4,6 @@ Shared by the sign-in, self-service and browser tests."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,8 +16,8 @@ import yaml
 
 from gateway.app import Gateway
 from gateway.config import load_config
-from gateway.registry import Registry
 from tests.catalogue.conftest import write_estate
+from tests.support.registry import registry_call
 from tests.support.servers import UvicornThread
 
 PASSWORD = "catalogue sign-in passphrase"
@@ -35,15 +34,7 @@ class SignedInEstate:
     server: UvicornThread
 
     def registry_call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        async def call() -> Any:
-            registry = Registry.from_url(self.registry_url)
-            try:
-                await registry.start()
-                return await getattr(registry, method)(*args, **kwargs)
-            finally:
-                await registry.aclose()
-
-        return asyncio.run(call())
+        return registry_call(self.registry_url, method, *args, **kwargs)
 
 
 def _configure(root: Path, url: str, registry_url: str) -> Path:
