@@ -122,6 +122,7 @@ class SignInPage:
         if not self._csrf_ok(request, form):
             return self._error_page(request, _PageError(403, BAD_CSRF))
         data = {name: form[name] for name in REQUEST_FIELDS if name in form}
+        shown = {**data, USERNAME_FIELD: form.get(USERNAME_FIELD, "")}  # refilled on error
         oauth_request = self.server.oauth2_request(request, data)
         try:
             grant = await self.server.in_thread(self.server.get_consent_grant, oauth_request)
@@ -133,7 +134,7 @@ class SignInPage:
         try:
             await self._limit(request, username)
         except _PageError as error:
-            return self._page(request, grant, data, error.message, error.status, error.retry_after)
+            return self._page(request, grant, shown, error.message, error.status, error.retry_after)
         sign_in: SignIn = await self.server.registry.check_password(
             username[:128], form.get(PASSWORD_FIELD, "")
         )
@@ -141,9 +142,9 @@ class SignInPage:
             return await self._respond(grant, oauth_request, sign_in.user)
         if sign_in.outcome == "locked" and sign_in.locked_until is not None:
             seconds = max(1, int(sign_in.locked_until - time.time()))
-            return self._page(request, grant, data, LOCKED.format(seconds=seconds), 429, seconds)
+            return self._page(request, grant, shown, LOCKED.format(seconds=seconds), 429, seconds)
         message = DISABLED if sign_in.outcome == "disabled" else WRONG_PASSWORD
-        return self._page(request, grant, data, message, 400)
+        return self._page(request, grant, shown, message, 400)
 
     # -- steps ---------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ class OAuthComponent(Component):
         return str(self.gateway.forwarded.client_ip(peer, scope["headers"]))
 
     async def stop(self) -> None:
+        self.endpoints.server.threads.shutdown(wait=False)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -11,7 +11,9 @@ blocks, and grants stay exactly as authlib wrote them.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from authlib.oauth2 import AuthorizationServer
@@ -36,6 +38,9 @@ UNSUPPORTED_GRANT = (
     "urn:ietf:params:oauth:grant-type:token-exchange."
 )
 REGISTRY_WAIT = 30.0  # seconds a grant waits for one registry call
+# authlib's threads mostly wait for the registry on the loop: many may wait at once, and
+# apart from the default pool, where password hashing runs.
+AUTHLIB_THREADS = 16
 
 
 class FormRequest(OAuth2Request):
@@ -69,6 +74,7 @@ class StarletteAuthorizationServer(AuthorizationServer):
         self.revocations = revocations
         self.oauth = oauth
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.threads = ThreadPoolExecutor(AUTHLIB_THREADS, thread_name_prefix="tiergate-oauth")
         self.register_token_generator("default", self.generate_access_token)
 
     # -- the framework adapter ------------------------------------------------------
@@ -105,7 +111,9 @@ class StarletteAuthorizationServer(AuthorizationServer):
     async def in_thread(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         """Run an authlib entry point in a worker thread; callbacks use `run`."""
         self.loop = asyncio.get_running_loop()
-        return await asyncio.to_thread(call, *args, **kwargs)
+        return await self.loop.run_in_executor(
+            self.threads, functools.partial(call, *args, **kwargs)
+        )
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """From authlib's thread: run a registry coroutine on the event loop, wait for it."""

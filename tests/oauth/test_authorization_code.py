@@ -253,6 +253,7 @@ def test_wrong_password_shows_the_page_again_and_cancel_is_access_denied(shop):
         r = sign_in(browser, shop.url, url, username, password="wrong password!")
         assert r.status_code == 400 and "username or password is wrong" in r.text
         assert "location" not in r.headers
+        assert f'value="{username}"' in r.text and "wrong password!" not in r.text
         again = parse_form(r.text)
         denied = browser.post(
             f"{shop.url}{again.action}", data={**again.fields, "decision": "deny"}
