@@ -46,6 +46,9 @@ class CatalogueComponent(Component):
     async def start(self) -> None:
         if self.sign_in is not None:
             await self.sign_in.start()
+            line = self.sign_in.demo_line(self.gateway.config.oauth.demo_users)
+            if line:
+                print(line, flush=True)
 
     def public_routes(self) -> list[BaseRoute]:
         config = self.gateway.config

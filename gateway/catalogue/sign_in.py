@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
@@ -105,6 +106,14 @@ class CatalogueSignIn:
                     consumer=CLIENT_CONSUMER,
                     client_id=self.client_id,
                 )
+
+    def demo_line(self, demo_users: Mapping[str, str]) -> str | None:
+        """For the embedded demo's start-up output: which demo user sees what."""
+        roles = [f"{u} (staff: internal APIs)" for u in demo_users if u in self.staff]
+        roles += [f"{u} ({self.partners[u]}'s API keys)" for u in demo_users if u in self.partners]
+        if not roles:
+            return None
+        return f"  catalogue: open {self.base_url}/catalogue, Sign in as " + " or ".join(roles)
 
     # -- the current viewer ------------------------------------------------------------
 

@@ -258,3 +258,23 @@ def _on_registry(estate, action):
             await registry.aclose()
 
     asyncio.run(run())
+
+
+def test_demo_start_up_says_who_signs_in_to_the_catalogue(tmp_path):
+    from gateway.app import Gateway
+    from tests.support.configs import make_config
+
+    config = make_config(
+        tmp_path,
+        [{"name": "partner", "upstream": {"targets": ["http://127.0.0.1:9"]}}],
+        oauth={"demo_users": {"ana": "cus_0001", "ben": "cus_0002", "eve": "cus_0003"}},
+        catalogue={
+            "sign_in": {"staff": ["ana"], "partners": {"ben": "acme"}, "key_apis": ["partner"]}
+        },
+    )
+    sign_in = next(c for c in Gateway(config).components if c.name == "catalogue").sign_in
+    assert sign_in.demo_line(config.oauth.demo_users) == (
+        "  catalogue: open http://127.0.0.1:8080/catalogue, Sign in as ana (staff: internal "
+        "APIs) or ben (acme's API keys)"
+    )
+    assert sign_in.demo_line({}) is None
