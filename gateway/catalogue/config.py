@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.limits.config import LimitString
+
 USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 CONSUMER = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 Username = Annotated[str, Field(pattern=USERNAME)]
@@ -27,6 +29,11 @@ class SignInConfig(BaseModel):
     )
     session_ttl: int = Field(
         8 * 3600, ge=60, le=7 * 86400, description="Lifetime of a catalogue session, seconds."
+    )
+    start_limit_per_ip: LimitString | None = Field(
+        "30/minute",
+        description="Sign-ins started (GET /catalogue/sign-in) per client IP; each keeps a "
+        "pending row for 10 minutes. null: off.",
     )
     staff: list[Username] = Field(
         default_factory=list,

@@ -25,11 +25,14 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
+from limits import parse
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from gateway.catalogue.config import SignInConfig
 from gateway.catalogue.sessions import PENDING_TTL, SessionStore
+from gateway.limits.engine import Rule, StorageUnavailable
+from gateway.limits.headers import policy_name
 from gateway.oauth.client_auth import read_form
 from gateway.oauth.errors import OAuth2Error
 from gateway.oauth.tokens import verify_access_token
@@ -54,6 +57,8 @@ STATE_MISMATCH = (
 )
 REFUSED = "The sign-in did not complete ({error}). Start again from the catalogue."
 EXCHANGE_FAILED = "The sign-in could not be completed: {reason}. Start again."
+TOO_MANY = "Too many sign-ins started from this address. Try again in {seconds} s."
+LIMITS_DOWN = "Sign-in is unavailable right now. Try again in {seconds} s."
 BAD_CSRF = "The form expired or was not sent from this catalogue. Reload the page and try again."
 
 
@@ -69,10 +74,11 @@ class Viewer:
 
 
 class Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
 
 
 class CatalogueSignIn:
@@ -92,6 +98,11 @@ class CatalogueSignIn:
         self.staff = frozenset(config.staff)
         self.partners = dict(config.partners)
         self.store: SessionStore | None = None
+        self.start_rules: tuple[Rule, ...] = ()
+        if config.start_limit_per_ip:
+            item = parse(config.start_limit_per_ip)
+            name = "catalogue-sign-in"
+            self.start_rules = (Rule(policy_name(name, item), item, name, "moving-window"),)
 
     async def start(self) -> None:
         registry = self.gateway.services["registry"]
@@ -166,6 +177,7 @@ class CatalogueSignIn:
             query = urlencode({"next": next_path})
             return RedirectResponse(f"{self.base_url}{SIGN_IN_PATH}?{query}", 303)
         assert self.store is not None
+        await self._limit_start(request)
         old = request.cookies.get(COOKIE)
         if old:
             await self.store.delete(old)
@@ -222,15 +234,32 @@ class CatalogueSignIn:
 
     # -- helpers ---------------------------------------------------------------------------
 
+    async def _limit_start(self, request: Request) -> None:
+        limiter = self.gateway.services.get("limiter")
+        if limiter is None or not self.start_rules:
+            return
+        try:
+            verdict = await limiter.check(
+                self.start_rules, "ip:" + self._client_ip(request), count_usage=False
+            )
+        except StorageUnavailable:
+            seconds = max(1, int(limiter.retry_after))
+            raise Refused(503, LIMITS_DOWN.format(seconds=seconds), seconds) from None
+        if verdict.refused is not None:
+            seconds = max(1, int(verdict.refused.reset))
+            raise Refused(429, TOO_MANY.format(seconds=seconds), seconds)
+
+    def _client_ip(self, request: Request) -> str:
+        peer = request.client.host if request.client else "127.0.0.1"
+        return str(self.gateway.forwarded.client_ip(peer, request.scope["headers"]))
+
     def _oauth_client(self, request: Request) -> Any:
         """authlib's client, talking to this gateway in-process; the token request counts
         against the browser's address, as if it had come from there."""
         # Imported on first use: authlib warns on import that it prefers httpx2.
         from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-        peer = request.client.host if request.client else "127.0.0.1"
-        client_ip = self.gateway.forwarded.client_ip(peer, request.scope["headers"])
-        transport = httpx.ASGITransport(app=self.gateway, client=(client_ip, 0))
+        transport = httpx.ASGITransport(app=self.gateway, client=(self._client_ip(request), 0))
         return AsyncOAuth2Client(
             self.client_id,
             token_endpoint_auth_method="none",  # noqa: S106 - a public client

@@ -171,9 +171,12 @@ class CatalogueViews:
 
     def refusal(self, request: Request, error: Refused) -> Response:
         """A refused catalogue action: a page for a browser, problem+json otherwise."""
+        headers = {"retry-after": str(error.retry_after)} if error.retry_after else {}
         if "text/html" not in request.headers.get("accept", ""):
-            return ProblemResponse(error.status, error.message)  # type: ignore[return-value]
-        return self.render(request, "refused.html", {"message": error.message}, error.status)
+            return ProblemResponse(error.status, error.message, headers=headers.items())  # type: ignore[return-value]
+        page = self.render(request, "refused.html", {"message": error.message}, error.status)
+        page.headers.update(headers)
+        return page
 
     # -- JSON -----------------------------------------------------------------
 

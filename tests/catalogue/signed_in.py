@@ -37,7 +37,7 @@ class SignedInEstate:
         return registry_call(self.registry_url, method, *args, **kwargs)
 
 
-def _configure(root: Path, url: str, registry_url: str) -> Path:
+def _configure(root: Path, url: str, registry_url: str, settings: dict[str, Any]) -> Path:
     path = write_estate(root)
     config = yaml.safe_load(path.read_text())
     legacy = root / "openapi" / "legacy.yaml"
@@ -65,6 +65,8 @@ def _configure(root: Path, url: str, registry_url: str) -> Path:
             "partners": {PARTNER: CONSUMER, OTHER_PARTNER: OTHER_CONSUMER},
             "key_apis": [KEY_API],
             "key_plan": "free",
+            "start_limit_per_ip": "1000/minute",
+            **settings,
         }
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -72,10 +74,11 @@ def _configure(root: Path, url: str, registry_url: str) -> Path:
 
 
 @contextmanager
-def signed_in_estate(root: Path) -> Iterator[SignedInEstate]:
+def signed_in_estate(root: Path, **settings: Any) -> Iterator[SignedInEstate]:
+    """The estate; `settings` override `catalogue.sign_in`."""
     registry_url = f"sqlite:///{root}/registry.db"
     server = UvicornThread(None)
-    path = _configure(root, server.url, registry_url)
+    path = _configure(root, server.url, registry_url, settings)
     server.config.app = Gateway(load_config(path, env={}))
     estate = SignedInEstate(server.url, registry_url, server)
     for username, customer in (

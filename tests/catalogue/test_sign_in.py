@@ -278,3 +278,17 @@ def test_demo_start_up_says_who_signs_in_to_the_catalogue(tmp_path):
         "APIs) or ben (acme's API keys)"
     )
     assert sign_in.demo_line({}) is None
+
+
+def test_sign_ins_started_per_address_are_limited(tmp_path):
+    with (
+        signed_in_estate(tmp_path, start_limit_per_ip="3/minute") as small,
+        httpx.Client() as http,
+    ):
+        started = [http.get(small.url + "/catalogue/sign-in") for _ in range(4)]
+        assert [r.status_code for r in started] == [303, 303, 303, 429]
+        refused = started[-1]
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert int(refused.headers["retry-after"]) >= 1
+        assert "Too many sign-ins started" in refused.json()["detail"]
+        assert "set-cookie" not in refused.headers
