@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ROTATION_OVERLAP = 3600.0  # seconds the old key keeps working after a rotation
+MAX_ACTIVE_KEYS = 20  # per consumer, through self-service
 NOT_A_PARTNER = (
     "You are signed in as {username}, who manages no partner's keys. Ask the API team to "
     "link your account to your organisation."
@@ -31,6 +32,10 @@ NOT_A_PARTNER = (
 NO_SUCH_KEY = "You have no API key with this id."
 NO_PLAN = "Your organisation has no plan yet, so no key can be issued. Ask the API team."
 USAGE_UNAVAILABLE = "Usage cannot be read right now."
+TOO_MANY_KEYS = (
+    "Your organisation already has {count} active keys, the most self-service allows. "
+    "Revoke one you no longer use first."
+)
 
 
 class SelfService:
@@ -65,6 +70,10 @@ class SelfService:
         plan = self.plan or await self._consumer_plan(consumer)
         if plan is None:
             raise Refused(409, NO_PLAN)
+        now = time.time()
+        active = [k for k in await self._keys(consumer) if k.usable(now)]
+        if len(active) >= MAX_ACTIVE_KEYS:
+            raise Refused(409, TOO_MANY_KEYS.format(count=len(active)))
         record, key = await self.registry.create_api_key(consumer, plan, self.apis)
         return await self._keys_page(request, viewer, consumer, (record, key), 201)
 
@@ -96,6 +105,9 @@ class SelfService:
             raise Refused(404, NO_SUCH_KEY)
         return record
 
+    async def _keys(self, consumer: str) -> list[ApiKeyRecord]:
+        return [k for k in await self.registry.list_api_keys() if k.consumer_id == consumer]
+
     async def _consumer_plan(self, consumer: str) -> str | None:
         record = await self.registry.consumer(consumer)
         return record.plan if record is not None else None
@@ -109,9 +121,7 @@ class SelfService:
         status: int,
     ) -> Response:
         now = time.time()
-        keys = [
-            k.public(now) for k in await self.registry.list_api_keys() if k.consumer_id == consumer
-        ]
+        keys = [k.public(now) for k in await self._keys(consumer)]
         plan = self.plan or await self._consumer_plan(consumer)
         plan_config = self.config.plans.get(plan) if plan else None
         usage: dict[str, Any] | None = None

@@ -172,9 +172,11 @@ class CatalogueSignIn:
 
     async def sign_in(self, request: Request) -> Response:
         next_path = _safe_next(request.query_params.get("next", ""))
-        if request.headers.get("host", "") != self.host:
-            # The cookie must be set on the origin the callback returns to.
-            query = urlencode({"next": next_path})
+        moved = request.query_params.get("moved") == "1"
+        if request.headers.get("host", "") != self.host and not moved:
+            # The cookie must be set on the origin the callback returns to. Once only: a
+            # proxy that rewrites Host must not make this a loop.
+            query = urlencode({"next": next_path, "moved": "1"})
             return RedirectResponse(f"{self.base_url}{SIGN_IN_PATH}?{query}", 303)
         assert self.store is not None
         await self._limit_start(request)

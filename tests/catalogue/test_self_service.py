@@ -209,3 +209,22 @@ def test_staff_who_are_not_partners_manage_no_keys(estate):
         token = forms(http.get(estate.url + "/catalogue").text)["/catalogue/sign-out"]
         assert http.get(estate.url + "/catalogue/keys").status_code == 403
         assert http.post(estate.url + "/catalogue/keys", data=token).status_code == 403
+
+
+def test_self_service_caps_active_keys_per_consumer(estate):
+    from gateway.catalogue.self_service import MAX_ACTIVE_KEYS
+
+    now = time.time()
+    active = [
+        k
+        for k in estate.registry_call("list_api_keys")
+        if k.consumer_id == OTHER_CONSUMER and k.usable(now)
+    ]
+    for _ in range(MAX_ACTIVE_KEYS - len(active)):
+        _other_consumers_key(estate)
+    with httpx.Client() as other:
+        complete(other, sign_in(other, estate.url, OTHER_PARTNER, "/catalogue/keys"))
+        token = forms(other.get(estate.url + "/catalogue/keys").text)["/catalogue/keys"]
+        refused = other.post(estate.url + "/catalogue/keys", data=token)
+        assert refused.status_code == 409
+        assert f"already has {MAX_ACTIVE_KEYS} active keys" in refused.json()["detail"]

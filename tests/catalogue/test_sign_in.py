@@ -177,8 +177,13 @@ def test_sign_in_on_another_host_name_moves_to_the_configured_origin(estate):
             headers={"host": "localhost.example"},
         )
     assert start.status_code == 303
-    assert start.headers["location"] == (estate.url + "/catalogue/sign-in?next=%2Fcatalogue%2Fkeys")
+    moved = "/catalogue/sign-in?next=%2Fcatalogue%2Fkeys&moved=1"
+    assert start.headers["location"] == estate.url + moved
     assert "set-cookie" not in start.headers
+    with httpx.Client() as http:  # a proxy that rewrites Host: no loop, the sign-in starts
+        again = http.get(start.headers["location"], headers={"host": "localhost.example"})
+    assert again.status_code == 303
+    assert urlsplit(again.headers["location"]).path == "/oauth/authorize"
 
 
 def test_sign_out_needs_the_csrf_token_and_deletes_the_session(estate):
