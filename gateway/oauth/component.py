@@ -35,7 +35,6 @@ class OAuthComponent(Component):
         self.endpoints = OAuthEndpoints(
             registry, self.ring, self.revocations, oauth, gateway.services, self._client_ip
         )
-        self.endpoints.scopes_supported.extend(_all_scopes(gateway.config))
         self._tasks: list[asyncio.Task] = []
         gateway.services["issuer"] = self.ring
         gateway.services["revocations"] = self.revocations
@@ -48,6 +47,10 @@ class OAuthComponent(Component):
         await ensure_signing_key(self.ring.registry, self.ring.oauth)
         await self.ring.refresh()
         await self.revocations.refresh()
+        # RFC 8414 scopes_supported: read from the contracts once, off the event loop.
+        self.endpoints.scopes_supported[:] = await asyncio.to_thread(
+            _all_scopes, self.gateway.config
+        )
         demo = await ensure_demo(self.ring.registry, self.gateway.config.oauth)
         if demo:
             print("\n".join(demo), flush=True)

@@ -123,3 +123,24 @@ def test_a_user_token_cannot_skip_a_tier(served):
         headers={"authorization": f"Bearer {token['access_token']}", "x-subject-token": "forged"},
     )
     assert r.status_code == 200
+
+
+def test_metadata_lists_the_estates_scopes(served):
+    url, _client_id, _stream = served
+    meta = httpx.get(f"{url}/.well-known/oauth-authorization-server").json()
+    assert {"mobile:read", "mobile:write"} <= set(meta["scopes_supported"])
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+
+
+def test_a_signed_in_customer_reads_only_their_own_dashboard(served):
+    """The token's customer_id (and, one tier down, the exchanged token's) is what the
+    contracts' x-tiergate-bind compares the path with."""
+    url, client_id, _stream = served
+    token = _user_token(url, client_id)
+    bearer = {"authorization": f"Bearer {token['access_token']}"}
+    own = httpx.get(f"{url}/experience/mobile/v1/customers/cus_0001/dashboard", headers=bearer)
+    assert own.status_code == 200 and own.json()["customer_id"] == "cus_0001"
+    for other in ("cus_0002", "cus_0050", "CUS_0001", "cus_00010"):
+        r = httpx.get(f"{url}/experience/mobile/v1/customers/{other}/dashboard", headers=bearer)
+        assert r.status_code in (403, 404), (other, r.status_code)
+        assert r.headers["content-type"] == "application/problem+json"

@@ -137,10 +137,6 @@ def test_subject_must_be_a_live_user_token_of_ours(shop):
     )
     r = _exchange(shop, actor, revoked)
     assert (r.status_code, r.json()["error"]) == (400, "invalid_grant")
-    username, disabled = _user_token(shop)
-    shop.registry_call("disable_user", username)
-    r = _exchange(shop, actor, disabled)
-    assert (r.status_code, r.json()["error"]) == (400, "invalid_grant")
 
 
 def user_token_tampered(shop) -> str:
