@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,9 @@ _TEMPLATES = Environment(
     autoescape=select_autoescape(["html"]),
     trim_blocks=True,
     lstrip_blocks=True,
+)
+_TEMPLATES.filters["utc"] = lambda ts: datetime.fromtimestamp(ts, UTC).strftime(
+    "%Y-%m-%d %H:%M UTC"
 )
 
 

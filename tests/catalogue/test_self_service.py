@@ -77,6 +77,10 @@ def test_partner_creates_a_key_that_works_and_is_shown_once(estate, partner):
     listing = partner.get(estate.url + "/catalogue/keys")
     assert listing.headers["cache-control"] == "no-store"
     assert key_id in listing.text and key not in listing.text  # never shown again
+    row = listing.text.split(f'data-key-id="{key_id}"')[1].split("</tr>")[0]
+    assert re.search(r"<td>20\d\d-\d\d-\d\d \d\d:\d\d UTC</td>", row)
+    row = listing.text.split(f'data-key-id="{key_id}"')[1].split("</tr>")[0]
+    assert re.search(r"<td>20\d\d-\d\d-\d\d \d\d:\d\d UTC</td>", row)
 
 
 def test_partner_sees_usage_and_quota(estate, partner):
