@@ -166,18 +166,18 @@ class _Credentials:
         url, headers, body = self._auth.prepare("POST", self.token_endpoint, headers, body)
         response = await self._http.post(url, headers=headers, content=body)
         try:
-            params = response.json()
+            answer = response.json()
         except ValueError:
-            params = None
-        if not isinstance(params, dict):
+            answer = None
+        if not isinstance(answer, dict):
             raise OAuth2Error(f"token endpoint answered {response.status_code} without JSON")
-        if "error" in params or "access_token" not in params:
+        if "error" in answer or "access_token" not in answer:
             raise OAuth2Error(
-                params.get("error_description") or f"token refused ({response.status_code})",
-                error=params.get("error"),
+                answer.get("error_description") or f"token refused ({response.status_code})",
+                error=answer.get("error"),
                 status_code=response.status_code,
             )
-        return OAuth2Token(params)
+        return OAuth2Token(answer)
 
     async def access_token(self) -> str:
         async with self._lock:

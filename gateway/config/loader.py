@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from gateway.catalogue.config import sign_in_problems
 from gateway.config.errors import ConfigError, problems_from
 from gateway.config.models import GatewayConfig
 
@@ -72,7 +73,7 @@ def validate_config(raw: dict[str, Any], source: Path, env: Mapping[str, str]) -
     if problems:
         raise ConfigError(str(source), problems)
     config._source = source.resolve()
-    problems = _check_operation_references(config)
+    problems = _check_operation_references(config) + sign_in_problems(config)
     if problems:
         raise ConfigError(str(source), problems)
     return config
