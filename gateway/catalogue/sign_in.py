@@ -24,7 +24,8 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 from authlib.common.security import generate_token
-from authlib.integrations.base_client import OAuthError
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from limits import parse
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -183,9 +184,16 @@ class CatalogueSignIn:
         old = request.cookies.get(COOKIE)
         if old:
             await self.store.delete(old)
-        verifier = generate_token(64)
-        async with self._oauth_client(request) as client:
-            url, state = client.create_authorization_url(self.authorize_url, code_verifier=verifier)
+        verifier, state = generate_token(64), generate_token(32)
+        url = prepare_grant_uri(
+            self.authorize_url,
+            self.client_id,
+            "code",
+            self.redirect_uri,
+            state=state,
+            code_challenge=create_s256_code_challenge(verifier),
+            code_challenge_method="S256",
+        )
         session_id = await self.store.begin_sign_in(state, verifier, next_path)
         response = RedirectResponse(url, 303, headers=_NO_STORE)
         self._set_cookie(request, response, session_id, int(PENDING_TTL))
@@ -202,14 +210,7 @@ class CatalogueSignIn:
             raise Refused(400, STATE_MISMATCH)
         if "error" in params or not params.get("code"):
             raise Refused(400, REFUSED.format(error=params.get("error", "no code")[:64]))
-        try:
-            async with self._oauth_client(request) as client:
-                token = await client.fetch_token(
-                    TOKEN_ENDPOINT, code=params["code"], code_verifier=pending.code_verifier
-                )
-        except (OAuthError, httpx.HTTPError) as error:
-            reason = getattr(error, "error", None) or type(error).__name__
-            raise Refused(400, EXCHANGE_FAILED.format(reason=reason)) from None
+        token = await self._redeem(request, params["code"], pending.code_verifier)
         claims = verify_access_token(self.gateway.services["issuer"], token["access_token"])
         if claims is None or claims.get("client_id") != self.client_id:
             raise Refused(400, EXCHANGE_FAILED.format(reason="the token does not verify"))
@@ -255,21 +256,35 @@ class CatalogueSignIn:
         peer = request.client.host if request.client else "127.0.0.1"
         return str(self.gateway.forwarded.client_ip(peer, request.scope["headers"]))
 
-    def _oauth_client(self, request: Request) -> Any:
-        """authlib's client, talking to this gateway in-process; the token request counts
-        against the browser's address, as if it had come from there."""
-        # Imported on first use: authlib warns on import that it prefers httpx2.
-        from authlib.integrations.httpx_client import AsyncOAuth2Client
-
-        transport = httpx.ASGITransport(app=self.gateway, client=(self._client_ip(request), 0))
-        return AsyncOAuth2Client(
-            self.client_id,
-            token_endpoint_auth_method="none",  # noqa: S106 - a public client
+    async def _redeem(self, request: Request, code: str, verifier: str) -> dict[str, Any]:
+        """The code for a token at this gateway's token endpoint, in-process; the token
+        request counts against the browser's address, as if it had come from there."""
+        body = prepare_token_request(
+            "authorization_code",
+            code=code,
             redirect_uri=self.redirect_uri,
-            code_challenge_method="S256",
-            transport=transport,
-            timeout=10,
+            client_id=self.client_id,
+            code_verifier=verifier,
         )
+        transport = httpx.ASGITransport(app=self.gateway, client=(self._client_ip(request), 0))
+        try:
+            async with httpx.AsyncClient(transport=transport, timeout=10) as client:
+                response = await client.post(
+                    TOKEN_ENDPOINT,
+                    content=body,
+                    headers={"content-type": "application/x-www-form-urlencoded"},
+                )
+            answer = response.json()
+        except (httpx.HTTPError, ValueError) as error:
+            reason = type(error).__name__
+            raise Refused(400, EXCHANGE_FAILED.format(reason=reason)) from None
+        if response.status_code != 200 or not isinstance(answer, dict):
+            code_error = answer.get("error") if isinstance(answer, dict) else None
+            reason = str(code_error or f"status {response.status_code}")[:64]
+            raise Refused(400, EXCHANGE_FAILED.format(reason=reason))
+        if not isinstance(answer.get("access_token"), str):
+            raise Refused(400, EXCHANGE_FAILED.format(reason="no access_token"))
+        return answer
 
     def _secure(self, request: Request) -> bool:
         if self.always_secure or request.url.scheme == "https":
