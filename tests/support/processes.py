@@ -46,14 +46,17 @@ def write_config(tmp_path: Path, apis: list[dict[str, Any]], **top: Any) -> Path
 
 @contextmanager
 def tiergate_up(
-    config: Path, timeout: float = 20.0, env: dict[str, str] | None = None
+    config: Path,
+    timeout: float = 20.0,
+    env: dict[str, str] | None = None,
+    python: str = sys.executable,
 ) -> Iterator[GatewayProcess]:
     port = yaml.safe_load(config.read_text())["listeners"]["public"]["port"]
     url = f"http://127.0.0.1:{port}"
     log = config.parent / "tiergate.out"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "up", "--config", str(config)],
+            [python, "-m", "gateway.cli", "up", "--config", str(config)],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=config.parent,
