@@ -97,7 +97,8 @@ class Gateway:
         await self.upstreams.start()
         for route in self.table.routes:
             pool = self.upstreams.pool(route.api.name)
-            route.upstream = Forwarder(route.api.name, pool, self.forwarded)
+            canary = self.upstreams.canary(route.api.name)
+            route.upstream = Forwarder(route.api.name, pool, self.forwarded, canary)
             route.contract = load_route_contract(self.config, route.api)
             route.chain = build_chain(
                 self.policies, self.config, route.api, self.services, route.contract

@@ -10,11 +10,19 @@ import ipaddress
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from gateway.catalogue.config import CatalogueConfig
+from gateway.config.targets import (
+    DEFAULT_SET,
+    SET_NAME,
+    CanaryConfig,
+    TargetSetConfig,
+    WeightedTargets,
+    check_canary,
+)
 from gateway.limits.config import PlanConfig, PlanName, RateLimitingConfig, StorageUrl
 from gateway.observability.config import ObservabilityConfig
 
@@ -23,8 +31,6 @@ TIER_ORDER: dict[str, int] = {"experience": 3, "process": 2, "system": 1}
 RESERVED_PREFIXES = ("/oauth", "/.well-known", "/catalogue", "/healthz", "/readyz", "/admin")
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
-_TARGET_RE = re.compile(r"^https?://[^/\s?#]+(:\d{1,5})?(/[^\s?#]*)?$")
-_ASGI_RE = re.compile(r"^asgi:[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 # Request headers that rewrite the method or path in some frameworks: dropped unless an
 # API's `upstream.pass_headers` lists them (gateway/proxy/headers.py holds the rule).
 PASSABLE_HEADERS = frozenset({"x-http-method-override", "x-original-url", "x-rewrite-url"})
@@ -117,11 +123,9 @@ class HealthCheckConfig(StrictModel):
     unhealthy_threshold: int = Field(2, ge=1, description="Failures that take a target out.")
 
 
-class UpstreamConfig(StrictModel):
-    targets: list[str] = Field(
-        min_length=1,
-        description="`http://host:port[/prefix]` or an in-process app `asgi:module:attr`.",
-    )
+class UpstreamConfig(WeightedTargets):
+    """`targets` (weighted, gateway/config/targets.py) and how they are reached."""
+
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
     retries: int = Field(
         1, ge=0, le=5, description="Extra attempts on another target, idempotent methods only."
@@ -148,19 +152,20 @@ class UpstreamConfig(StrictModel):
         description="Request headers the gateway drops by default that this API's upstream "
         "may receive: any of " + ", ".join(sorted(PASSABLE_HEADERS)) + ".",
     )
+    target_sets: dict[Annotated[str, Field(pattern=SET_NAME)], TargetSetConfig] = Field(
+        default_factory=dict,
+        description="Named sets of targets beside the default one; a canary rule picks one.",
+    )
+    canary: CanaryConfig | None = Field(
+        None, description="Requests matching this rule go to one of `target_sets`."
+    )
 
-    @field_validator("targets")
-    @classmethod
-    def _valid_targets(cls, targets: list[str]) -> list[str]:
-        for target in targets:
-            if not (_TARGET_RE.match(target) or _ASGI_RE.match(target)):
-                raise ValueError(
-                    f"{target!r} is not a valid target; use http://host:port[/prefix] "
-                    "or asgi:module:attribute"
-                )
-        if len(set(targets)) != len(targets):
-            raise ValueError("targets are listed twice; list each once")
-        return targets
+    @model_validator(mode="after")
+    def _canary_set(self) -> UpstreamConfig:
+        if DEFAULT_SET in self.target_sets:
+            raise ValueError(f"@target_sets.{DEFAULT_SET}: the name is taken by `targets`")
+        check_canary(self.canary, self.target_sets)
+        return self
 
     @field_validator("pass_headers")
     @classmethod

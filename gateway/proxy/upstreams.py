@@ -7,8 +7,10 @@ import contextlib
 from typing import Any
 
 from gateway.config.models import GatewayConfig
+from gateway.config.targets import DEFAULT_SET, WeightedTargets
 from gateway.proxy.aiohttp_transport import AiohttpTransport
 from gateway.proxy.balancer import Target, TargetPool
+from gateway.proxy.canary import Canary
 from gateway.proxy.h1_transport import H1Transport
 from gateway.proxy.health import HealthChecker
 from gateway.proxy.inprocess import AsgiTransport, load_asgi
@@ -34,22 +36,36 @@ class Upstreams:
         # certificates against the system's CAs (SSL_CERT_FILE/SSL_CERT_DIR honoured).
         self.tls: Transport | None = None
         self._asgi: dict[str, AsgiTransport] = {}
-        self._pools: dict[str, TargetPool] = {}
+        self._pools: dict[str, TargetPool] = {}  # each API's default target set
+        self._canaries: dict[str, Canary] = {}
+        self._sets: dict[str, list[TargetPool]] = {}  # each API's sets, default first
         self._checkers: list[HealthChecker] = []
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
         for api in self.config.apis:
-            targets = [
-                Target(url.rstrip("/"), await self._transport(url, api.name))
-                for url in api.upstream.targets
-            ]
-            pool = TargetPool(targets, api.upstream)
-            self._pools[api.name] = pool
-            if api.upstream.health_check is not None:
-                checker = HealthChecker(pool, api.upstream.health_check)
-                self._checkers.append(checker)
-                self._tasks.append(asyncio.create_task(checker.run()))
+            upstream = api.upstream
+            sets = {DEFAULT_SET: upstream, **upstream.target_sets}
+            pools = {
+                name: TargetPool(await self._targets(spec, api.name), upstream, name=name)
+                for name, spec in sets.items()
+            }
+            self._pools[api.name] = pools[DEFAULT_SET]
+            self._sets[api.name] = list(pools.values())
+            if upstream.canary is not None:
+                pool = pools[upstream.canary.target_set]
+                self._canaries[api.name] = Canary(upstream.canary, pool, api.name)
+            if upstream.health_check is not None:
+                for pool in pools.values():  # every target is probed, whatever its set
+                    checker = HealthChecker(pool, upstream.health_check)
+                    self._checkers.append(checker)
+                    self._tasks.append(asyncio.create_task(checker.run()))
+
+    async def _targets(self, spec: WeightedTargets, api: str) -> list[Target]:
+        return [
+            Target(url.rstrip("/"), await self._transport(url, api), weight=weight)
+            for url, weight in zip(spec.targets, spec.weights, strict=True)
+        ]
 
     async def _transport(self, url: str, api: str) -> Transport:
         if url.startswith("https:"):
@@ -71,8 +87,14 @@ class Upstreams:
     def pool(self, api: str) -> TargetPool:
         return self._pools[api]
 
+    def canary(self, api: str) -> Canary | None:
+        return self._canaries.get(api)
+
     def state(self) -> dict[str, list[dict[str, object]]]:
-        return {name: pool.state() for name, pool in self._pools.items()}
+        return {
+            name: [target for pool in pools for target in pool.state()]
+            for name, pools in self._sets.items()
+        }
 
     async def aclose(self) -> None:
         for task in self._tasks:
