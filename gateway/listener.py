@@ -26,6 +26,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.config.models import ListenerConfig
 from gateway.problem import TITLES, ProblemResponse
+from gateway.tls import tls_extension
 from gateway.types import Receive, Scope, Send
 
 HEADERS_TOO_LARGE = "The request's header fields exceed {limit} bytes."
@@ -59,6 +60,9 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
+        # TLS: the ASGI TLS extension (the verified client certificate, for mTLS), once
+        # per connection; uvicorn's protocols do not put it in the scope.
+        self._tls: Any = {"tls": tls_extension(transport)} if self.scheme == "https" else None
         self._head_bytes = 0
         self._raw_head = 0
         self._refusal: tuple[int, str] | None = None
@@ -112,6 +116,8 @@ class EdgeProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_bytes = 0
+        if self._tls is not None:
+            self.scope["extensions"] = self._tls
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)

@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable, Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import uvicorn
 
@@ -14,10 +15,13 @@ from gateway.app import Gateway
 from gateway.config.models import GatewayConfig
 from gateway.listener import listener_options
 from gateway.observability.access_log import configure_access_log, flush_access_log
+from gateway.tls import ListenerTLS, SecureResponses
 
 
 class _Server(uvicorn.Server):
     """A uvicorn server whose signals are handled once for both listeners."""
+
+    tls: ListenerTLS | None = None
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -45,22 +49,36 @@ def uvicorn_options(config: GatewayConfig) -> dict[str, Any]:
 
 
 def build_servers(config: GatewayConfig, gateway: Gateway) -> list[uvicorn.Server]:
-    common = uvicorn_options(config)
-    public = uvicorn.Config(
-        gateway,
-        host=config.listeners.public.host,
-        port=config.listeners.public.port,
-        lifespan="on",
-        **{**common, **listener_options(config.listeners.public)},
+    return [
+        _listener(config, "public", gateway, "on"),
+        _listener(config, "admin", admin_app(gateway), "off"),
+    ]
+
+
+def _listener(
+    config: GatewayConfig, name: str, app: Any, lifespan: Literal["on", "off"]
+) -> _Server:
+    listener = getattr(config.listeners, name)
+    tls = listener_tls(config, name)
+    options = {**uvicorn_options(config), **listener_options(listener)}
+    if tls is not None:
+        app = SecureResponses(app, tls.config.hsts)
+        options["ssl_context_factory"] = lambda _config, _default: tls.context
+    server = _Server(
+        uvicorn.Config(app, host=listener.host, port=listener.port, lifespan=lifespan, **options)
     )
-    admin = uvicorn.Config(
-        admin_app(gateway),
-        host=config.listeners.admin.host,
-        port=config.listeners.admin.port,
-        lifespan="off",
-        **{**common, **listener_options(config.listeners.admin)},
-    )
-    return [_Server(public), _Server(admin)]
+    server.tls = tls
+    return server
+
+
+def listener_tls(config: GatewayConfig, name: str) -> ListenerTLS | None:
+    """The listener's TLS context, loaded now: a file that cannot be loaded stops start-up."""
+    tls = getattr(config.listeners, name).tls
+    if tls is None:
+        return None
+    base = config.source.parent if config.source else Path.cwd()
+    source = str(config.source or "configuration")
+    return ListenerTLS(tls, base, f"listeners.{name}.tls", source)
 
 
 async def _started(server: uvicorn.Server, task: asyncio.Task) -> bool:
@@ -71,7 +89,8 @@ async def _started(server: uvicorn.Server, task: asyncio.Task) -> bool:
 
 def _url(server: uvicorn.Server) -> str:
     host, port = server.servers[0].sockets[0].getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    scheme = "https" if getattr(server, "tls", None) else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 class ListenerFailed(Exception):
@@ -104,6 +123,9 @@ async def serve(config: GatewayConfig) -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
+    tls = [each for each in (getattr(s, "tls", None) for s in servers) if each is not None]
+    if tls:  # SIGHUP: certificates reloaded in place, no connection dropped
+        loop.add_signal_handler(signal.SIGHUP, lambda: [each.reload() for each in tls])
     public, admin = servers
     public_task = asyncio.create_task(_serve(public, servers))
     if await _started(public, public_task):  # the public listener first: the lifespan runs there

@@ -23,6 +23,7 @@ from gateway.config.targets import (
     WeightedTargets,
     check_canary,
 )
+from gateway.config.tls import ListenerTLSConfig
 from gateway.limits.config import PlanConfig, PlanName, RateLimitingConfig, StorageUrl
 from gateway.observability.config import ObservabilityConfig
 
@@ -68,6 +69,9 @@ class ListenerConfig(StrictModel):
     )
     retry_after: int = Field(
         1, ge=1, le=3600, description="Retry-After seconds sent with the saturation 503."
+    )
+    tls: ListenerTLSConfig | None = Field(
+        None, description="Serve HTTPS (and verify client certificates); plain HTTP when absent."
     )
 
 
