@@ -14,7 +14,7 @@ from gateway.config.errors import ConfigError, problems_from
 from gateway.config.models import GatewayConfig
 
 DEFAULT_CONFIG = "tiergate.yaml"
-AUTHENTICATION = ("jwt", "api-key")  # policies whose credentials `authorize` decides on
+AUTHENTICATION = ("jwt", "api-key", "mtls")  # policies whose credentials `authorize` decides on
 ENV_OVERRIDES = {
     "TIERGATE_REGISTRY_URL": "registry_url",
     "TIERGATE_LIMITS_STORAGE": "limits_storage",
