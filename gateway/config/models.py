@@ -23,7 +23,7 @@ from gateway.config.targets import (
     WeightedTargets,
     check_canary,
 )
-from gateway.config.tls import ListenerTLSConfig
+from gateway.config.tls import ListenerTLSConfig, UpstreamTLSConfig
 from gateway.limits.config import PlanConfig, PlanName, RateLimitingConfig, StorageUrl
 from gateway.observability.config import ObservabilityConfig
 
@@ -162,6 +162,9 @@ class UpstreamConfig(WeightedTargets):
     )
     canary: CanaryConfig | None = Field(
         None, description="Requests matching this rule go to one of `target_sets`."
+    )
+    tls: UpstreamTLSConfig | None = Field(
+        None, description="Private CA, client certificate and server name for https targets."
     )
 
     @model_validator(mode="after")

@@ -51,4 +51,34 @@ class ListenerTLSConfig(BaseModel):
         return self.client_cert or "required"
 
 
-__all__ = ["ListenerTLSConfig"]
+class UpstreamTLSConfig(BaseModel):
+    """TLS toward an API's `https://` targets: a private CA, a client certificate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ca: str | None = Field(
+        None,
+        description="PEM bundle of the CAs trusted for the targets' certificates, relative to "
+        "the config file; default: the system's CAs.",
+    )
+    cert: str | None = Field(
+        None, description="PEM client certificate (chain) the gateway presents to the targets."
+    )
+    key: str | None = Field(None, description="PEM private key of `cert`.")
+    server_name: str | None = Field(
+        None,
+        max_length=253,
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
+        description="Name sent in SNI and checked against the targets' certificates, when "
+        "it differs from the host in the target URLs.",
+    )
+
+    @model_validator(mode="after")
+    def _pair(self) -> UpstreamTLSConfig:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("give cert and key together (the client certificate and its key)")
+        return self
+
+
+__all__ = ["ListenerTLSConfig", "UpstreamTLSConfig"]

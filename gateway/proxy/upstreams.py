@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
+from pathlib import Path
 from typing import Any
 
+from gateway.config.errors import ConfigError
 from gateway.config.models import GatewayConfig
 from gateway.config.targets import DEFAULT_SET, WeightedTargets
+from gateway.config.tls import UpstreamTLSConfig
 from gateway.proxy.aiohttp_transport import AiohttpTransport
 from gateway.proxy.balancer import Target, TargetPool
 from gateway.proxy.canary import Canary
@@ -36,6 +40,7 @@ class Upstreams:
         # certificates against the system's CAs (SSL_CERT_FILE/SSL_CERT_DIR honoured).
         self.tls: Transport | None = None
         self._asgi: dict[str, AsgiTransport] = {}
+        self._own_tls: dict[str, Transport] = {}  # APIs with their own upstream.tls
         self._pools: dict[str, TargetPool] = {}  # each API's default target set
         self._canaries: dict[str, Canary] = {}
         self._sets: dict[str, list[TargetPool]] = {}  # each API's sets, default first
@@ -69,6 +74,13 @@ class Upstreams:
 
     async def _transport(self, url: str, api: str) -> Transport:
         if url.startswith("https:"):
+            own = self.config.api(api).upstream.tls
+            if own is not None:
+                if api not in self._own_tls:
+                    index = [a.name for a in self.config.apis].index(api)
+                    where = f"apis[{index}].upstream.tls"
+                    self._own_tls[api] = upstream_tls_transport(own, self.config, where)
+                return self._own_tls[api]
             self.tls = self.tls or AiohttpTransport()
             return self.tls
         if not url.startswith("asgi:"):
@@ -107,3 +119,23 @@ class Upstreams:
         await self.http.aclose()
         if self.tls is not None:
             await self.tls.aclose()
+        for own in self._own_tls.values():
+            await own.aclose()
+
+
+def upstream_tls_transport(
+    tls: UpstreamTLSConfig, config: GatewayConfig, where: str
+) -> AiohttpTransport:
+    """An https client for one API: its CA bundle, client certificate and server name.
+    Files are relative to the config file; one that cannot be loaded stops start-up."""
+    base = config.source.parent if config.source else Path.cwd()
+    try:
+        context = ssl.create_default_context(cafile=str(base / tls.ca) if tls.ca else None)
+        if tls.cert is not None and tls.key is not None:
+            context.load_cert_chain(str(base / tls.cert), str(base / tls.key))
+    except (OSError, ssl.SSLError) as error:
+        reason = getattr(error, "reason", None) or getattr(error, "strerror", None) or error
+        problem = f"cannot load the upstream TLS files: {reason}"
+        source = str(config.source or "configuration")
+        raise ConfigError(source, [(where, problem)]) from None
+    return AiohttpTransport(ssl_context=context, server_name=tls.server_name)
