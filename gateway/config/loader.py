@@ -139,6 +139,11 @@ def _check_operation_references(config: GatewayConfig) -> list[tuple[str, str]]:
             if hasattr(policy, "operation_references")
             for field, reference in policy.operation_references()
         ]
+        if api.websocket is not None and api.websocket.operations:
+            named += [
+                (f"apis[{index}].websocket.operations[{n}]", reference)
+                for n, reference in enumerate(api.websocket.operations)
+            ]
         if not named:
             continue
         contract = None

@@ -24,6 +24,7 @@ from gateway.config.targets import (
     check_canary,
 )
 from gateway.config.tls import ListenerTLSConfig, UpstreamTLSConfig
+from gateway.config.websocket import WebSocketConfig
 from gateway.limits.config import PlanConfig, PlanName, RateLimitingConfig, StorageUrl
 from gateway.observability.config import ObservabilityConfig
 
@@ -232,6 +233,15 @@ class ApiConfig(StrictModel):
     sunset: date | None = Field(
         None, description="When the API goes away (Sunset header, RFC 8594)."
     )
+    websocket: WebSocketConfig | None = Field(
+        None,
+        description="Proxy WebSocket upgrades (`true` or limits, gateway/config/websocket.py).",
+    )
+
+    @field_validator("websocket", mode="before")
+    @classmethod
+    def _websocket_flag(cls, value: Any) -> Any:
+        return {} if value is True else None if value is False else value
 
     _policy_configs: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
 

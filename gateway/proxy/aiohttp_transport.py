@@ -53,6 +53,7 @@ class AiohttpTransport:
         self._per_host = max_per_host
         # An API's own TLS toward its targets (private CA, client certificate, SNI name).
         self._tls: dict[str, Any] = {}
+        self.ssl_context = ssl_context
         if ssl_context is not None:
             self._tls["ssl"] = ssl_context
         if server_name is not None:

@@ -40,7 +40,7 @@ class Upstreams:
         # certificates against the system's CAs (SSL_CERT_FILE/SSL_CERT_DIR honoured).
         self.tls: Transport | None = None
         self._asgi: dict[str, AsgiTransport] = {}
-        self._own_tls: dict[str, Transport] = {}  # APIs with their own upstream.tls
+        self._own_tls: dict[str, AiohttpTransport] = {}  # APIs with their own upstream.tls
         self._pools: dict[str, TargetPool] = {}  # each API's default target set
         self._canaries: dict[str, Canary] = {}
         self._sets: dict[str, list[TargetPool]] = {}  # each API's sets, default first
@@ -98,6 +98,11 @@ class Upstreams:
 
     def pool(self, api: str) -> TargetPool:
         return self._pools[api]
+
+    def tls_context(self, api: str) -> ssl.SSLContext | None:
+        """The API's own client TLS context (`upstream.tls`), once started; else None."""
+        own = self._own_tls.get(api)
+        return own.ssl_context if own is not None else None
 
     def canary(self, api: str) -> Canary | None:
         return self._canaries.get(api)
