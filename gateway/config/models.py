@@ -246,6 +246,18 @@ class ApiConfig(StrictModel):
     _policy_configs: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
+    def _websocket_targets(self) -> ApiConfig:
+        sets = [self.upstream, *self.upstream.target_sets.values()]
+        if self.websocket is not None and any(
+            target.startswith("asgi:") for spec in sets for target in spec.targets
+        ):
+            raise ValueError(
+                "@websocket: WebSocket APIs need http(s) targets; in-process (asgi:) "
+                "targets do not serve WebSockets"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _lifecycle_dates(self) -> ApiConfig:
         if self.lifecycle == "deprecated" and self.deprecated_since is None:
             raise ValueError("a deprecated API needs deprecated_since (a date, e.g. 2026-01-31)")
