@@ -7,6 +7,7 @@ from collections import Counter
 import httpx
 import pytest
 
+from gateway.admin import create_admin_app
 from gateway.app import Gateway
 from gateway.config.models import UpstreamConfig
 from gateway.config.targets import CanaryConfig
@@ -102,7 +103,13 @@ def canary_gateway(tmp_path_factory):
             },
         )
         config = make_config(tmp_path, [api], trusted_proxies=["127.0.0.1/32"])
-        with serve_asgi(Gateway(config)) as gw, httpx.Client(base_url=gw.url) as client:
+        gateway = Gateway(config)
+        with (
+            serve_asgi(gateway) as gw,
+            serve_asgi(create_admin_app(gateway), lifespan="off") as admin,
+            httpx.Client(base_url=gw.url) as client,
+        ):
+            client.admin_url = admin.url  # type: ignore[attr-defined]
             yield client, stable.port, beta.port
 
 
@@ -163,6 +170,18 @@ def test_health_and_circuit_are_per_target_in_each_set(canary_gateway):
     assert state[("beta", str(beta))]["breaker"] == "closed"
     dead = [t for key, t in state.items() if key[0] == "beta" and key[1] != str(beta)]
     assert dead[0]["breaker"] == "open"
+
+
+def test_metrics_label_the_target_set(canary_gateway):
+    client, stable, beta = canary_gateway
+    _side(client, stable, beta, headers={"x-canary": "on", "x-forwarded-for": "203.0.113.9"})
+    _side(client, stable, beta, headers={"x-forwarded-for": "203.0.113.1"})
+    text = httpx.get(client.admin_url + "/metrics").text
+    lines = [
+        line for line in text.splitlines() if "tiergate_upstream_duration_seconds_count" in line
+    ]
+    assert any('target_set="beta"' in line and f":{beta}" in line for line in lines), lines
+    assert any('target_set="default"' in line and f":{stable}" in line for line in lines), lines
 
 
 def test_consumer_hash_uses_the_identity_and_is_keyed_by_api():
