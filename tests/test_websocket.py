@@ -272,3 +272,42 @@ def test_an_api_without_websocket_refuses_upgrades(tmp_path):
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert "No WebSocket endpoint is published" in json.loads(response.body)["detail"]
+
+
+def test_only_the_listed_operations_accept_upgrades(tmp_path):
+    from gateway.app import Gateway
+    from tests.support.configs import make_config, write_contract
+
+    contract = write_contract(
+        tmp_path, "live", ["GET /rooms/{room}", "GET /status"], servers=[{"url": "/live"}]
+    )
+    with serve_asgi(EchoUpstream()) as upstream:
+        api = {
+            "name": "live",
+            "base_path": "/live",
+            "contract": contract,
+            "upstream": {"targets": [upstream.url]},
+            "websocket": {"operations": ["GET /rooms/{room}"]},
+        }
+        with serve_asgi(Gateway(make_config(tmp_path, [api]))) as gw:
+            base = gw.url.replace("http://", "ws://") + "/live"
+
+            async def attempts():
+                async with connect(base + "/rooms/r1?x=1", proxy=None) as ws:
+                    await ws.send("in room")
+                    echoed = await ws.recv()
+                refusals = []
+                for path in ("/status", "/nope"):
+                    with pytest.raises(InvalidStatus) as error:
+                        async with connect(base + path, proxy=None):
+                            pass
+                    refusals.append(error.value.response)
+                return echoed, refusals
+
+            echoed, refusals = run(attempts())
+    assert echoed == "in room"
+    status, unknown = refusals
+    assert status.status_code == 404
+    assert b"does not accept WebSocket upgrades" in status.body
+    assert unknown.status_code == 404  # no such operation: the contract decides
+    assert unknown.headers["content-type"] == "application/problem+json"
