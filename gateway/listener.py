@@ -23,6 +23,7 @@ import json
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from gateway.config.models import ListenerConfig
 from gateway.problem import TITLES, ProblemResponse
@@ -160,6 +161,16 @@ def _busy_app(retry_after: int) -> Any:
     return busy
 
 
+class EdgeWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol, with the ASGI TLS extension in the scope (mTLS)."""
+
+    async def run_asgi(self) -> None:
+        if self.scheme == "wss":
+            extensions: Any = self.scope["extensions"]
+            extensions["tls"] = tls_extension(self.transport)
+        await super().run_asgi()
+
+
 def protocol_for(limits: ListenerConfig) -> type[EdgeProtocol]:
     """A protocol class bound to one listener's limits (uvicorn takes a class)."""
     return type(
@@ -178,10 +189,11 @@ def listener_options(limits: ListenerConfig) -> dict[str, Any]:
     """
     return {
         "http": protocol_for(limits),
+        "ws": EdgeWebSocketProtocol,
         "proxy_headers": False,
         "timeout_keep_alive": limits.keep_alive_timeout,
         "server_header": False,
     }
 
 
-__all__ = ["EdgeProtocol", "listener_options", "protocol_for"]
+__all__ = ["EdgeProtocol", "EdgeWebSocketProtocol", "listener_options", "protocol_for"]

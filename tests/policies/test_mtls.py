@@ -4,6 +4,7 @@ through the contract's security alternatives. Real TLS handshakes over real sock
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 import subprocess
@@ -31,6 +32,21 @@ SECURITY = {
     },
     "security": [{"cert": []}, {"key": []}],
 }
+
+
+async def _echo_both(scope, receive, send):
+    """HTTP: the echo upstream; WebSocket: answers with the headers it was given."""
+    if scope["type"] == "http":
+        await echo(scope, receive, send)
+        return
+    if scope["type"] != "websocket":
+        return
+    await receive()
+    await send({"type": "websocket.accept"})
+    headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+    await receive()
+    await send({"type": "websocket.send", "text": json.dumps(headers)})
+    await send({"type": "websocket.close", "code": 1000})
 
 
 def _cli(config, *args: str) -> subprocess.CompletedProcess[str]:
@@ -65,9 +81,10 @@ def estate(tmp_path_factory):
             "outsider", "billing", server=False, dns=(), ips=()
         ),
     }
-    with serve_asgi(echo) as upstream:
+    with serve_asgi(_echo_both) as upstream:
         api = {
             "name": "partner",
+            "websocket": True,
             "base_path": "/partner",
             "contract": write_contract(
                 tmp_path, "partner", ["GET /orders"], servers=[{"url": "/partner"}], **SECURITY
@@ -259,3 +276,26 @@ def test_identity_rules_are_checked(rule, problem):
     with pytest.raises(ValidationError) as error:
         CertificateIdentity.model_validate(rule)
     assert problem in str(error.value)
+
+
+def test_websocket_upgrades_take_the_certificate_too(estate):
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    url = estate["url"].replace("https://", "wss://") + "/partner/orders"
+    servers, leaves = estate["servers"], estate["leaves"]
+
+    async def session():
+        async with connect(url, ssl=_client(servers, leaves["billing"]), proxy=None) as ws:
+            await ws.send("who")
+            seen = json.loads(await ws.recv())
+        with pytest.raises(InvalidStatus) as error:
+            async with connect(url, ssl=_client(servers), proxy=None):
+                pass
+        return seen, error.value.response
+
+    seen, refused = asyncio.run(session())
+    assert seen["x-consumer-id"] == "acme-billing"
+    assert seen["x-forwarded-proto"] == "https"
+    assert refused.status_code == 401
+    assert refused.headers["content-type"] == "application/problem+json"
