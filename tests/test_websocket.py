@@ -311,3 +311,51 @@ def test_only_the_listed_operations_accept_upgrades(tmp_path):
     assert b"does not accept WebSocket upgrades" in status.body
     assert unknown.status_code == 404  # no such operation: the contract decides
     assert unknown.headers["content-type"] == "application/problem+json"
+
+
+class Firehose:
+    """Sends `count` messages of 64 KiB as fast as the connection takes them."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.sent = 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "websocket":
+            return
+        await receive()
+        await send({"type": "websocket.accept"})
+        chunk = b"z" * 65536
+        for n in range(self.count):
+            await send({"type": "websocket.send", "bytes": n.to_bytes(4, "big") + chunk})
+            self.sent += 1
+        await receive()
+
+
+def test_back_pressure_holds_the_upstream_while_the_client_does_not_read(tmp_path):
+    from gateway.app import Gateway
+    from tests.support.configs import make_config
+
+    firehose = Firehose(1500)  # ~96 MiB, far beyond what the buffers on the way can hold
+    with serve_asgi(firehose) as upstream:
+        api = {
+            "name": "feed",
+            "base_path": "/feed",
+            "upstream": {"targets": [upstream.url]},
+            "websocket": {"max_message_bytes": 70000, "idle_timeout": 60},
+        }
+        with serve_asgi(Gateway(make_config(tmp_path, [api]))) as gw:
+            url = gw.url.replace("http://", "ws://") + "/feed/x"
+
+            async def slow_reader():
+                async with connect(url, proxy=None, max_size=70000) as ws:
+                    await asyncio.sleep(1.5)  # read nothing
+                    held_at = firehose.sent
+                    numbers = []
+                    for _ in range(firehose.count):
+                        numbers.append(int.from_bytes((await ws.recv())[:4], "big"))
+                    return held_at, numbers
+
+            held_at, numbers = run(slow_reader())
+    assert held_at < 1000, held_at  # the upstream was made to wait
+    assert numbers == list(range(1500))  # nothing lost, nothing reordered
