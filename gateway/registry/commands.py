@@ -219,6 +219,13 @@ async def _create_key(registry: Registry, config: GatewayConfig, args: argparse.
     return _emit_key(args, record, plaintext)
 
 
+def _shown(prefix: str) -> str:
+    """How a credential is listed: a key by its prefix, a certificate by its fingerprint."""
+    if prefix.startswith("x509:"):
+        return f"cert sha256:{prefix[5:]}…"
+    return f"tg_{prefix}_…"
+
+
 def certificate_fingerprint(path: str) -> tuple[str | None, str]:
     """(SHA-256 hex of the PEM certificate's DER, "") or (None, why it cannot be read)."""
     from cryptography import x509
@@ -255,7 +262,7 @@ async def _list_keys(registry: Registry, config: GatewayConfig, args: argparse.N
     now = time.time()
     keys = [k.public(now) for k in await registry.list_api_keys()]
     lines = [
-        f"{k['id']:22} tg_{k['prefix']}_…  {k['consumer']:16} {k['plan']:10} "
+        f"{k['id']:22} {_shown(k['prefix'])}  {k['consumer']:16} {k['plan']:10} "
         f"{k['state']:8} {','.join(k['apis'])}"
         for k in keys
     ]

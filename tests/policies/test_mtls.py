@@ -165,6 +165,9 @@ def test_a_registered_certificate_until_it_is_revoked(estate):
     assert headers_of(response.json())["x-consumer-id"] == ["acme-cert"]
     record = estate["cert_record"]
     assert record["prefix"].startswith("x509:")
+    fingerprint = record["certificate_sha256"]
+    listing = _cli(estate["config"], "keys", "list")
+    assert f"cert sha256:{fingerprint[:8]}…" in listing.stdout, listing.stdout
     revoked = _cli(estate["config"], "keys", "revoke", record["id"])
     assert revoked.returncode == 0, revoked.stderr
     deadline = time.monotonic() + 10
@@ -299,3 +302,17 @@ def test_websocket_upgrades_take_the_certificate_too(estate):
     assert seen["x-forwarded-proto"] == "https"
     assert refused.status_code == 401
     assert refused.headers["content-type"] == "application/problem+json"
+
+
+def test_keys_create_cert_refuses_what_is_not_a_certificate(estate, tmp_path):
+    (tmp_path / "not.pem").write_text("-----BEGIN CERTIFICATE-----\nnope\n")
+    for path, problem in [
+        (tmp_path / "missing.pem", "cannot read the file"),
+        (tmp_path / "not.pem", "not a PEM certificate"),
+    ]:
+        result = _cli(
+            estate["config"], "keys", "create", "--consumer", "x", "--plan", "gold",
+            "--apis", "partner", "--cert", str(path),
+        )  # fmt: skip
+        assert result.returncode == 1
+        assert f"--cert {path}: {problem}" in result.stderr
