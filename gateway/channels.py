@@ -14,7 +14,10 @@ the body was never read.
 
 from __future__ import annotations
 
-from gateway.context import RequestContext
+from collections.abc import Callable
+
+from gateway.context import ChannelWrapper, RequestContext
+from gateway.problem import ProblemResponse
 from gateway.types import ASGIApp, Message, Receive, Send
 
 CLOSE = (b"connection", b"close")
@@ -86,8 +89,49 @@ class GuardedChannels:
         return int(getattr(rejection.response, "status", 400))
 
 
+async def read_body(receive: Receive, limit: int, too_large: str) -> bytes:
+    """The whole request body, for a check that needs it all before forwarding; more than
+    `limit` bytes raises RequestRejected (413, `too_large`). A client that disconnects
+    leaves the body short: the forwarder sees that."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(parts)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestRejected(ProblemResponse(413, too_large))
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+def whole_body_check(limit: int, too_large: str, check: Callable[[bytes], None]) -> ChannelWrapper:
+    """A wrapper that reads the whole body (at most `limit` bytes) on the first receive,
+    hands it to `check` (which raises RequestRejected to refuse it) and passes it on as
+    one message; later receives go straight through."""
+
+    def wrap(receive: Receive, send: Send) -> tuple[Receive, Send]:
+        checked = False
+
+        async def receive_checked() -> Message:
+            nonlocal checked
+            if checked:
+                return await receive()
+            checked = True
+            body = await read_body(receive, limit, too_large)
+            check(body)
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return receive_checked, send
+
+    return wrap
+
+
 async def _disconnected() -> Message:
     return {"type": "http.disconnect"}
 
 
-__all__ = ["GuardedChannels", "RequestRejected"]
+__all__ = ["GuardedChannels", "RequestRejected", "read_body", "whole_body_check"]

@@ -38,6 +38,12 @@ def _security_schemes(config: GatewayConfig) -> list[str]:
     return security_problems(config)
 
 
+def _bindings(config: GatewayConfig) -> list[str]:
+    from gateway.contracts.lint import binding_problems
+
+    return binding_problems(config)
+
+
 def _cross_tier(config: GatewayConfig) -> list[str]:
     from gateway.contracts.cross_tier import check_cross_tier
 
@@ -55,6 +61,7 @@ CHECKS: list[Check] = [
     _request_validation_contracts,
     _tier_lint,
     _security_schemes,
+    _bindings,
     _cross_tier,
 ]
 ADVISORY: list[Check] = [

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.observability.tracecontext import TraceContext
 from gateway.routing import Route
@@ -27,6 +27,8 @@ class Identity:
     api: str | None = None  # for service identities: the calling API's name
     credential_id: str | None = None  # key id or token jti: never the secret itself
     operations: frozenset[str] | None = None  # an API key's operation grants; None: all
+    # A verified token's claims (customer_id, act, ...); None for API keys.
+    claims: Mapping[str, Any] | None = field(default=None, compare=False)
 
 
 ResponseHook = Callable[["RequestContext", int, RawHeaders], Awaitable[None] | None]

@@ -38,7 +38,7 @@ class PolicySpec:
     name: str
     priority: int
     config_model: type[BaseModel]
-    build: Callable[[Any, BuildContext], Policy]
+    build: Callable[[Any, BuildContext], Policy | None]  # None: nothing to do for this API
     description: str = ""
 
 
@@ -53,6 +53,7 @@ PRIORITY = {
     "mtls": 785,
     "authorize": 780,
     "tier-guard": 700,
+    "object-binding": 650,
     "rate-limit": 600,
     "request-validation": 500,
     "response-cache": 400,
@@ -78,6 +79,8 @@ def build_chain(
     chain = []
     for name, policy_config in ordered:
         policy = specs[name].build(policy_config, ctx)
+        if policy is None:
+            continue  # configured, but the API gives it nothing to do (e.g. no binding)
         with contextlib.suppress(AttributeError):  # slotted policies keep their class name
             policy.name = name  # type: ignore[attr-defined]
         chain.append(policy)

@@ -39,8 +39,9 @@ def build_policy(
     api: Mapping[str, Any] | ApiConfig | None = None,
     services: Mapping[str, Any] | None = None,
     contract: Any = None,
-) -> Policy:
-    """Validate `raw` and build the policy for one API, as start-up does."""
+) -> Policy | None:
+    """Validate `raw` and build the policy for one API, as start-up does (None: the policy
+    has nothing to do for this API and stays out of its chain)."""
     api_config = api if isinstance(api, ApiConfig) else ApiConfig.model_validate(api or DEFAULT_API)
     config = GatewayConfig(apis=[api_config])
     policy_config: BaseModel = validate_policy_config(spec, raw, config)

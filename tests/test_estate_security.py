@@ -70,9 +70,11 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
 @pytest.fixture(scope="module")
 def shop(estate: Estate) -> dict:
     """An OAuth client made with `tiergate clients create`; the scopes of process and
-    system APIs too, which must not get it past the tier guard."""
+    system APIs too, which must not get it past the tier guard. A client token acts for no
+    customer: `mobile:support` (the bypass scope of mobile's bound operations) lets it
+    name any (tests/policies/test_object_binding_estate.py covers customers' own tokens)."""
     return estate.client(
-        "mobile:read mobile:write customer-360:read order-fulfilment:read "
+        "mobile:read mobile:write mobile:support customer-360:read order-fulfilment:read "
         "customers:read inventory:read"
     )
 
@@ -132,11 +134,11 @@ def test_authlib_client_credentials_token_calls_mobile_through_every_tier(
 
 
 def test_cli_partner_key_orders_for_its_account_and_the_order_shows_in_mobile(
-    estate: Estate, shop: dict, monkeypatch: pytest.MonkeyPatch
+    estate: Estate, shop: dict
 ) -> None:
-    consumer = unique_key("acme")
-    monkeypatch.setenv("TIERGATE_PARTNER_ACCOUNTS", f"{consumer}=cus_0012")
-    key = estate.partner_key(consumer)
+    # A consumer named like an account is that account, for the gateway's binding
+    # (object-binding.own_accounts in tiergate.yaml) and the partner API alike.
+    key = estate.partner_key("cus_0012")
     placed = httpx.post(
         f"{estate.url}{PARTNER}/orders/bulk",
         json={"lines": [{"sku": "SKU-0003", "quantity": 1}]},

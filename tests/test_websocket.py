@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 
 import pytest
@@ -325,7 +326,7 @@ class Firehose:
             return
         await receive()
         await send({"type": "websocket.accept"})
-        chunk = b"z" * 65536
+        chunk = os.urandom(65536)  # incompressible: permessage-deflate must not shrink it
         for n in range(self.count):
             await send({"type": "websocket.send", "bytes": n.to_bytes(4, "big") + chunk})
             self.sent += 1
@@ -336,7 +337,9 @@ def test_back_pressure_holds_the_upstream_while_the_client_does_not_read(tmp_pat
     from gateway.app import Gateway
     from tests.support.configs import make_config
 
-    firehose = Firehose(1500)  # ~96 MiB, far beyond what the buffers on the way can hold
+    # 2,500 x 64 KiB = 160 MiB: far beyond what the sockets and queues on the way can
+    # hold (TCP buffers here grow to 32 MiB per socket).
+    firehose = Firehose(2500)
     with serve_asgi(firehose) as upstream:
         api = {
             "name": "feed",
@@ -349,13 +352,20 @@ def test_back_pressure_holds_the_upstream_while_the_client_does_not_read(tmp_pat
 
             async def slow_reader():
                 async with connect(url, proxy=None, max_size=70000) as ws:
-                    await asyncio.sleep(1.5)  # read nothing
-                    held_at = firehose.sent
-                    numbers = []
-                    for _ in range(firehose.count):
-                        numbers.append(int.from_bytes((await ws.recv())[:4], "big"))
-                    return held_at, numbers
+                    held = -1
+                    for _ in range(40):  # read nothing until the upstream stops sending
+                        await asyncio.sleep(0.5)
+                        if firehose.sent == held:
+                            break
+                        held = firehose.sent
+                    numbers = [int.from_bytes((await ws.recv())[:4], "big") for _ in range(500)]
+                    for _ in range(100):  # reading lets the upstream go on
+                        if firehose.sent > held:
+                            break
+                        await asyncio.sleep(0.05)
+                    return held, numbers, firehose.sent
 
-            held_at, numbers = run(slow_reader())
-    assert held_at < 1000, held_at  # the upstream was made to wait
-    assert numbers == list(range(1500))  # nothing lost, nothing reordered
+            held, numbers, after = run(slow_reader())
+    assert 0 < held < 2500, held  # the upstream was made to wait...
+    assert after > held  # ...until the client read again
+    assert numbers == list(range(500))  # nothing lost, nothing reordered

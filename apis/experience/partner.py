@@ -2,7 +2,8 @@
 
 Calls order-fulfilment only. A partner's orders belong to one customer account: the
 gateway's verified `X-Consumer-ID` names it (directly as a customer id, or through
-`TIERGATE_PARTNER_ACCOUNTS="consumer=cus_0001,..."`); without one the body's
+`TIERGATE_PARTNER_ACCOUNTS="consumer=cus_0001,..."`); without one (the gateway admits
+that only for keys with the `partner:all-accounts` scope) the body's
 `customer_id` is used.
 """
 

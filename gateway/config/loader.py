@@ -109,6 +109,9 @@ def _resolve_policies(config: GatewayConfig) -> list[tuple[str, str]]:
             merged.setdefault("request-validation", {})
         if any(merged.get(name) not in (None, False) for name in AUTHENTICATION):
             merged["authorize"] = {}  # the operation's security is decided once credentials are in
+            # the contract's x-tiergate-bind, judged on the identity authorize chose (absent
+            # from the chain where no operation binds anything)
+            merged.setdefault("object-binding", {})
         for name, raw in merged.items():
             where = f"apis[{index}].policies.{name}" if name in api.policies else f"defaults.{name}"
             spec = POLICIES.get(name)

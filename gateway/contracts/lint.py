@@ -10,14 +10,18 @@ Rules (each problem is one sentence naming the file and the fix):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from gateway.config.models import ApiConfig, GatewayConfig
+
+if TYPE_CHECKING:
+    from gateway.policies._contract import Contract
 
 MISSING = "{api}: contract {path} does not exist; write it or fix `contract` in the config"
 UNREADABLE = "{api}: contract {path} is not valid YAML/JSON: {error}"
@@ -128,21 +132,28 @@ UNDECLARED_SCOPE = (
 _POLICY_FOR = {"bearer": "jwt", "apiKey": "api-key", "mutualTLS": "mtls"}
 
 
-def security_problems(config: GatewayConfig) -> list[str]:
-    """Every scheme a contract's operations require exists and is one the API enforces."""
+def _compiled(config: GatewayConfig) -> Iterator[tuple[ApiConfig, Path, dict, Contract]]:
+    """Each API's contract, parsed and compiled (problems kept); unreadable ones skipped
+    (lint_contracts reports them)."""
     from gateway.policies._contract import ContractError
     from gateway.policies._contract import load_contract as compile_contract
 
-    problems: list[str] = []
     for api in config.apis:
         if api.contract is None:
             continue
         path = contract_path(config, api)
         try:
             document = load_contract(path)
-            contract = compile_contract(path, validators=False)
+            contract = compile_contract(path, validators=False, strict=False)
         except (OSError, yaml.YAMLError, ContractError):
-            continue  # lint_contracts reports an unreadable contract
+            continue
+        yield api, path, document, contract
+
+
+def security_problems(config: GatewayConfig) -> list[str]:
+    """Every scheme a contract's operations require exists and is one the API enforces."""
+    problems: list[str] = []
+    for api, path, document, contract in _compiled(config):
         schemes = (document.get("components") or {}).get("securitySchemes") or {}
         used: dict[str, str] = {}
         for operation in contract.operations:
@@ -201,3 +212,32 @@ def _undeclared_scopes(
         UNDECLARED_SCOPE.format(api=api.name, op=op, path=path, scope=s, scheme=requirement.scheme)
         for s in sorted(requirement.scopes - declared)
     ]
+
+
+# -- object-level bindings (x-tiergate-bind) ------------------------------------------------
+
+BINDING_ANONYMOUS = (
+    "{api}: {path}: operation {op} binds values to its caller (x-tiergate-bind) but its "
+    "security lets anonymous requests in (an empty alternative); require a credential"
+)
+BINDING_OFF = (
+    "{api}: {path} binds operations to their caller (x-tiergate-bind: {ops}) but nothing "
+    "enforces it: configure an authentication policy (jwt or api-key) and do not turn "
+    "object-binding off"
+)
+
+
+def binding_problems(config: GatewayConfig) -> list[str]:
+    """Every x-tiergate-bind names parameters the operation has, and is enforced."""
+    problems: list[str] = []
+    for api, path, _, contract in _compiled(config):
+        problems += [f"{api.name}: {problem}" for problem in contract.problems]
+        problems += [
+            BINDING_ANONYMOUS.format(api=api.name, path=path, op=op.name)
+            for op in contract.operations
+            if op.binding is not None and () in (op.security or ())
+        ]
+        bound = [op.name for op in contract.operations if op.binding is not None]
+        if bound and "object-binding" not in api.policy_configs:
+            problems.append(BINDING_OFF.format(api=api.name, path=path, ops=", ".join(bound)))
+    return problems

@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl
 import jsonschema_rs
 import yaml
 
+from gateway.policies._binding import EXTENSION, Binding, Declared, compile_binding
+
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _INT = re.compile(r"^-?\d+$")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][+-]?\d+)?$")
@@ -100,6 +102,7 @@ class Operation:
     index: int = 0  # position in the contract's table: policies key precomputed data by it
     key: str = ""  # `METHOD /template`, the operation's name in logs and config
     name: str = ""  # the operationId, else `key`
+    binding: Binding | None = None  # x-tiergate-bind (gateway/policies/_binding.py)
     _response_validators: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def response_validator(self, status: str, media: str) -> Any | None:
@@ -168,9 +171,14 @@ class Contract:
     """
 
     def __init__(
-        self, document: dict[str, Any], source: str = "contract", validators: bool = True
+        self,
+        document: dict[str, Any],
+        source: str = "contract",
+        validators: bool = True,
+        strict: bool = True,
     ) -> None:
         self.source = source
+        self.problems: list[str] = []  # what is wrong with its extensions (strict: raised)
         components = document.get("components") or {}
         schemes = components.get("securitySchemes") or {}
         default_security = document.get("security")
@@ -203,6 +211,7 @@ class Contract:
                     security = op.get("security", default_security)
                     compiled.security = _security(security, schemes)
                     compiled.index = len(self.operations)
+                    compiled.binding = self._binding(compiled, op.get(EXTENSION))
                     self.operations.append(compiled)
                     operations[method.upper()] = compiled
             if "GET" in operations and "HEAD" not in operations:
@@ -215,6 +224,21 @@ class Contract:
                 templated.append((len(names), -len(template), entry))
         templated.sort(key=lambda e: (e[0], e[1]))
         self.templated = [entry for _, _, entry in templated]
+        if strict and self.problems:
+            raise ContractError(self.problems[0])
+
+    def _binding(self, op: Operation, raw: Any) -> Binding | None:
+        declared = Declared(
+            path=op.path_names,
+            query=frozenset(p.name for p in op.query),
+            headers=frozenset(p.name for p in op.headers),
+            json_body=op.json_body,
+            method=op.method,
+        )
+        binding, problems = compile_binding(raw, declared)
+        where = f"{self.source}: operation {op.name}" + (f" ({op.key})" if op.operation_id else "")
+        self.problems.extend(f"{where}: {problem}" for problem in problems)
+        return binding
 
     def match(self, path: str) -> tuple[PathEntry, tuple[str, ...]] | None:
         """The entry for a decoded path without a trailing slash, and its parameters."""
@@ -278,7 +302,7 @@ def scheme_kind(scheme: Any) -> str:
     return str(kind)
 
 
-def load_contract(path: Path, validators: bool = True) -> Contract:
+def load_contract(path: Path, validators: bool = True, strict: bool = True) -> Contract:
     try:
         text = path.read_text(encoding="utf-8")
         document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
@@ -286,7 +310,7 @@ def load_contract(path: Path, validators: bool = True) -> Contract:
         raise ContractError(f"{path}: cannot read the contract: {exc}") from None
     if not isinstance(document, dict):
         raise ContractError(f"{path}: the contract is not an OpenAPI document")
-    return Contract(document, str(path), validators)
+    return Contract(document, str(path), validators, strict)
 
 
 def _template_regex(template: str) -> tuple[re.Pattern[str], tuple[str, ...]]:

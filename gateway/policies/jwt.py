@@ -32,6 +32,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import jwt as pyjwt
@@ -541,7 +542,14 @@ def _identity(claims: dict[str, Any], issuer: _Issuer) -> Identity:
         # Only the gateway's own server may speak for tiers and plans: `tg_*` claims of an
         # external issuer are ignored, so no outside IdP can mint a service identity.
         kind = "client" if client_id is not None and client_id == subject else "user"
-        return Identity(kind, subject, client_id, scopes, credential_id=_jti(claims))
+        return Identity(
+            kind,
+            subject,
+            client_id,
+            scopes,
+            credential_id=_jti(claims),
+            claims=MappingProxyType(claims),
+        )
     if _jti(claims) is None:  # RFC 9068 §2.2; without it a token could not be revoked
         raise TokenRejected(MISSING_CLAIM.format(claim="jti"))
     kind = claims.get("tg_kind", "client")
@@ -561,6 +569,7 @@ def _identity(claims: dict[str, Any], issuer: _Issuer) -> Identity:
         tier=tier,
         api=api,
         credential_id=_jti(claims),
+        claims=MappingProxyType(claims),  # read-only: the identity is cached until `exp`
     )
 
 

@@ -33,10 +33,10 @@ from typing import Any, Literal
 from pydantic import Field
 
 from gateway import strict_json
-from gateway.channels import RequestRejected
+from gateway.channels import RequestRejected, whole_body_check
 from gateway.config.loader import contract_path
 from gateway.config.models import GatewayConfig, StrictModel
-from gateway.context import RequestContext
+from gateway.context import ChannelWrapper, RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
 from gateway.policies._contract import (
     ContractError,
@@ -112,45 +112,19 @@ class RequestValidation:
         """The body is missing or not JSON (last in `errors`): 400, whatever else is wrong."""
         return ProblemResponse(400, errors[-1]["detail"], errors=errors)
 
-    def _body_check(self, op: Operation, instance: dict[str, Any]) -> Any:
-        def wrap(receive: Receive, send: Send) -> tuple[Receive, Send]:
-            checked = False
+    def _body_check(self, op: Operation, instance: dict[str, Any]) -> ChannelWrapper:
+        def check(body: bytes) -> None:
+            try:
+                instance["body"] = strict_json.loads(body)
+            except ValueError as error:
+                problem = [body_error(NOT_JSON.format(error=error))]
+                raise RequestRejected(self._malformed(problem)) from None
+            errors = request_errors(op.validator, instance)
+            if errors:
+                raise RequestRejected(self._invalid(errors))
 
-            async def receive_checked() -> Message:
-                nonlocal checked
-                if checked:
-                    return await receive()
-                checked = True
-                body = await self._read(receive)
-                try:
-                    instance["body"] = strict_json.loads(body)
-                except ValueError as error:
-                    problem = [body_error(NOT_JSON.format(error=error))]
-                    raise RequestRejected(self._malformed(problem)) from None
-                errors = request_errors(op.validator, instance)
-                if errors:
-                    raise RequestRejected(self._invalid(errors))
-                return {"type": "http.request", "body": body, "more_body": False}
-
-            return receive_checked, send
-
-        return wrap
-
-    async def _read(self, receive: Receive) -> bytes:
-        parts: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return b"".join(parts)  # the forwarder sees the short body; client is gone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                too_large = BODY_TOO_LARGE.format(limit=self.max_body)
-                raise RequestRejected(ProblemResponse(413, too_large))
-            parts.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(parts)
+        too_large = BODY_TOO_LARGE.format(limit=self.max_body)
+        return whole_body_check(self.max_body, too_large, check)
 
     def _response_check(self, ctx: RequestContext, op: Operation) -> Any:
         def wrap(receive: Receive, send: Send) -> tuple[Receive, Send]:
@@ -214,7 +188,7 @@ def check_contracts(config: GatewayConfig) -> list[str]:
                 problems.append(NO_CONTRACT.format(api=api.name))
                 continue
             try:
-                load_contract(contract_path(config, api.contract))
+                load_contract(contract_path(config, api.contract), strict=False)
             except ContractError as error:
                 problems.append(f"API {api.name!r}: request-validation: {error}")
     return problems

@@ -36,7 +36,7 @@ def observed_estate_apis() -> list[dict[str, Any]]:
     for api in apis:
         api["contract"] = str(ROOT / api["contract"])
         api["policies"] = (
-            {"api-key": {}}
+            {"api-key": {}, "object-binding": api["policies"]["object-binding"]}  # acme's account
             if api["name"] == "partner"
             else {"jwt": {"issuers": [{"builtin": True}]}}
         )

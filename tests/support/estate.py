@@ -37,8 +37,10 @@ ROOT = Path(__file__).resolve().parents[2]
 ESTATE = ROOT / "tiergate.yaml"
 
 
-AUTH_POLICIES = ("jwt", "api-key", "tier-guard")
+AUTH_POLICIES = ("jwt", "api-key", "tier-guard", "object-binding")
 TEST_PLAN = "gold"  # the contract runs send hundreds of requests a minute
+MOBILE_SUPPORT = "mobile:support"  # bypass scope of mobile's bound operations
+PARTNER_SUPPORT = "partner:all-accounts"  # bypass scope of partner's bound operations
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Credentials:
     headers: dict[str, dict[str, str]] = field(default_factory=dict)
     services: dict[str, dict[str, str]] = field(default_factory=dict)
     partner_consumer: str = ""  # the consumer the partner key belongs to
+    issuer: Any = None  # the gateway's built-in authorization server (its signing key)
 
 
 _ACTIVE: list[Credentials] = []  # innermost served estate last
@@ -62,6 +65,33 @@ def partner_consumer() -> str:
     """The consumer of the innermost estate's partner key (to link it to an account with
     TIERGATE_PARTNER_ACCOUNTS)."""
     return _ACTIVE[-1].partner_consumer if _ACTIVE else ""
+
+
+def end_user_token(customer_id: str | None, scope: str, **claims: Any) -> str:
+    """An access token of the innermost estate's built-in server, signed with its own key,
+    as it issues them for a signed-in user (authorization code grant): `sub` the username,
+    `customer_id`, `client_id`, `scope` and the RFC 9068 claims; `claims` add or override
+    (`act` and the tg_* service claims for a token-exchange token, customer_id=None drops it).
+    """
+    import jwt
+
+    issuer = _ACTIVE[-1].issuer
+    kid, alg, private = issuer.signing_key()
+    now = int(time.time())
+    payload = {
+        "iss": issuer.issuer,
+        "aud": issuer.audience,
+        "sub": f"user-{customer_id}",
+        "client_id": "shop-app",
+        "customer_id": customer_id,
+        "scope": scope,
+        "iat": now,
+        "exp": now + 300,
+        "jti": unique_key("jti"),
+        **claims,
+    }
+    payload = {k: v for k, v in payload.items() if v is not None}
+    return jwt.encode(payload, private, algorithm=alg, headers={"kid": kid, "typ": "at+jwt"})
 
 
 def service_env(api: str) -> dict[str, str]:
@@ -101,11 +131,17 @@ async def _issue_credentials(config: GatewayConfig) -> tuple[str, str, str, str]
     registry = Registry.from_url(config.registry_url)
     try:
         await registry.start()
+        # Support credentials (the contracts' bypass scopes): they act for no customer and
+        # may name any, so the contract runs reach every customer and account.
         client, secret = await registry.create_client(
-            unique_key("tests-mobile"), ["mobile:read", "mobile:write"], plan=TEST_PLAN
+            unique_key("tests-mobile"),
+            ["mobile:read", "mobile:write", MOBILE_SUPPORT],
+            plan=TEST_PLAN,
         )
         consumer = unique_key("tests-partner")
-        _, key = await registry.create_api_key(consumer, TEST_PLAN, ["partner"])
+        _, key = await registry.create_api_key(
+            consumer, TEST_PLAN, ["partner"], scopes=[PARTNER_SUPPORT]
+        )
     finally:
         await registry.aclose()
     return client.client_id, secret, key, consumer
@@ -208,6 +244,7 @@ def serve_estate(tmp_path: Path, **kwargs: Any) -> Iterator[tuple[str, GatewayCo
     with var_dir(tmp_path / "var"), serve_asgi(gateway) as server:
         if kwargs.get("only") is None:
             credentials = provision(server.url, config, gateway.services["service_credentials"])
+            credentials.issuer = gateway.services["issuer"]
         else:
             credentials = Credentials()
         _ACTIVE.append(credentials)

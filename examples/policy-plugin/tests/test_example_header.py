@@ -18,6 +18,7 @@ def test_header_unsafe_values_are_refused() -> None:
 
 async def test_adds_the_header() -> None:
     policy = build_policy(SPEC, {"value": "beta"})
+    assert policy is not None
     ctx = request_context()
     assert await policy(ctx) is None
     assert (b"x-example-policy", b"beta") in ctx.response_headers
