@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 
 from gateway.config import ConfigError, load_config
+from gateway.policies import PluginError
 from gateway.server import ListenerFailed
 
 # Each entry adds its subcommands to the parser; areas own their commands.
@@ -149,6 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except ConfigError as error:
         print(f"tiergate: invalid configuration\n{error}", file=sys.stderr)
+        return 2
+    except PluginError as error:
+        print(f"tiergate: {error}", file=sys.stderr)
         return 2
     except ListenerFailed as error:
         print(f"tiergate: {error}", file=sys.stderr)

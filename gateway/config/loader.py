@@ -15,7 +15,7 @@ from gateway.config.errors import ConfigError, problems_from
 from gateway.config.models import GatewayConfig
 
 DEFAULT_CONFIG = "tiergate.yaml"
-AUTHENTICATION = ("jwt", "api-key")  # policies whose credentials `authorize` decides on
+AUTHENTICATION = ("jwt", "api-key", "mtls")  # policies whose credentials `authorize` decides on
 ENV_OVERRIDES = {
     "TIERGATE_REGISTRY_URL": "registry_url",
     "TIERGATE_LIMITS_STORAGE": "limits_storage",
@@ -184,6 +184,11 @@ def _check_operation_references(config: GatewayConfig) -> list[tuple[str, str]]:
             if hasattr(policy, "operation_references")
             for field, reference in policy.operation_references()
         ]
+        if api.websocket is not None and api.websocket.operations:
+            named += [
+                (f"apis[{index}].websocket.operations[{n}]", reference)
+                for n, reference in enumerate(api.websocket.operations)
+            ]
         if not named:
             continue
         contract = None

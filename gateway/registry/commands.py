@@ -78,6 +78,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="comma-separated operations (operationId or 'METHOD /template') the key is "
         "limited to; default: every operation of its APIs that accepts keys",
     )
+    create.add_argument(
+        "--cert",
+        metavar="FILE",
+        help="register this PEM client certificate (mTLS) instead of issuing a key: the "
+        "mtls policy maps it to the consumer by its SHA-256 fingerprint",
+    )
     create.add_argument("--json", action="store_true")
     create.set_defaults(handler=_run(_create_key))
     revoke = _with_config(keys.add_parser("revoke", help="revoke a key by id"))
@@ -274,10 +280,46 @@ async def _create_key(registry: Registry, config: GatewayConfig, args: argparse.
     )
     if why:
         return _fail(why)
+    fingerprint = None
+    if args.cert is not None:
+        fingerprint, why = certificate_fingerprint(args.cert)
+        if fingerprint is None:
+            return _fail(why)
     record, plaintext = await registry.create_api_key(
-        args.consumer, args.plan, apis, args.expires_in, args.scopes.split(), operations
+        args.consumer,
+        args.plan,
+        apis,
+        args.expires_in,
+        args.scopes.split(),
+        operations,
+        certificate_sha256=fingerprint,
     )
+    if fingerprint is not None:
+        lines = [f"id:   {record.id}", f"certificate sha256: {fingerprint}"]
+        _emit(args, {**record.public(time.time()), "certificate_sha256": fingerprint}, lines)
+        return 0
     return _emit_key(args, record, plaintext)
+
+
+def _shown(prefix: str) -> str:
+    """How a credential is listed: a key by its prefix, a certificate by its fingerprint."""
+    if prefix.startswith("x509:"):
+        return f"cert sha256:{prefix[5:]}…"
+    return f"tg_{prefix}_…"
+
+
+def certificate_fingerprint(path: str) -> tuple[str | None, str]:
+    """(SHA-256 hex of the PEM certificate's DER, "") or (None, why it cannot be read)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    try:
+        certificate = x509.load_pem_x509_certificate(Path(path).read_bytes())
+    except OSError as error:
+        return None, f"--cert {path}: cannot read the file: {error.strerror}"
+    except ValueError:
+        return None, f"--cert {path}: not a PEM certificate"
+    return certificate.fingerprint(hashes.SHA256()).hex(), ""
 
 
 async def _revoke_key(registry: Registry, config: GatewayConfig, args: argparse.Namespace) -> int:
@@ -303,7 +345,7 @@ async def _list_keys(registry: Registry, config: GatewayConfig, args: argparse.N
     now = time.time()
     keys = [k.public(now) for k in await registry.list_api_keys()]
     rows = [
-        [k["id"], f"tg_{k['prefix']}_…", k["consumer"], k["plan"], k["state"], ",".join(k["apis"])]
+        [k["id"], _shown(k["prefix"]), k["consumer"], k["plan"], k["state"], ",".join(k["apis"])]
         for k in keys
     ]
     header = ["ID", "KEY", "CONSUMER", "PLAN", "STATE", "APIS"]

@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.registry import schema as t
 from gateway.registry.credentials import (
+    certificate_credential,
+    certificate_prefix,
     hash_credential,
     matches,
     new_api_key,
@@ -289,15 +291,26 @@ class Registry(EndUsers):
         expires_in: float | None = None,
         scopes: Iterable[str] = (),
         operations: Iterable[str] | None = None,
+        certificate_sha256: str | None = None,
     ) -> tuple[ApiKeyRecord, str]:
         """Issue a partner key; returns (record, plaintext). Only the hash is stored.
 
         `scopes` are checked like a token's against the operation's apiKey requirement;
         `operations` (operationIds or "METHOD /template"), when given, limit the key to them.
+        With `certificate_sha256` the credential is that client certificate (mTLS), found
+        by its fingerprint; the "plaintext" returned is then the fingerprint's tag.
         """
         await self.ensure_consumer(consumer, plan)
         grants = _Grants(frozenset(scopes), None if operations is None else frozenset(operations))
-        return await self._insert_key(consumer, plan, frozenset(apis), expires_in, grants)
+        credential = None
+        if certificate_sha256 is not None:
+            credential = (
+                certificate_prefix(certificate_sha256),
+                certificate_credential(certificate_sha256),
+            )
+        return await self._insert_key(
+            consumer, plan, frozenset(apis), expires_in, grants, credential
+        )
 
     async def _insert_key(
         self,
@@ -306,9 +319,10 @@ class Registry(EndUsers):
         apis: frozenset[str],
         expires_in: float | None,
         grants: _Grants,
+        credential: tuple[str, str] | None = None,
     ) -> tuple[ApiKeyRecord, str]:
         now = time.time()
-        prefix, plaintext = new_api_key()
+        prefix, plaintext = credential or new_api_key()
         record = ApiKeyRecord(
             id=new_id("key"),
             prefix=prefix,
@@ -373,6 +387,11 @@ class Registry(EndUsers):
         now = time.time()
         if not old.usable(now):
             raise Conflict(f"API key {key_id!r} is {old.state(now)}; create a new key instead")
+        if old.prefix.startswith("x509:"):
+            raise Conflict(
+                f"{key_id!r} is a client certificate; register the new certificate with "
+                "`keys create --cert FILE` and revoke this one when it is retired"
+            )
         grants = _Grants(old.scopes, old.operations)
         new, plaintext = await self._insert_key(old.consumer_id, old.plan, old.apis, None, grants)
         ends = now + max(0.0, overlap_seconds)
