@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -44,6 +45,10 @@ def write_config(tmp_path: Path, apis: list[dict[str, Any]], **top: Any) -> Path
     return path
 
 
+# The line `up` prints once both listeners accept connections.
+LISTENING = re.compile(r"public \S+\s+admin \S+")
+
+
 @contextmanager
 def tiergate_up(
     config: Path,
@@ -78,7 +83,9 @@ def tiergate_up(
                 raise RuntimeError(f"tiergate up exited: {log.read_text()}")
             try:
                 # Only "is it up": TLS tests verify the certificate chain themselves.
-                if httpx.get(f"{url}/healthz", timeout=1, verify=False).status_code == 200:
+                healthy = httpx.get(f"{url}/healthz", timeout=1, verify=False).status_code == 200
+                # Up means both listeners: the admin one starts after the public one.
+                if healthy and LISTENING.search(log.read_text(errors="replace")):
                     break
             except httpx.TransportError:
                 pass
