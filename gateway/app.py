@@ -44,6 +44,7 @@ from gateway.proxy.upstreams import Upstreams
 from gateway.registry.component import RegistryComponent
 from gateway.routing import BAD_PATH, PathRejected, Route, RouteTable, normalise_path
 from gateway.types import Message, Receive, Scope, Send
+from gateway.websocket import WebSockets
 
 NOT_FOUND = "No API is published at '{path}'."
 METHOD_NOT_ALLOWED = "This path does not accept {method}; allowed: {allowed}."
@@ -87,6 +88,7 @@ class Gateway:
         self.unrouted_observers: list[Any] = []
         self.tracer: Any = None  # a SpanTracer when span export is configured
         self.components = [factory(self) for factory in COMPONENTS]
+        self.websockets = WebSockets(self)
         self.shell = Starlette(
             routes=self._shell_routes(),
             lifespan=self._lifespan,
@@ -118,11 +120,13 @@ class Gateway:
         await self.upstreams.start()
         for route in self.table.routes:
             pool = self.upstreams.pool(route.api.name)
-            route.upstream = Forwarder(route.api.name, pool, self.forwarded)
+            canary = self.upstreams.canary(route.api.name)
+            route.upstream = Forwarder(route.api.name, pool, self.forwarded, canary)
             route.contract = load_route_contract(self.config, route.api)
             route.chain = build_chain(
                 self.policies, self.config, route.api, self.services, route.contract
             )
+        self.websockets.start()
         self.ready = True
 
     async def shutdown(self) -> None:
@@ -135,6 +139,9 @@ class Gateway:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                await self.websockets(scope, receive, send)
+                return
             await self.shell(scope, receive, send)
             return
         refused = framing_problem(scope)
@@ -199,19 +206,17 @@ class Gateway:
                     return
         await self.shell(scope, receive, send)
 
-    async def _handle(
-        self, route: Route, path: str, scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        headers = scope["headers"]
+    def new_context(self, route: Route, path: str, scope: Scope, method: str) -> RequestContext:
+        """The context of one request to `route` (an upgrade is a GET)."""
         request_id = _header(scope, b"x-request-id")
         peer = scope["client"][0] if scope.get("client") else ""
-        ctx = RequestContext(
+        return RequestContext(
             scope=scope,
             route=route,
-            method=scope["method"],
+            method=method,
             path=path,
             query=scope.get("query_string", b""),
-            headers=headers,
+            headers=scope["headers"],
             request_id=(
                 request_id.decode()
                 if request_id and _REQUEST_ID.match(request_id)
@@ -221,6 +226,11 @@ class Gateway:
             started=time.perf_counter(),
             trace=trace_from_headers(_header(scope, b"traceparent"), _header(scope, b"tracestate")),
         )
+
+    async def _handle(
+        self, route: Route, path: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        ctx = self.new_context(route, path, scope, scope["method"])
         if self.tracer is not None:
             ctx.log["_span"] = self.tracer.start(ctx)
         status = 500

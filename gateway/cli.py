@@ -14,6 +14,7 @@ from gateway.admin.token import ensure_admin_token
 from gateway.checks import run_checks
 from gateway.config import ConfigError
 from gateway.loading import load_config
+from gateway.policies import PluginError
 from gateway.server import ListenerFailed, run
 from gateway.workers import run_workers, worker_problems
 
@@ -146,6 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except ConfigError as error:
         print(f"tiergate: invalid configuration\n{error}", file=sys.stderr)
+        return 2
+    except PluginError as error:
+        print(f"tiergate: {error}", file=sys.stderr)
         return 2
     except ListenerFailed as error:
         print(f"tiergate: {error}", file=sys.stderr)

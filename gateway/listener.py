@@ -24,9 +24,11 @@ from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from gateway.config.models import ListenerConfig
 from gateway.problem import TITLES, ProblemResponse
+from gateway.tls import tls_extension
 from gateway.types import Receive, Scope, Send
 
 HEADERS_TOO_LARGE = "The request's header fields exceed {limit} bytes."
@@ -61,6 +63,9 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
+        # TLS: the ASGI TLS extension (the verified client certificate, for mTLS), once
+        # per connection; uvicorn's protocols do not put it in the scope.
+        self._tls: Any = {"tls": tls_extension(transport)} if self.scheme == "https" else None
         self._head_bytes = 0
         self._raw_head = 0
         self._refusal: tuple[int, str] | None = None
@@ -116,6 +121,8 @@ class EdgeProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_bytes = 0
+        if self._tls is not None:
+            self.scope["extensions"] = self._tls
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
@@ -158,6 +165,16 @@ def _busy_app(retry_after: int) -> Any:
     return busy
 
 
+class EdgeWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol, with the ASGI TLS extension in the scope (mTLS)."""
+
+    async def run_asgi(self) -> None:
+        if self.scheme == "wss":
+            extensions: Any = self.scope["extensions"]
+            extensions["tls"] = tls_extension(self.transport)
+        await super().run_asgi()
+
+
 def protocol_for(
     limits: ListenerConfig, on_refused: Callable[[int], None] | None = None
 ) -> type[EdgeProtocol]:
@@ -184,10 +201,11 @@ def listener_options(
     """
     return {
         "http": protocol_for(limits, on_refused),
+        "ws": EdgeWebSocketProtocol,
         "proxy_headers": False,
         "timeout_keep_alive": limits.keep_alive_timeout,
         "server_header": False,
     }
 
 
-__all__ = ["EdgeProtocol", "listener_options", "protocol_for"]
+__all__ = ["EdgeProtocol", "EdgeWebSocketProtocol", "listener_options", "protocol_for"]

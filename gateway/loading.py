@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from gateway.config.catalogue import sign_in_problems
 from gateway.config.errors import ConfigError, problems_from
 from gateway.config.loader import contract_file_problems, contract_path, parse_config, read_config
 from gateway.config.models import GatewayConfig
@@ -22,7 +23,7 @@ from gateway.operations import reference_problem
 from gateway.policies import POLICIES
 from gateway.policies._contract import ContractError, load_contract
 
-AUTHENTICATION = ("jwt", "api-key")  # policies whose credentials `authorize` decides on
+AUTHENTICATION = ("jwt", "api-key", "mtls")  # policies whose credentials `authorize` decides on
 
 
 def load_config(
@@ -38,7 +39,7 @@ def validate_config(raw: dict[str, Any], source: Path, env: Mapping[str, str]) -
     problems = contract_file_problems(config, source.parent) + resolve_policies(config)
     if problems:
         raise ConfigError(str(source), problems)
-    problems = operation_reference_problems(config)
+    problems = operation_reference_problems(config) + sign_in_problems(config)
     if problems:
         raise ConfigError(str(source), problems)
     return config
@@ -96,6 +97,11 @@ def operation_reference_problems(config: GatewayConfig) -> list[tuple[str, str]]
             if hasattr(policy, "operation_references")
             for field, reference in policy.operation_references()
         ]
+        if api.websocket is not None and api.websocket.operations:
+            named += [
+                (f"apis[{index}].websocket.operations[{n}]", reference)
+                for n, reference in enumerate(api.websocket.operations)
+            ]
         if not named:
             continue
         contract = None

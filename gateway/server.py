@@ -9,7 +9,8 @@ import signal
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import uvicorn
 
@@ -18,11 +19,13 @@ from gateway.app import Gateway
 from gateway.config.models import GatewayConfig
 from gateway.listener import listener_options
 from gateway.observability.access_log import configure_access_log, flush_access_log
+from gateway.tls import ListenerTLS, SecureResponses
 
 
 class _Server(uvicorn.Server):
     """A uvicorn server whose signals are handled once for both listeners."""
 
+    tls: ListenerTLS | None = None
     listen_sockets: list[socket.socket] | None = None
 
     @contextlib.contextmanager
@@ -51,25 +54,39 @@ def uvicorn_options(config: GatewayConfig) -> dict[str, Any]:
 def build_servers(
     config: GatewayConfig, gateway: Gateway, worker: Worker | None = None
 ) -> list[uvicorn.Server]:
-    common = uvicorn_options(config)
-    public = uvicorn.Config(
-        gateway,
-        host=config.listeners.public.host,
-        port=config.listeners.public.port,
-        lifespan="on",
-        **{**common, **listener_options(config.listeners.public, gateway.refused)},
-    )
-    admin = uvicorn.Config(
-        admin_app(gateway),
-        host=config.listeners.admin.host,
-        port=config.listeners.admin.port if worker is None else worker.admin_port,
-        lifespan="off",
-        **{**common, **listener_options(config.listeners.admin)},
-    )
-    servers: list[uvicorn.Server] = [_Server(public), _Server(admin)]
+    public = _listener(config, "public", gateway, "on", on_refused=gateway.refused)
+    admin_port = None if worker is None else worker.admin_port
+    admin = _listener(config, "admin", admin_app(gateway), "off", port=admin_port)
     if worker is not None:  # the public socket is the supervisor's, shared by all workers
-        servers[0].listen_sockets = [worker.public_socket]  # type: ignore[attr-defined]
-    return servers
+        public.listen_sockets = [worker.public_socket]
+    return [public, admin]
+
+
+def _listener(
+    config: GatewayConfig,
+    name: str,
+    app: Any,
+    lifespan: Literal["on", "off"],
+    port: int | None = None,
+    on_refused: Callable[[int], None] | None = None,
+) -> _Server:
+    listener = getattr(config.listeners, name)
+    tls = listener_tls(config, name)
+    options = {**uvicorn_options(config), **listener_options(listener, on_refused)}
+    if tls is not None:
+        app = SecureResponses(app, tls.config.hsts)
+        options["ssl_context_factory"] = lambda _config, _default: tls.context
+    server = _Server(
+        uvicorn.Config(
+            app,
+            host=listener.host,
+            port=listener.port if port is None else port,
+            lifespan=lifespan,
+            **options,
+        )
+    )
+    server.tls = tls
+    return server
 
 
 @dataclass
@@ -83,6 +100,16 @@ class Worker:
     ready: Callable[[], None]
 
 
+def listener_tls(config: GatewayConfig, name: str) -> ListenerTLS | None:
+    """The listener's TLS context, loaded now: a file that cannot be loaded stops start-up."""
+    tls = getattr(config.listeners, name).tls
+    if tls is None:
+        return None
+    base = config.source.parent if config.source else Path.cwd()
+    source = str(config.source or "configuration")
+    return ListenerTLS(tls, base, f"listeners.{name}.tls", source)
+
+
 async def _started(server: uvicorn.Server, task: asyncio.Task) -> bool:
     while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn has no event
         await asyncio.sleep(0.05)
@@ -91,7 +118,8 @@ async def _started(server: uvicorn.Server, task: asyncio.Task) -> bool:
 
 def _url(server: uvicorn.Server) -> str:
     host, port = server.servers[0].sockets[0].getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    scheme = "https" if getattr(server, "tls", None) else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 class ListenerFailed(Exception):
@@ -124,6 +152,9 @@ async def serve(config: GatewayConfig, worker: Worker | None = None) -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
+    tls = [each for each in (getattr(s, "tls", None) for s in servers) if each is not None]
+    if tls:  # SIGHUP: certificates reloaded in place, no connection dropped
+        loop.add_signal_handler(signal.SIGHUP, lambda: [each.reload() for each in tls])
     public, admin = servers
     public_task = asyncio.create_task(_serve(public, servers))
     if await _started(public, public_task):  # the public listener first: the lifespan runs there

@@ -108,11 +108,20 @@ def log_request(ctx: RequestContext, status: int) -> None:
         "status": status,
         "client_ip": ctx.client_ip,
         "consumer": ctx.identity.consumer_id if ctx.identity else None,
+        **_end_user(ctx),
         "total_ms": round((time.perf_counter() - ctx.started) * 1000, 3),
     }
     if ctx.log:
         record.update((k, v) for k, v in ctx.log.items() if not k.startswith("_"))
     _emit(sink, record)
+
+
+def _end_user(ctx: RequestContext) -> dict[str, object]:
+    """`user` and `actor` (nearest first) when a signed-in user's token was used."""
+    user = ctx.identity.end_user if ctx.identity else None
+    if user is None:
+        return {}
+    return {"user": user.username, "actor": " ".join(user.actors) or None}
 
 
 def log_outside(scope: Scope, status: int, started: float, request_id: str | None) -> None:

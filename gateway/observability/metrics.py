@@ -51,14 +51,14 @@ class GatewayMetrics:
         self.upstream_duration = Histogram(
             "tiergate_upstream_duration_seconds",
             "Time until the upstream's response headers.",
-            ["api", "target"],
+            ["api", "target_set", "target"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.upstream_errors = Counter(
             "tiergate_upstream_errors",
             "Upstream failures (refused, timeout, invalid, open).",
-            ["api", "target", "kind"],
+            ["api", "target_set", "target", "kind"],
             registry=self.registry,
         )
         self.policy_rejections = Counter(
@@ -69,7 +69,7 @@ class GatewayMetrics:
         )
         # Label children, looked up once per label set: `.labels()` costs ~2 µs a call.
         self._children: dict[tuple, tuple[Any, Any]] = {}
-        self._upstream_children: dict[tuple[str, str], Any] = {}
+        self._upstream_children: dict[tuple[str, str, str], Any] = {}
         self._unrouted_children: dict[tuple[str, str], Any] = {}
 
     def observe(self, ctx: RequestContext, status: int, seconds: float, route: str) -> None:
@@ -106,16 +106,19 @@ class GatewayMetrics:
         child.inc()
 
     def _observe_extras(self, api: str, status: int, log: dict[str, Any]) -> None:
-        target = log.get("upstream_target", "unknown")
+        target = str(log.get("upstream_target", "unknown"))
+        target_set = str(log.get("upstream_set", "default"))
         upstream_ms = log.get("upstream_ms")
         if upstream_ms is not None:
-            child = self._upstream_children.get((api, target))
+            key = (api, target_set, target)
+            child = self._upstream_children.get(key)
             if child is None:
-                child = self.upstream_duration.labels(api, str(target))
-                self._upstream_children[(api, target)] = child
+                child = self.upstream_duration.labels(*key)
+                self._upstream_children[key] = child
             child.observe(upstream_ms / 1000)
         if "upstream_error" in log:
-            self.upstream_errors.labels(api, str(target), str(log["upstream_error"])).inc()
+            kind = str(log["upstream_error"])
+            self.upstream_errors.labels(api, target_set, target, kind).inc()
         if "ended_by" in log:
             self.policy_rejections.labels(api, str(log["ended_by"]), str(status)).inc()
 

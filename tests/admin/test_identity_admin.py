@@ -205,3 +205,37 @@ def test_plans_are_structured_json(tmp_path):
             "description": "",
         },
     ]
+
+
+def test_user_create_get_list_disable(gw):
+    username = f"ann-{uuid.uuid4().hex[:6]}"
+    body = {"username": username, "customer_id": "cus_0042", "password": "a long password"}
+    r = httpx.post(f"{gw.admin_url}/admin/users", headers=AUTH, json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["customer_id"] == "cus_0042" and "password" not in r.text
+    assert "long password" not in r.text
+    assert _problem(httpx.post(f"{gw.admin_url}/admin/users", headers=AUTH, json=body), 409)
+    got = httpx.get(f"{gw.admin_url}/admin/users/{username}", headers=AUTH).json()
+    assert got["disabled_at"] is None
+    listed = httpx.get(f"{gw.admin_url}/admin/users", headers=AUTH).json()["items"]
+    assert username in {u["username"] for u in listed}
+    r = httpx.post(f"{gw.admin_url}/admin/users/{username}/disable", headers=AUTH)
+    assert r.status_code == 200 and r.json()["disabled_at"] is not None
+    _problem(httpx.post(f"{gw.admin_url}/admin/users/nobody/disable", headers=AUTH), 404)
+    _problem(httpx.get(f"{gw.admin_url}/admin/users/nobody", headers=AUTH), 404)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": "a b", "customer_id": "cus_0001", "password": "long enough"},
+        {"username": "ann", "customer_id": "42", "password": "long enough"},
+        {"username": "ann", "customer_id": "cus_0001", "password": "short"},
+        {"username": "ann", "customer_id": "cus_0001"},
+        {"username": "ann", "customer_id": "cus_0001", "password": "long enough", "admin": True},
+    ],
+)
+def test_user_create_refusals(gw, body):
+    r = httpx.post(f"{gw.admin_url}/admin/users", headers=AUTH, json=body)
+    _problem(r, 400)
+    assert "long enough" not in r.text

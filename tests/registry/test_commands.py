@@ -14,7 +14,9 @@ import pytest
 from gateway.registry import Registry, hash_credential
 
 
-def tiergate(registry_url: str, cwd, *args: str) -> subprocess.CompletedProcess[str]:
+def tiergate(
+    registry_url: str, cwd, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TIERGATE_REGISTRY_URL": registry_url, "PYTHONPATH": os.getcwd()}
     env.pop("TIERGATE_CONFIG", None)
     return subprocess.run(
@@ -24,6 +26,7 @@ def tiergate(registry_url: str, cwd, *args: str) -> subprocess.CompletedProcess[
         capture_output=True,
         text=True,
         timeout=60,
+        input=stdin,
     )
 
 

@@ -19,14 +19,6 @@ from gateway.registry.schema import SCHEMA_VERSION
 from tests.support.databases import postgres_database
 
 
-@pytest.fixture
-async def registry(registry_url):
-    store = Registry.from_url(registry_url)
-    await store.start()
-    yield store
-    await store.aclose()
-
-
 async def _all_cells(registry: Registry) -> str:
     cells = []
     async with registry.engine.connect() as conn:
