@@ -81,7 +81,7 @@ def build_chain(
         policy = specs[name].build(policy_config, ctx)
         if policy is None:
             continue  # configured, but the API gives it nothing to do (e.g. no binding)
-        with contextlib.suppress(AttributeError):  # slotted policies keep their class name
+        with contextlib.suppress(AttributeError):  # a slotted policy without a `name` slot
             policy.name = name  # type: ignore[attr-defined]
         chain.append(policy)
     return tuple(chain)

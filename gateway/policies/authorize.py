@@ -91,7 +91,7 @@ class _Decision:
         return headers
 
 
-class Authorize:
+class AuthorizePolicy:
     def __init__(self, decisions: list[_Decision], default: _Decision) -> None:
         self.decisions = decisions
         self.default = default
@@ -231,12 +231,12 @@ def _decision(
     )
 
 
-def build(config: AuthorizeConfig, ctx: BuildContext) -> Authorize:
+def build(config: AuthorizeConfig, ctx: BuildContext) -> AuthorizePolicy:
     jwt, api_key, mtls = _configured(ctx.api)
     contract: Contract | None = ctx.contract
     operations = contract.operations if contract is not None else []
     decisions = [_decision(op, jwt, api_key, contract, mtls) for op in operations]
-    return Authorize(decisions, _decision(None, jwt, api_key, None, mtls))
+    return AuthorizePolicy(decisions, _decision(None, jwt, api_key, None, mtls))
 
 
 SPEC = PolicySpec(

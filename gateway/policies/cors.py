@@ -69,7 +69,7 @@ class CorsConfig(StrictModel):
         return self
 
 
-class Cors:
+class CorsPolicy:
     def __init__(self, config: CorsConfig) -> None:
         self.any_origin = "*" in config.allow_origins
         self.origins = frozenset(config.allow_origins)
@@ -152,8 +152,8 @@ class _Preflight:
         await send({"type": "http.response.body", "body": b""})
 
 
-def build(config: CorsConfig, ctx: BuildContext) -> Cors:
-    return Cors(config)
+def build(config: CorsConfig, ctx: BuildContext) -> CorsPolicy:
+    return CorsPolicy(config)
 
 
 SPEC = PolicySpec(

@@ -110,7 +110,7 @@ class _Compiled:
         return out
 
 
-class HeaderTransform:
+class HeaderTransformPolicy:
     def __init__(self, config: HeaderTransformConfig) -> None:
         banners = BANNERS if config.strip_banners else frozenset()
         self.request = _Compiled(config.request) if _active(config.request) else None
@@ -133,8 +133,8 @@ def _active(transform: _Transform) -> bool:
     return bool(transform.add or transform.remove or transform.rename)
 
 
-def build(config: HeaderTransformConfig, ctx: BuildContext) -> HeaderTransform:
-    return HeaderTransform(config)
+def build(config: HeaderTransformConfig, ctx: BuildContext) -> HeaderTransformPolicy:
+    return HeaderTransformPolicy(config)
 
 
 SPEC = PolicySpec(

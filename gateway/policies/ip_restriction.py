@@ -38,7 +38,7 @@ class IpRestrictionConfig(StrictModel):
         return self
 
 
-class IpRestriction:
+class IpRestrictionPolicy:
     def __init__(self, config: IpRestrictionConfig, api: str) -> None:
         self.allow = tuple(config.allow)
         self.deny = tuple(config.deny)
@@ -63,8 +63,8 @@ class IpRestriction:
         return ProblemResponse(403, FORBIDDEN.format(ip=ctx.client_ip or "?", api=self.api))
 
 
-def build(config: IpRestrictionConfig, ctx: BuildContext) -> IpRestriction:
-    return IpRestriction(config, ctx.api.name)
+def build(config: IpRestrictionConfig, ctx: BuildContext) -> IpRestrictionPolicy:
+    return IpRestrictionPolicy(config, ctx.api.name)
 
 
 SPEC = PolicySpec(

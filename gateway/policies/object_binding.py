@@ -110,7 +110,7 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _DECODER = strict_json.decoder(object_pairs_hook=_pairs)
 
 
-class ObjectBinding:
+class ObjectBindingPolicy:
     def __init__(self, config: ObjectBindingConfig, bindings: list[Binding | None]) -> None:
         self.bindings = bindings
         self.accounts = dict(config.accounts)
@@ -241,13 +241,13 @@ def _document(data: bytes) -> Any:
         raise RequestRejected(ProblemResponse(400, NOT_JSON.format(error=error))) from None
 
 
-def build(config: ObjectBindingConfig, ctx: BuildContext) -> ObjectBinding | None:
+def build(config: ObjectBindingConfig, ctx: BuildContext) -> ObjectBindingPolicy | None:
     """None (absent from the chain) when no operation of the API declares a binding."""
     contract: Contract | None = ctx.contract
     bindings = [op.binding for op in contract.operations] if contract is not None else []
     if not any(bindings):
         return None
-    return ObjectBinding(config, bindings)
+    return ObjectBindingPolicy(config, bindings)
 
 
 SPEC = PolicySpec(

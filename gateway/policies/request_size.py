@@ -36,8 +36,8 @@ class RequestSizeConfig(StrictModel):
     )
 
 
-class RequestSize:
-    __slots__ = ("api", "limit", "timeout")
+class RequestSizePolicy:
+    __slots__ = ("api", "limit", "name", "timeout")  # name: set by build_chain
 
     def __init__(self, config: RequestSizeConfig, api: str) -> None:
         self.limit = config.max_body_bytes
@@ -94,8 +94,8 @@ class RequestSize:
 _CLOSE = (CLOSE[0].decode(), CLOSE[1].decode())
 
 
-def build(config: RequestSizeConfig, ctx: BuildContext) -> RequestSize:
-    return RequestSize(config, ctx.api.name)
+def build(config: RequestSizeConfig, ctx: BuildContext) -> RequestSizePolicy:
+    return RequestSizePolicy(config, ctx.api.name)
 
 
 SPEC = PolicySpec(

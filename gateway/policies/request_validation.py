@@ -70,7 +70,7 @@ class RequestValidationConfig(StrictModel):
     )
 
 
-class RequestValidation:
+class RequestValidationPolicy:
     def __init__(self, config: RequestValidationConfig, api: str) -> None:
         self.api = api
         self.body = config.body
@@ -194,10 +194,10 @@ def check_contracts(config: GatewayConfig) -> list[str]:
     return problems
 
 
-def build(config: RequestValidationConfig, ctx: BuildContext) -> RequestValidation:
+def build(config: RequestValidationConfig, ctx: BuildContext) -> RequestValidationPolicy:
     if ctx.contract is None:
         raise RuntimeError(NO_CONTRACT.format(api=ctx.api.name))
-    return RequestValidation(config, ctx.api.name)
+    return RequestValidationPolicy(config, ctx.api.name)
 
 
 SPEC = PolicySpec(

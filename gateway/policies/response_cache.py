@@ -133,7 +133,7 @@ def _limits_redis_url(limits_storage: str) -> str:
     return url
 
 
-class ResponseCache:
+class ResponseCachePolicy:
     def __init__(
         self,
         config: ResponseCacheConfig,
@@ -329,7 +329,7 @@ def _rules(config: ResponseCacheConfig, ctx: BuildContext) -> dict[int, Operatio
     return rules
 
 
-def build(config: ResponseCacheConfig, ctx: BuildContext) -> ResponseCache:
+def build(config: ResponseCacheConfig, ctx: BuildContext) -> ResponseCachePolicy:
     registry = ctx.services.get(SERVICE)
     if not isinstance(registry, CacheRegistry):
         registry = CacheRegistry()  # no cache component: works, but cannot be purged
@@ -338,8 +338,8 @@ def build(config: ResponseCacheConfig, ctx: BuildContext) -> ResponseCache:
         store = registry.redis_store(
             ctx.api.name, url, config.key_prefix, config.max_entry_bytes, config.redis_timeout
         )
-        return ResponseCache(config, store, _rules(config, ctx))
-    return ResponseCache(
+        return ResponseCachePolicy(config, store, _rules(config, ctx))
+    return ResponseCachePolicy(
         config, registry.store(ctx.api.name, config.max_bytes), _rules(config, ctx)
     )
 

@@ -56,7 +56,7 @@ SERVICE = "service"  # identity kind of a tier API's own credentials; any other 
 CHALLENGE = ("www-authenticate", 'Bearer realm="tiergate"')
 
 
-class TierGuard:
+class TierGuardPolicy:
     def __init__(self, config: TierGuardConfig, build: BuildContext) -> None:
         api = build.api
         self.api = api.name
@@ -110,8 +110,8 @@ def _forbidden(detail: str, rule: str) -> ProblemResponse:
     return ProblemResponse(403, detail, rule=rule)
 
 
-def build(config: TierGuardConfig, ctx: BuildContext) -> TierGuard:
-    return TierGuard(config, ctx)
+def build(config: TierGuardConfig, ctx: BuildContext) -> TierGuardPolicy:
+    return TierGuardPolicy(config, ctx)
 
 
 SPEC = PolicySpec(

@@ -23,10 +23,9 @@ from gateway.proxy.headers import (
     nearest,
     request_drop_set,
 )
-from gateway.proxy.transport import UpstreamRequest, UpstreamResponse
+from gateway.proxy.transport import IDEMPOTENT, UpstreamRequest, UpstreamResponse
 from gateway.types import Message, RawHeaders, Receive, Send
 
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 BUFFER_REQUEST_LIMIT = 1 << 20  # bodies up to 1 MiB with a Content-Length are read whole
 BUFFER_RESPONSE_LIMIT = 1 << 16  # responses up to 64 KiB are sent in one message
 NO_BODY = frozenset({204, 304})  # statuses that never have a body (RFC 9110 §6.4.1)

@@ -25,10 +25,9 @@ from gateway.proxy.errors import (
     UpstreamProtocolError,
     UpstreamTimeout,
 )
-from gateway.proxy.transport import UpstreamRequest
+from gateway.proxy.transport import IDEMPOTENT, UpstreamRequest
 from gateway.types import RawHeaders
 
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 HIGH_WATER = 1 << 16  # pause reading the upstream with this much body unsent
 IDLE_SECONDS = 4.0  # below uvicorn's 5 s keep-alive, so a pooled socket is rarely stale
 _FRAMING = frozenset({b"content-length", b"transfer-encoding"})

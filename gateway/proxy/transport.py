@@ -9,6 +9,10 @@ from typing import Protocol
 from gateway.config.models import MAX_RESPONSE_HEADER_BYTES, MAX_RESPONSE_HEADERS
 from gateway.types import RawHeaders
 
+# Methods a retry may resend (RFC 9110 §9.2.2): forward's retries and the pool's replay
+# of a request a stale connection dropped.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
 
 @dataclass(slots=True)
 class UpstreamRequest:

@@ -7,8 +7,8 @@ from starlette.middleware import Middleware
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from gateway.catalogue.security_headers import SecurityHeadersMiddleware
 from gateway.config.errors import ConfigError
-from gateway.policies.security_headers import SecurityHeadersMiddleware
 from tests.support.configs import make_config
 from tests.support.edge import CountingUpstream, serve_gateway
 from tests.support.servers import serve_asgi

@@ -3,7 +3,7 @@
 Not a chain policy (API responses belong to their upstreams): a reusable header set
 and a tiny pure-ASGI middleware, mountable on any Starlette app or route:
 
-    from gateway.policies.security_headers import SecurityHeadersMiddleware
+    from gateway.catalogue.security_headers import SecurityHeadersMiddleware
     app = Starlette(routes=..., middleware=[Middleware(SecurityHeadersMiddleware)])
 
 Headers the wrapped app already set are kept (a page may loosen its own CSP).
