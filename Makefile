@@ -34,6 +34,7 @@ contract-test: $(STAMP)
 # Redocly CLI (pinned in scripts/redocly.sh) installs itself into .tools/ once.
 lint: $(STAMP)
 	$(BIN)/ruff check gateway apis tests bench
+	$(BIN)/ruff format --check gateway apis tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	bash scripts/redocly.sh lint
