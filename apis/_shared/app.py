@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -41,10 +41,19 @@ def create_api(
         finally:
             await db.dispose()
 
+    return tier_app(routes, lifespan)
+
+
+def tier_app(
+    routes: Sequence[BaseRoute],
+    lifespan: Any = None,
+    exception_handlers: Mapping[Any, Any] = EXCEPTION_HANDLERS,
+) -> Starlette:
+    """Every tier API's Starlette app: its routes, problem+json for every error."""
     return Starlette(
         routes=list(routes),
         lifespan=lifespan,
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=dict(exception_handlers),
         middleware=[Middleware(ProblemGuard)],
     )
 

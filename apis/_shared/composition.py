@@ -14,23 +14,20 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from apis._shared.app import tier_app
 from apis._shared.problems import EXCEPTION_HANDLERS as BASE_HANDLERS
 from apis._shared.problems import (
     FORMAT_MISMATCH,
     LABELS,
     PARAMETER_INVALID,
     Problem,
-    ProblemGuard,
     parameter_error,
     parameter_problem,
     problem_response,
-    title_of,
 )
 from apis._shared.service_client import (
     ServiceConflict,
@@ -98,11 +95,6 @@ def inherited_errors(request: Request, exc: ServiceError) -> list[dict[str, str]
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {**BASE_HANDLERS, ServiceError: service_error_handler}
-
-
-def problem_body(status: int, detail: str) -> dict[str, Any]:
-    """A problem document as data (stored by sagas, answered again on replay)."""
-    return {"type": "about:blank", "title": title_of(status), "status": status, "detail": detail}
 
 
 def parse_params(model: type[Model], request: Request, lists: Sequence[str] = ()) -> Model:
@@ -174,10 +166,5 @@ def create_tier_app(
     on_started: Any = None,
 ) -> WithServiceClient:
     """A starlette app with problem+json errors and a ServiceClient for the tier below."""
-    app = Starlette(
-        routes=list(routes),
-        lifespan=lifespan,
-        exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[Middleware(ProblemGuard)],
-    )
+    app = tier_app(routes, lifespan, EXCEPTION_HANDLERS)
     return WithServiceClient(app, api, env=env, on_started=on_started)

@@ -60,6 +60,12 @@ class Problem(Exception):
         self.headers = dict(headers or {})
 
 
+def problem_body(status: int, detail: str) -> dict[str, Any]:
+    """A problem document as data (sent as problem+json; stored by sagas, answered again
+    on replay)."""
+    return {"type": "about:blank", "title": title_of(status), "status": status, "detail": detail}
+
+
 def problem_response(
     status: int,
     detail: str,
@@ -67,12 +73,7 @@ def problem_response(
     errors: list[dict[str, str]] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": title_of(status),
-        "status": status,
-        "detail": detail,
-    }
+    body = problem_body(status, detail)
     if errors:
         body["errors"] = errors
     content = json.dumps(body, ensure_ascii=False).encode()

@@ -1,4 +1,4 @@
-"""Value formats every system API shares: money as 2-decimal strings, UTC timestamps."""
+"""Value formats every API shares: customer ids, money as 2-decimal strings, UTC timestamps."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from pydantic import StringConstraints
 CURRENCY = "EUR"
 MONEY_PATTERN = r"^-?[0-9]{1,13}\.[0-9]{2}$"
 UNIT_PRICE_PATTERN = r"^[0-9]{1,7}\.[0-9]{2}$"
+CUSTOMER_ID_PATTERN = r"^cus_[0-9a-z]{4,32}$"  # customer ids, in every tier
 
 Money = Annotated[str, StringConstraints(pattern=MONEY_PATTERN)]
 UnitPrice = Annotated[str, StringConstraints(pattern=UNIT_PRICE_PATTERN)]
+CustomerId = Annotated[str, StringConstraints(pattern=CUSTOMER_ID_PATTERN)]
 
 
 def money(cents: int) -> str:

@@ -31,6 +31,7 @@ from apis._shared.service_client import (
     service_client,
 )
 from apis._shared.validation import JsonInt, QueryInt, read_body
+from apis._shared.values import CUSTOMER_ID_PATTERN
 
 API = "mobile"
 CUSTOMER_360 = "/process/customer-360/v1"
@@ -44,7 +45,7 @@ PART_NOTICES = {
 
 class CustomerParam(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    customer_id: str = Field(pattern=r"^cus_[0-9a-z]{4,32}$")
+    customer_id: str = Field(pattern=CUSTOMER_ID_PATTERN)
 
 
 class BrowseQuery(BaseModel):
@@ -63,7 +64,7 @@ class Item(BaseModel):
 
 class NewOrder(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    customer_id: str = Field(pattern=r"^cus_[0-9a-z]{4,32}$")
+    customer_id: str = Field(pattern=CUSTOMER_ID_PATTERN)
     items: list[Item] = Field(min_length=1, max_length=20)
 
 

@@ -39,10 +39,11 @@ from apis._shared.service_client import (
     service_client,
 )
 from apis._shared.validation import JsonInt, QueryInt, read_body
+from apis._shared.values import CUSTOMER_ID_PATTERN
 
 API = "partner"
 FULFILMENT = "/process/order-fulfilment/v1"
-CUSTOMER_RE = re.compile(r"^cus_[0-9a-z]{4,32}$")
+CUSTOMER_RE = re.compile(CUSTOMER_ID_PATTERN)
 LOW_STOCK = 10
 NO_ORDER = "There is no order with reference '{id}' for this account."
 NO_ACCOUNT = (
@@ -78,7 +79,7 @@ class BulkLine(BaseModel):
 
 class BulkOrder(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    customer_id: str | None = Field(None, pattern=r"^cus_[0-9a-z]{4,32}$")
+    customer_id: str | None = Field(None, pattern=CUSTOMER_ID_PATTERN)
     lines: list[BulkLine] = Field(min_length=1, max_length=50)
 
     @field_validator("customer_id", mode="before")

@@ -24,6 +24,7 @@ from apis._shared.service_client import (
     service_client,
 )
 from apis._shared.validation import QueryInt
+from apis._shared.values import CUSTOMER_ID_PATTERN
 
 API = "customer-360"
 CUSTOMERS = "/system/customers/v1"
@@ -35,7 +36,7 @@ ORDERS_SCANNED = 100
 
 class Params(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    customer_id: str = Field(pattern=r"^cus_[0-9a-z]{4,32}$")
+    customer_id: str = Field(pattern=CUSTOMER_ID_PATTERN)
     recent_orders: QueryInt = Field(5, ge=1, le=20)
 
 

@@ -39,9 +39,9 @@ from apis._shared.composition import (
     derived_key,
     idempotency_key,
     parse_params,
-    problem_body,
 )
 from apis._shared.pagination import CURSOR_PATTERN
+from apis._shared.problems import problem_body
 from apis._shared.service_client import (
     ServiceClient,
     ServiceConflict,
@@ -53,6 +53,7 @@ from apis._shared.service_client import (
     service_client,
 )
 from apis._shared.validation import JsonInt, QueryInt, read_body
+from apis._shared.values import CUSTOMER_ID_PATTERN
 from apis.process.order_fulfilment.store import (
     COMPLETED,
     FAILED,
@@ -113,7 +114,7 @@ class Line(BaseModel):
 
 class PlaceOrder(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    customer_id: str = Field(pattern=r"^cus_[0-9a-z]{4,32}$")
+    customer_id: str = Field(pattern=CUSTOMER_ID_PATTERN)
     lines: list[Line] = Field(min_length=1, max_length=50)
 
 

@@ -13,7 +13,6 @@ from apis._shared.values import Money
 EMAIL_PATTERN = (
     r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}$"
 )
-CUSTOMER_ID_PATTERN = r"^cus_[0-9a-z]{4,32}$"
 
 Email = Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)]
 Segment = Literal["retail", "business", "vip"]

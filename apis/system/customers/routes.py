@@ -19,9 +19,8 @@ from apis._shared.idempotency import Idempotency, read_key
 from apis._shared.pagination import page_body, page_of
 from apis._shared.problems import Problem
 from apis._shared.validation import path_id, read_body, read_query
-from apis._shared.values import money, now, timestamp
+from apis._shared.values import CUSTOMER_ID_PATTERN, money, now, timestamp
 from apis.system.customers.models import (
-    CUSTOMER_ID_PATTERN,
     Balance,
     Customer,
     CustomerCreate,

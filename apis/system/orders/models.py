@@ -8,10 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from apis._shared.pagination import PageQuery
 from apis._shared.validation import JsonInt
-from apis._shared.values import Money, UnitPrice
+from apis._shared.values import CustomerId, Money, UnitPrice
 
 ORDER_ID_PATTERN = r"^ord_[0-9a-z]{6,32}$"
-CustomerId = Annotated[str, StringConstraints(pattern=r"^cus_[0-9a-z]{4,32}$")]
 ReservationId = Annotated[str, StringConstraints(pattern=r"^res_[0-9a-z]{6,32}$")]
 Sku = Annotated[str, StringConstraints(pattern=r"^SKU-[0-9]{4}$")]
 OrderStatus = Literal["placed", "shipped", "delivered", "cancelled"]

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from apis._shared.idempotency import KEY_PATTERN
 from apis._shared.pagination import CURSOR_PATTERN
-from apis._shared.values import MONEY_PATTERN, UNIT_PRICE_PATTERN
+from apis._shared.values import CUSTOMER_ID_PATTERN, MONEY_PATTERN, UNIT_PRICE_PATTERN
 from apis.system.customers import models as customers
 from apis.system.inventory import models as inventory
 from apis.system.orders import models as orders
@@ -27,7 +27,7 @@ def schemas(name: str) -> dict:
     ("name", "schema", "pattern"),
     [
         ("customers", "Email", customers.EMAIL_PATTERN),
-        ("customers", "CustomerId", customers.CUSTOMER_ID_PATTERN),
+        ("customers", "CustomerId", CUSTOMER_ID_PATTERN),
         ("customers", "Money", MONEY_PATTERN),
         ("customers", "Cursor", CURSOR_PATTERN),
         ("orders", "OrderId", orders.ORDER_ID_PATTERN),
