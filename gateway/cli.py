@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 
+from gateway import init as init_commands
 from gateway.admin.token import ensure_admin_token
+from gateway.catalogue import commands as catalogue_commands
 from gateway.checks import run_checks
 from gateway.config import ConfigError
+from gateway.contracts import cli as contracts_commands
+from gateway.limits import cli as limits_commands
 from gateway.loading import load_config
 from gateway.policies import PluginError
+from gateway.registry import commands as registry_commands
 from gateway.server import ListenerFailed, run
 from gateway.workers import run_workers, worker_problems
 
@@ -35,25 +39,22 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
     check.set_defaults(handler=cmd_check)
 
 
-# Modules with a `register(subparsers)` function, one per area.
-COMMAND_MODULES = [
-    "gateway.registry.commands",
-    "gateway.catalogue.commands",
-    "gateway.limits.cli",
-    "gateway.init",
-]
+# Each area owns its subcommands: a module with `register(subparsers)`, in help order.
+COMMAND_MODULES = (
+    registry_commands,
+    catalogue_commands,
+    limits_commands,
+    init_commands,
+    contracts_commands,
+)
 
 
 def _register_areas(sub: argparse._SubParsersAction) -> None:
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for module in COMMAND_MODULES:
+        module.register(sub)
 
 
 REGISTRARS: list[Registrar] = [_register_core, _register_areas]
-
-from gateway.contracts.cli import register as _register_contracts  # noqa: E402
-
-REGISTRARS.append(_register_contracts)
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 import importlib.util
 import sys
 
-from gateway.contracts.lint import contract_path
+from gateway.contracts.lint import api_contract_path
 from gateway.contracts.runner import DEFAULT_MAX_EXAMPLES, run_contract
 from gateway.loading import load_config
 
@@ -85,7 +85,7 @@ def cmd_contract_test(args: argparse.Namespace) -> int:
         url = root if args.direct else root + api.path
         run = run_contract(
             name,
-            contract_path(config, api),
+            api_contract_path(config, api),
             url,
             max_examples=args.max_examples,
             headers=args.header,

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from gateway.config.models import ApiConfig, GatewayConfig
-from gateway.contracts.lint import HTTP_METHODS, contract_path
+from gateway.contracts.lint import HTTP_METHODS, api_contract_path
 
 LOCATIONS = ("query", "path")
 WIDER = (
@@ -235,7 +235,7 @@ def check_cross_tier(config: GatewayConfig) -> list[str]:
     for api in config.apis:
         if api.contract is None:
             continue  # forwarded by prefix: no parameters are known to compare
-        path = contract_path(config, api)
+        path = api_contract_path(config, api)
         documents[api.name] = (path, _load(path))
     problems: list[str] = []
     for api in config.apis:

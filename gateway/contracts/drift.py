@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from gateway.config.models import ApiConfig, GatewayConfig
-from gateway.contracts.lint import HTTP_METHODS, contract_path, load_contract
+from gateway.contracts.lint import HTTP_METHODS, api_contract_path, load_contract
 from gateway.proxy.inprocess import load_asgi
 
 UNDOCUMENTED = (
@@ -62,7 +62,7 @@ def api_drift(config: GatewayConfig, api: ApiConfig) -> list[str]:
     target = next((t for t in api.upstream.targets if t.startswith("asgi:")), None)
     if target is None or api.contract is None:
         return []
-    path = contract_path(config, api)
+    path = api_contract_path(config, api)
     try:
         documented = documented_operations(load_contract(path))
         served = served_operations(load_asgi(target))

@@ -18,6 +18,7 @@ import yaml
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
+from gateway.config import contract_path
 from gateway.config.models import ApiConfig, GatewayConfig
 from gateway.policies._contract import ContractError
 from gateway.policies._contract import load_contract as compile_contract
@@ -43,10 +44,9 @@ DUPLICATE_OPERATION = (
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
-def contract_path(config: GatewayConfig, api: ApiConfig) -> Path:
+def api_contract_path(config: GatewayConfig, api: ApiConfig) -> Path:
     assert api.contract is not None, "only APIs with a contract are linted"
-    base = config.source.parent if config.source is not None else Path.cwd()
-    return base / api.contract
+    return contract_path(config, api.contract)
 
 
 def load_contract(path: Path) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def lint_contracts(config: GatewayConfig) -> list[str]:
     for api in config.apis:
         if api.contract is None:
             continue  # forwarded by prefix; nothing to lint
-        path = contract_path(config, api)
+        path = api_contract_path(config, api)
         if not path.is_file():
             problems.append(MISSING.format(api=api.name, path=path))
             continue
@@ -140,7 +140,7 @@ def _compiled(config: GatewayConfig) -> Iterator[tuple[ApiConfig, Path, dict, Co
     for api in config.apis:
         if api.contract is None:
             continue
-        path = contract_path(config, api)
+        path = api_contract_path(config, api)
         try:
             document = load_contract(path)
             contract = compile_contract(path, validators=False, strict=False)

@@ -19,7 +19,7 @@ from typing import Any
 
 from apis.experience import mobile, partner
 from apis.process import customer_360, order_fulfilment
-from gateway.contracts.lint import contract_path
+from gateway.contracts.lint import api_contract_path
 from gateway.contracts.runner import ContractRun, run_contract
 from tests.support.estate import (
     AUTH_ENFORCED,
@@ -96,7 +96,7 @@ def run_estate(
             api = config.api(name)
             common = dict(
                 api=name,
-                contract=contract_path(config, api),
+                contract=api_contract_path(config, api),
                 max_examples=max_examples,
                 phases=ALL_PHASES,
                 seed=seed,

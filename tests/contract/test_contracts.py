@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.contracts.lint import contract_path
+from gateway.contracts.lint import api_contract_path
 from gateway.contracts.runner import ContractRun, run_contract
 from tests.contract.estate_runs import APIS, SYSTEM, run_estate
 from tests.support.estate import serve_estate
@@ -62,7 +62,7 @@ def test_the_auth_checks_catch_an_api_that_ignores_credentials(tmp_path: Path) -
     with serve_estate(tmp_path, only=["customers"]) as (url, config):
         run = run_contract(
             api="customers",
-            contract=contract_path(config, config.api("customers")),
+            contract=api_contract_path(config, config.api("customers")),
             url=url + config.api("customers").path,
             max_examples=1,
             phases="examples",
