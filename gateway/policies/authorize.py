@@ -26,7 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.config.models import ApiConfig, StrictModel
+from gateway.config.base import StrictModel
+from gateway.config.models import ApiConfig
 from gateway.context import Identity, RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
 from gateway.policies._contract import Alternative, Contract, Operation, Requirement

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from gateway.config.models import HTTP_METHODS, StrictModel
+from gateway.config.base import StrictModel
+from gateway.config.models import HTTP_METHODS
 from gateway.context import RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
 from gateway.types import RawHeaders, Receive, Scope, Send

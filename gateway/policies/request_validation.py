@@ -35,7 +35,8 @@ from pydantic import Field
 from gateway import strict_json
 from gateway.channels import RequestRejected, whole_body_check
 from gateway.config import contract_path
-from gateway.config.models import GatewayConfig, StrictModel
+from gateway.config.base import StrictModel
+from gateway.config.models import GatewayConfig
 from gateway.context import ChannelWrapper, RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
 from gateway.policies._contract import (

@@ -16,7 +16,8 @@ Everything is decided at start-up from the config: a request costs a set lookup.
 
 from __future__ import annotations
 
-from gateway.config.models import TIER_ORDER, GatewayConfig, StrictModel
+from gateway.config.base import StrictModel
+from gateway.config.models import TIER_ORDER, GatewayConfig
 from gateway.context import Identity, RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
 from gateway.problem import ProblemResponse
