@@ -36,7 +36,7 @@ from gateway.observability.component import ObservabilityComponent
 from gateway.observability.tracecontext import from_headers as trace_from_headers
 from gateway.operations import load_route_contract, resolve
 from gateway.pipeline import build_chain, policy_name
-from gateway.policies import POLICIES
+from gateway.policies import policies as registered_policies
 from gateway.problem import ProblemResponse
 from gateway.proxy.forward import ClientDisconnected, Forwarder, UpstreamStreamBroken
 from gateway.proxy.headers import ForwardedPolicy
@@ -70,7 +70,7 @@ class Gateway:
 
     def __init__(self, config: GatewayConfig, services: dict[str, Any] | None = None) -> None:
         self.config = config
-        self.policies = POLICIES
+        self.policies = registered_policies()  # entry points, loaded on first use
         self.table = RouteTable(config.apis)
         self.forwarded = ForwardedPolicy(config.trusted_proxies)
         self.services: dict[str, Any] = services if services is not None else {}

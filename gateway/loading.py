@@ -20,7 +20,7 @@ from gateway.config.errors import ConfigError, problems_from
 from gateway.config.loader import contract_file_problems, contract_path, parse_config, read_config
 from gateway.config.models import GatewayConfig
 from gateway.operations import reference_problem
-from gateway.policies import POLICIES
+from gateway.policies import policies as registered_policies
 from gateway.policies._contract import ContractError, load_contract
 
 AUTHENTICATION = ("jwt", "api-key", "mtls")  # policies whose credentials `authorize` decides on
@@ -47,10 +47,13 @@ def validate_config(raw: dict[str, Any], source: Path, env: Mapping[str, str]) -
 
 def resolve_policies(config: GatewayConfig) -> list[tuple[str, str]]:
     """Validate each policy's own config with that policy's model."""
+    # The policies published as entry points are loaded here, not at import: a plugin
+    # importing the gateway must find it importable.
+    specs = registered_policies()
     problems: list[tuple[str, str]] = []
     defaults = {}
     for name, raw in config.defaults.items():
-        spec = POLICIES.get(name)
+        spec = specs.get(name)
         if spec is None:
             problems.append((f"defaults.{name}", _unknown_policy(name)))
             continue
@@ -71,7 +74,7 @@ def resolve_policies(config: GatewayConfig) -> list[tuple[str, str]]:
             merged.setdefault("object-binding", {})
         for name, raw in merged.items():
             where = f"apis[{index}].policies.{name}" if name in api.policies else f"defaults.{name}"
-            spec = POLICIES.get(name)
+            spec = specs.get(name)
             if spec is None:
                 problems.append((where, _unknown_policy(name)))
                 continue
@@ -119,4 +122,5 @@ def operation_reference_problems(config: GatewayConfig) -> list[tuple[str, str]]
 
 
 def _unknown_policy(name: str) -> str:
-    return f"unknown policy {name!r}; known policies: {', '.join(sorted(POLICIES)) or 'none'}"
+    known = ", ".join(sorted(registered_policies())) or "none"
+    return f"unknown policy {name!r}; known policies: {known}"
