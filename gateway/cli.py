@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "gateway.registry.commands",
     "gateway.catalogue.commands",
     "gateway.limits.cli",
+    "gateway.reload.commands",
 ]
 
 

@@ -51,6 +51,7 @@ def component_factories() -> list[Callable[[Gateway], Component]]:
     from gateway.oauth.component import OAuthComponent
     from gateway.observability.component import ObservabilityComponent
     from gateway.registry.component import RegistryComponent
+    from gateway.reload.component import ReloadComponent
 
     return [
         RegistryComponent,
@@ -60,4 +61,5 @@ def component_factories() -> list[Callable[[Gateway], Component]]:
         CacheComponent,
         ObservabilityComponent,
         CatalogueComponent,
+        ReloadComponent,
     ]

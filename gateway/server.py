@@ -91,6 +91,14 @@ async def _serve(server: uvicorn.Server, servers: list[uvicorn.Server]) -> None:
         raise ListenerFailed(f"cannot listen on {where}; is another process using it?") from None
 
 
+def sighup_handlers(gateway: Gateway) -> list[Callable[[], None]]:
+    """What SIGHUP does, in order: each entry is a plain callable run on the event loop
+    (reload the config; other reloadable parts append theirs)."""
+    from gateway.reload import reload_on_signal
+
+    return [reload_on_signal(gateway.services["reloader"])]
+
+
 async def serve(config: GatewayConfig) -> None:
     if config.access_log:
         configure_access_log()
@@ -104,6 +112,8 @@ async def serve(config: GatewayConfig) -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
+    hangup = sighup_handlers(gateway)
+    loop.add_signal_handler(signal.SIGHUP, lambda: [handler() for handler in hangup])
     public, admin = servers
     public_task = asyncio.create_task(_serve(public, servers))
     if await _started(public, public_task):  # the public listener first: the lifespan runs there

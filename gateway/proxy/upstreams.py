@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Collection
 from typing import Any
 
-from gateway.config.models import GatewayConfig
+from gateway.config.models import ApiConfig, GatewayConfig
 from gateway.proxy.aiohttp_transport import AiohttpTransport
 from gateway.proxy.balancer import Target, TargetPool
 from gateway.proxy.h1_transport import H1Transport
@@ -35,21 +36,52 @@ class Upstreams:
         self.tls: Transport | None = None
         self._asgi: dict[str, AsgiTransport] = {}
         self._pools: dict[str, TargetPool] = {}
-        self._checkers: list[HealthChecker] = []
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: dict[str, asyncio.Task] = {}  # API name → its active health checks
 
     async def start(self) -> None:
         for api in self.config.apis:
-            targets = [
-                Target(url.rstrip("/"), await self._transport(url, api.name))
-                for url in api.upstream.targets
-            ]
-            pool = TargetPool(targets, api.upstream)
-            self._pools[api.name] = pool
-            if api.upstream.health_check is not None:
-                checker = HealthChecker(pool, api.upstream.health_check)
-                self._checkers.append(checker)
-                self._tasks.append(asyncio.create_task(checker.run()))
+            await self._start_api(api)
+
+    async def _start_api(self, api: ApiConfig) -> None:
+        targets = [
+            Target(url.rstrip("/"), await self._transport(url, api.name))
+            for url in api.upstream.targets
+        ]
+        pool = TargetPool(targets, api.upstream)
+        self._pools[api.name] = pool
+        if api.upstream.health_check is not None:
+            checker = HealthChecker(pool, api.upstream.health_check)
+            self._tasks[api.name] = asyncio.create_task(checker.run())
+
+    async def successor(
+        self, config: GatewayConfig, keep: Collection[str]
+    ) -> tuple[Upstreams, list[TargetPool], list[asyncio.Task]]:
+        """The upstreams of a reloaded `config`, sharing this one's transports.
+
+        The pools (breakers, health, round-robin position) of the APIs named in `keep`
+        carry over; the others are built afresh. Returns the new upstreams, the pools
+        no longer used and their health-check tasks, for the caller to drain and stop.
+        """
+        new = Upstreams(config, self.gateway_app, self.http)
+        new.tls, new._asgi = self.tls, self._asgi
+        try:
+            for api in config.apis:
+                if api.name in keep and api.name in self._pools:
+                    new._pools[api.name] = self._pools[api.name]
+                    if api.name in self._tasks:
+                        new._tasks[api.name] = self._tasks[api.name]
+                else:
+                    await new._start_api(api)
+        except BaseException:
+            for name, task in new._tasks.items():
+                if self._tasks.get(name) is not task:
+                    task.cancel()
+            raise
+        kept = set(map(id, new._pools.values()))
+        retired = [pool for pool in self._pools.values() if id(pool) not in kept]
+        running = set(map(id, new._tasks.values()))
+        stopped = [task for task in self._tasks.values() if id(task) not in running]
+        return new, retired, stopped
 
     async def _transport(self, url: str, api: str) -> Transport:
         if url.startswith("https:"):
@@ -75,9 +107,9 @@ class Upstreams:
         return {name: pool.state() for name, pool in self._pools.items()}
 
     async def aclose(self) -> None:
-        for task in self._tasks:
+        for task in self._tasks.values():
             task.cancel()
-        for task in self._tasks:
+        for task in self._tasks.values():
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         for transport in self._asgi.values():
