@@ -193,3 +193,40 @@ def test_a_refused_reload_names_the_problem_and_keeps_the_old_config(tmp_path, u
     assert restart_only.json()["problems"] == [
         "listeners: changed, but this setting is read only at start-up; restart the gateway"
     ]
+
+
+def test_a_plan_limit_changed_in_the_file_applies_after_reload_and_keeps_the_count(
+    tmp_path, upstreams
+):
+    blue, _ = upstreams
+    api = shop(blue.url, **{"api-key": {}, "rate-limit": {}})
+    config = write_config(tmp_path, [api], access_log=False)
+    rewrite(config, api, plans={"gold": {"limits": ["5/minute"], "quotas": {"daily": 1000}}})
+    env = {"TIERGATE_ADMIN_TOKEN": TOKEN, "TIERGATE_REGISTRY_URL": f"sqlite:///{tmp_path}/r.db"}
+    with tiergate_up(config, env=env) as gateway, httpx.Client(timeout=10) as http:
+        admin = admin_url(gateway, config)
+        created = http.post(
+            f"{admin}/admin/keys",
+            headers=AUTH,
+            json={"consumer": "acme", "plan": "gold", "apis": ["shop"]},
+        )
+        assert created.status_code == 201, created.text
+        key = {"X-API-Key": created.json()["key"]}
+        url = f"{gateway.url}/experience/shop/v1/x"
+        first = [http.get(url, headers=key) for _ in range(3)]
+        rewrite(config, api, plans={"gold": {"limits": ["4/minute"], "quotas": {"daily": 1000}}})
+        assert reload(admin).json()["apis"]["changed"] == ["shop"]
+        lowered = [http.get(url, headers=key) for _ in range(2)]
+        rewrite(config, api, plans={"gold": {"limits": ["8/minute"], "quotas": {"daily": 1000}}})
+        assert reload(admin).status_code == 200
+        raised = [http.get(url, headers=key) for _ in range(5)]
+        usage = http.get(f"{admin}/admin/usage/acme", headers=AUTH).json()
+    assert [r.status_code for r in first] == [200] * 3
+    assert first[-1].headers["ratelimit-policy"].startswith('"gold/minute";q=5;w=60')
+    # 3 counted before the reload: the new limit of 4 leaves one request, not four.
+    assert [r.status_code for r in lowered] == [200, 429]
+    assert lowered[0].headers["ratelimit-policy"].startswith('"gold/minute";q=4;w=60')
+    assert lowered[0].headers["x-ratelimit-remaining"] == "0"
+    # Raised to 8: four more (the refused request took no unit).
+    assert [r.status_code for r in raised] == [200] * 4 + [429]
+    assert usage["daily"]["used"] == 8
