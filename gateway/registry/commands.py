@@ -45,6 +45,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing = _with_config(clients.add_parser("list", help="list clients (never secrets)"))
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=_run(_list_clients))
+    rotate = _with_config(
+        clients.add_parser("rotate", help="give a client a new secret; the old one overlaps")
+    )
+    rotate.add_argument("client_id")
+    rotate.add_argument(
+        "--overlap", type=int, default=3600, help="seconds the old secret stays valid"
+    )
+    rotate.add_argument("--json", action="store_true")
+    rotate.set_defaults(handler=_run(_rotate_client))
 
     keys = sub.add_parser("keys", help="partner API keys").add_subparsers(
         dest="action", required=True
@@ -164,6 +173,28 @@ async def _create_client(
             ONCE,
         ],
     )
+    return 0
+
+
+async def _rotate_client(
+    registry: Registry, config: GatewayConfig, args: argparse.Namespace
+) -> int:
+    from gateway.oauth.service_secrets import remember_secret
+
+    if args.overlap < 0:
+        return _fail("--overlap must be 0 or more seconds")
+    client, secret = await registry.rotate_client_secret(args.client_id, args.overlap)
+    embedded = remember_secret(config.registry_url, client.client_id, secret)
+    data = {**client.public(), "client_secret": secret, "overlap_seconds": args.overlap}
+    lines = [
+        f"client_id:     {client.client_id}",
+        f"client_secret: {secret}",
+        ONCE,
+        f"The previous secret stays valid for {args.overlap} s.",
+    ]
+    if embedded:
+        lines.append("The gateway's embedded service uses it after its next reload or restart.")
+    _emit(args, data, lines)
     return 0
 
 

@@ -55,6 +55,8 @@ class ClientRecord:
     tokens_issued: int = 0
     last_token_at: float | None = None
     secret_hash: str = field(default="", repr=False, compare=False)
+    previous_secret_hash: str | None = field(default=None, repr=False, compare=False)
+    previous_secret_until: float | None = None
 
     def public(self) -> dict[str, Any]:
         return {

@@ -21,13 +21,19 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # version reached → statements that bring the previous version there
 MIGRATIONS: dict[int, list[str]] = {
     # API keys' grants beside their API list: scopes and (optionally) operations.
     2: [
         "ALTER TABLE api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE api_keys ADD COLUMN operations TEXT",
+    ],
+    # Client secrets rotate with an overlap: the previous secret's hash and its end; the
+    # audit trail is a table of its own (created from the metadata).
+    3: [
+        "ALTER TABLE oauth_clients ADD COLUMN previous_secret_hash VARCHAR(64)",
+        "ALTER TABLE oauth_clients ADD COLUMN previous_secret_until FLOAT",
     ],
 }
 # Any constant: the key of the PostgreSQL advisory lock that serialises schema work.
@@ -78,6 +84,8 @@ oauth_clients = Table(
     Column("revoked_at", Float),
     Column("tokens_issued", Integer, nullable=False, default=0),
     Column("last_token_at", Float),
+    Column("previous_secret_hash", String(64)),  # still accepted until previous_secret_until
+    Column("previous_secret_until", Float),
 )
 
 api_keys = Table(
