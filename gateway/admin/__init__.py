@@ -10,14 +10,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from gateway.admin.tokens import AdminAuthentication, AdminTokens
 from gateway.problem import ProblemResponse
 
 
-def create_admin_app(gateway: Any) -> Starlette:
+def create_admin_app(gateway: Any) -> Any:
     routes: list[BaseRoute] = []
     for component in gateway.components:
         routes.extend(component.admin_routes())
-    return Starlette(routes=routes, exception_handlers={HTTPException: _problem})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _problem})
+    return AdminAuthentication(app, AdminTokens.from_config(gateway.config))
 
 
 async def _problem(request: Request, exc: Exception) -> Response:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from gateway.admin.tokens import AdminTokenConfig, AdminTokenName
 from gateway.catalogue.config import CatalogueConfig
 from gateway.limits.config import PlanConfig, PlanName, RateLimitingConfig, StorageUrl
 from gateway.observability.config import ObservabilityConfig
@@ -313,6 +314,11 @@ class GatewayConfig(StrictModel):
     )
     admin_token: str | None = Field(
         None, description="Bearer token for the admin API; unset disables the admin API."
+    )
+    admin_tokens: dict[AdminTokenName, AdminTokenConfig] = Field(
+        default_factory=dict,
+        description="Named admin tokens, read-only or read-write (docs/operations.md); "
+        "admin_token, when set, is one more: read-write, named 'admin'.",
     )
     oauth: OAuthConfig = Field(
         default_factory=OAuthConfig, description="Built-in OAuth2 authorization server."

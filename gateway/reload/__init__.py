@@ -51,6 +51,7 @@ RESTART_ONLY = (
     "observability",
     "catalogue",
     "admin_token",
+    "admin_tokens",
 )
 RESTART_NEEDED = "{field}: changed, but this setting is read only at start-up; restart the gateway"
 BUILD_FAILED = "apis.{api}: {error}"
