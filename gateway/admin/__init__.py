@@ -10,16 +10,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from gateway.admin.audit import AuditTrail, audit_route
 from gateway.admin.tokens import AdminAuthentication, AdminTokens
 from gateway.problem import ProblemResponse
 
 
 def create_admin_app(gateway: Any) -> Any:
-    routes: list[BaseRoute] = []
+    registry = gateway.services.get("registry")
+    routes: list[BaseRoute] = [audit_route(registry, gateway.config.admin_token)]
     for component in gateway.components:
         routes.extend(component.admin_routes())
     app = Starlette(routes=routes, exception_handlers={HTTPException: _problem})
-    return AdminAuthentication(app, AdminTokens.from_config(gateway.config))
+    recorded = AuditTrail(app, registry)
+    return AdminAuthentication(recorded, AdminTokens.from_config(gateway.config))
 
 
 async def _problem(request: Request, exc: Exception) -> Response:

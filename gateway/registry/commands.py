@@ -85,6 +85,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=_run(_list_keys))
 
+    trail = _with_config(
+        sub.add_parser("audit", help="who changed what, newest first (the audit trail)")
+    )
+    trail.add_argument("--actor", help="e.g. admin-token:ops or cli:alice")
+    trail.add_argument("--action", help="entries whose action starts with this")
+    trail.add_argument("--target", help="the id or name changed")
+    trail.add_argument("--since", type=float, help="POSIX seconds")
+    trail.add_argument("--limit", type=int, default=50, help="at most this many (1-500)")
+    trail.add_argument("--json", action="store_true")
+    trail.set_defaults(handler=_run(_audit_list))
+
     signing = sub.add_parser("signing-keys", help="token signing keys").add_subparsers(
         dest="action", required=True
     )
@@ -115,7 +126,10 @@ def _run(action: Action) -> Callable[[argparse.Namespace], int]:
             registry = Registry.from_url(config.registry_url)
             try:
                 await registry.start()
-                return await action(registry, config, args)
+                code = await action(registry, config, args)
+                if code == 0 and (args.command, getattr(args, "action", None)) in AUDITED:
+                    await _audit(registry, args)
+                return code
             finally:
                 await registry.aclose()
 
@@ -135,12 +149,64 @@ def _run(action: Action) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
+# Commands that change the registry: each success is appended to the audit trail.
+AUDITED = {
+    ("clients", "create"),
+    ("clients", "rotate"),
+    ("keys", "create"),
+    ("keys", "revoke"),
+    ("keys", "rotate"),
+    ("signing-keys", "rotate"),
+}
+
+
+async def _audit_list(registry: Registry, config: GatewayConfig, args: argparse.Namespace) -> int:
+    from gateway.registry import audit
+
+    if not 1 <= args.limit <= audit.MAX_PAGE:
+        return _fail(f"--limit must be between 1 and {audit.MAX_PAGE}")
+    found = await audit.entries(
+        registry,
+        actor=args.actor,
+        action=args.action,
+        target=args.target,
+        since=args.since,
+        limit=args.limit,
+    )
+    lines = [
+        f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(e.at))} {e.actor:24} "
+        f"{e.action} {e.target or ''}".rstrip()
+        for e in found
+    ]
+    _emit(args, {"items": [e.public() for e in found]}, lines or ["(no entries)"])
+    return 0
+
+
+async def _audit(registry: Registry, args: argparse.Namespace) -> None:
+    import getpass
+
+    from gateway.registry import audit
+
+    target = next(
+        (
+            str(getattr(args, name))
+            for name in ("client_id", "key_id", "name", "consumer")
+            if getattr(args, name, None)
+        ),
+        None,
+    )
+    action = f"{args.command} {args.action}"
+    after = getattr(args, "emitted", None)
+    await audit.append(registry, f"cli:{getpass.getuser()}", action, target, None, after)
+
+
 def _fail(message: str) -> int:
     print(f"tiergate: {message}", file=sys.stderr)
     return 1
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> None:
+    args.emitted = data  # what the audit trail records (secrets redacted there)
     if getattr(args, "json", False):
         print(json.dumps(data, indent=2))
     else:
@@ -231,6 +297,7 @@ async def _create_key(registry: Registry, config: GatewayConfig, args: argparse.
 
 async def _revoke_key(registry: Registry, config: GatewayConfig, args: argparse.Namespace) -> int:
     record = await registry.revoke_api_key(args.key_id)
+    args.emitted = record.public(time.time())
     print(f"revoked {record.id} (prefix {record.prefix}); every node refuses it within seconds")
     return 0
 

@@ -133,10 +133,23 @@ revoked_tokens = Table(
     Column("revoked_at", Float, nullable=False),
 )
 
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(160), nullable=False),  # admin-token:NAME | cli:USER
+    Column("action", String(200), nullable=False),  # "POST /admin/keys", "keys revoke"...
+    Column("target", String(256)),
+    Column("before", Text),  # JSON, secrets redacted
+    Column("after", Text),  # JSON, secrets redacted
+)
+
 INDEXES = [
     Index("ix_api_keys_consumer", api_keys.c.consumer_id),
     Index("ix_revoked_tokens_revoked_at", revoked_tokens.c.revoked_at),
     Index("ix_applications_consumer", applications.c.consumer_id),
+    Index("ix_audit_log_at", audit_log.c.at),
 ]
 
 
