@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "gateway.catalogue.commands",
     "gateway.limits.cli",
     "gateway.reload.commands",
+    "gateway.registry.state_commands",
 ]
 
 

@@ -182,9 +182,14 @@ async def _audit_list(registry: Registry, config: GatewayConfig, args: argparse.
     return 0
 
 
-async def _audit(registry: Registry, args: argparse.Namespace) -> None:
+def cli_actor() -> str:
+    """Who the audit trail names for a change made with the CLI."""
     import getpass
 
+    return f"cli:{getpass.getuser()}"
+
+
+async def _audit(registry: Registry, args: argparse.Namespace) -> None:
     from gateway.registry import audit
 
     target = next(
@@ -197,7 +202,7 @@ async def _audit(registry: Registry, args: argparse.Namespace) -> None:
     )
     action = f"{args.command} {args.action}"
     after = getattr(args, "emitted", None)
-    await audit.append(registry, f"cli:{getpass.getuser()}", action, target, None, after)
+    await audit.append(registry, cli_actor(), action, target, None, after)
 
 
 def _fail(message: str) -> int:
