@@ -30,4 +30,5 @@ async def _problem(request: Request, exc: Exception) -> Response:
     detail = (
         f"No admin endpoint at '{request.url.path}'." if exc.status_code == 404 else str(exc.detail)
     )
-    return ProblemResponse(exc.status_code, detail)  # type: ignore[return-value]
+    headers = list((exc.headers or {}).items())  # e.g. Allow on 405
+    return ProblemResponse(exc.status_code, detail, headers=headers)  # type: ignore[return-value]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 from starlette.requests import Request
@@ -115,6 +116,12 @@ def audit_route(registry: Any, token: str | None) -> Route:
             before_id = int(params["before_id"]) if "before_id" in params else None
         except ValueError:
             detail = BAD_FILTER.format(name="since, until, limit or before_id", what="a number")
+            return ProblemResponse(400, detail)  # type: ignore[return-value]
+        if before_id is not None and not 0 < before_id < 2**63:
+            detail = BAD_FILTER.format(name="before_id", what="a positive 64-bit integer")
+            return ProblemResponse(400, detail)  # type: ignore[return-value]
+        if not all(math.isfinite(value) for value in numbers.values()):
+            detail = BAD_FILTER.format(name="since or until", what="a finite number")
             return ProblemResponse(400, detail)  # type: ignore[return-value]
         if not 1 <= limit <= audit.MAX_PAGE:
             detail = BAD_FILTER.format(name="limit", what=f"between 1 and {audit.MAX_PAGE}")
