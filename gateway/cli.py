@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -17,6 +18,7 @@ Registrar = Callable[[argparse._SubParsersAction], None]
 def _register_core(sub: argparse._SubParsersAction) -> None:
     up = sub.add_parser("up", help="start what the config describes")
     up.add_argument("--config", help="config file (default: $TIERGATE_CONFIG or tiergate.yaml)")
+    up.add_argument("--watch", action="store_true", help="reload when the config changes (dev)")
     up.set_defaults(handler=cmd_up)
     check = sub.add_parser("check", help="validate config, contracts and tier rules")
     check.add_argument("--config", help="config file (default: $TIERGATE_CONFIG or tiergate.yaml)")
@@ -50,6 +52,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     from gateway.server import run
 
     config = load_config(args.config)
+    if args.watch:
+        os.environ["TIERGATE_WATCH"] = "1"  # gateway/reload/watch.py; workers inherit it
     problems = run_checks(config, advisory=False)  # what `check` refuses, `up` refuses too
     if problems:
         print("tiergate: invalid configuration", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,7 @@ from starlette.routing import BaseRoute, Route
 from gateway.admin.auth import require_admin
 from gateway.components import Component
 from gateway.problem import ProblemResponse
-from gateway.reload import Reloader
+from gateway.reload import Reloader, watch
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -31,6 +32,8 @@ class ReloadComponent(Component):
 
     async def start(self) -> None:
         self.reloader.started()
+        if os.environ.get(watch.ENV) == "1":
+            self.reloader._spawn(watch.watch(self.reloader))
         for component in self.gateway.components:
             metrics = getattr(component, "metrics", None)
             if component.name == "observability" and metrics is not None:

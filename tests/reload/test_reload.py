@@ -230,3 +230,52 @@ def test_a_plan_limit_changed_in_the_file_applies_after_reload_and_keeps_the_cou
     # Raised to 8: four more (the refused request took no unit).
     assert [r.status_code for r in raised] == [200] * 4 + [429]
     assert usage["daily"]["used"] == 8
+
+
+def test_watch_reloads_when_the_file_changes(tmp_path, upstreams):
+    blue, green = upstreams
+    config = write_config(tmp_path, [shop(blue.url)], access_log=False)
+    env = {
+        "TIERGATE_ADMIN_TOKEN": TOKEN,
+        "TIERGATE_REGISTRY_URL": f"sqlite:///{tmp_path}/r.db",
+        "TIERGATE_WATCH": "1",  # what `tiergate up --watch` sets
+    }
+    with tiergate_up(config, env=env) as gateway:
+        url = f"{gateway.url}/experience/shop/v1/x"
+        assert httpx.get(url).text == "blue"
+        time.sleep(0.3)  # the watcher is up
+        rewrite(config, shop(green.url))
+        deadline = time.monotonic() + 10
+        while httpx.get(url).text != "green":
+            assert time.monotonic() < deadline, gateway.log.read_text()
+            time.sleep(0.05)
+        config.write_text(config.read_text() + "\napis: [\n")  # an error: still green
+        time.sleep(1)
+        still = httpx.get(url).text
+        log = gateway.log.read_text()
+    assert still == "green"
+    assert "config reload refused" in log
+
+
+def test_tiergate_reload_asks_the_running_gateway(tmp_path, upstreams, monkeypatch, capsys):
+    from gateway.cli import main, parser
+
+    assert parser().parse_args(["up", "--watch"]).watch is True
+    blue, green = upstreams
+    config = write_config(tmp_path, [shop(blue.url)], access_log=False)
+    env = {"TIERGATE_ADMIN_TOKEN": TOKEN, "TIERGATE_REGISTRY_URL": f"sqlite:///{tmp_path}/r.db"}
+    with tiergate_up(config, env=env) as gateway:
+        monkeypatch.setenv("TIERGATE_ADMIN_TOKEN", TOKEN)
+        rewrite(config, shop(green.url))
+        ok = main(["reload", "--config", str(config)])
+        out = capsys.readouterr().out
+        served = httpx.get(f"{gateway.url}/experience/shop/v1/x").text
+        rewrite(config, shop(blue.url, **{"rate-limit": {"default_plan": "nope"}}))
+        refused = main(["reload", "--config", str(config)])
+        err = capsys.readouterr().err
+        monkeypatch.setenv("TIERGATE_ADMIN_TOKEN", "wrong")
+        unauthorized = main(["reload", "--config", str(config)])
+    assert (ok, served) == (0, "green")
+    assert out.strip() == "reloaded: 0 added, 1 changed, 0 removed"
+    assert refused == 1 and "'nope' is not defined" in err
+    assert unauthorized == 1
