@@ -8,6 +8,7 @@ import swagger_ui
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from gateway.admin.tokens import AdminTokens
 from gateway.catalogue.model import build_catalogue
 from gateway.catalogue.viewer import ViewerPolicy
 from gateway.catalogue.views import CatalogueViews
@@ -27,7 +28,7 @@ class CatalogueComponent(Component):
         # Contracts are read once here; a bad contract stops start-up, not a request.
         views = CatalogueViews(
             build_catalogue(config),
-            ViewerPolicy(config.catalogue, config.admin_token, self.gateway.services),
+            ViewerPolicy(config.catalogue, AdminTokens.from_config(config), self.gateway.services),
             config.catalogue.title,
             self.gateway.services,
         )
