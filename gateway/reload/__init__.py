@@ -187,8 +187,8 @@ class Reloader:
             if getattr(component, "config", None) is running:
                 component.config = config  # type: ignore[attr-defined]
         self._prints = prints
-        self._spawn(_drain(retired, stopped, upstreams, running.shutdown_grace))
-        self._spawn(_sync_plans(gateway))
+        self.in_background(_drain(retired, stopped, upstreams, running.shutdown_grace))
+        self.in_background(_sync_plans(gateway))
         result = ReloadResult(
             ok=True,
             at=time.time(),
@@ -214,7 +214,7 @@ class Reloader:
         log.error(REFUSED, "\n".join(problems))
         return ReloadResult(ok=False, at=time.time(), problems=problems)
 
-    def _spawn(self, coroutine: Any) -> None:
+    def in_background(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -261,7 +261,7 @@ def reload_on_signal(reloader: Reloader) -> Callable[[], None]:
     """A SIGHUP handler (loop.add_signal_handler) that starts a reload in the background."""
 
     def handler() -> None:
-        reloader._spawn(reloader.reload())
+        reloader.in_background(reloader.reload())
 
     return handler
 

@@ -33,7 +33,7 @@ class ReloadComponent(Component):
     async def start(self) -> None:
         self.reloader.started()
         if os.environ.get(watch.ENV) == "1":
-            self.reloader._spawn(watch.watch(self.reloader))
+            self.reloader.in_background(watch.watch(self.reloader))
         for component in self.gateway.components:
             metrics = getattr(component, "metrics", None)
             if component.name == "observability" and metrics is not None:
