@@ -38,19 +38,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", help="a policy scenario of bench/scenarios.py")
     parser.add_argument("--child", metavar="UPSTREAM_URL", help=argparse.SUPPRESS)
     parser.add_argument("--token", help=argparse.SUPPRESS)
+    parser.add_argument("--redis", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         import uvloop
 
         sys.path.insert(0, os.getcwd())  # the gateway/ of the source under test
-        drive = _drive(args.child, args.requests, args.access_log, args.scenario, args.token)
+        drive = _drive(
+            args.child, args.requests, args.access_log, args.scenario, args.token, args.redis
+        )
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             print(runner.run(drive))
         return 0
 
-    from harness import LOAD_CORE, SUT_CORE, free_port, start_nginx
+    from harness import LOAD_CORE, SUT_CORE, free_port, start_nginx, start_redis
     from run import _check, _upstream_body
-    from scenarios import UPSTREAM_PATH, JwtMaterial
+    from scenarios import UPSTREAM_PATH, JwtMaterial, scenarios
 
     with tempfile.TemporaryDirectory(prefix="tiergate-hotpath-") as tmp:
         workdir = Path(tmp)
@@ -68,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         body = _upstream_body(port, material.jwks)
         upstream = start_nginx("upstream", body, workdir, LOAD_CORE)
         url = f"http://127.0.0.1:{port}"
+        redis = redis_url = None
+        if args.scenario and any(s.redis for s in scenarios(url) if s.name == args.scenario):
+            redis, redis_url = start_redis(workdir, LOAD_CORE)
         try:
             _check(upstream, url + UPSTREAM_PATH)
             samples: dict[str, list[float]] = {name: [] for name in sources}
@@ -78,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                     argv += ["--access-log"] if args.access_log else []
                     if args.scenario:
                         argv += ["--scenario", args.scenario, "--token", material.token]
+                    if redis_url:
+                        argv += ["--redis", redis_url]
                     out = subprocess.run(
                         argv, cwd=source, capture_output=True, text=True, check=True, timeout=300
                     )
@@ -89,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
         finally:
             upstream.stop()
+            if redis is not None:
+                redis.stop()
     print("\nCPU µs per request (gateway path only, no HTTP server): median [min-max]")
     for name, values in samples.items():
         print(
@@ -98,7 +108,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _drive(
-    upstream: str, requests: int, access_log: bool, scenario: str | None, token: str | None
+    upstream: str,
+    requests: int,
+    access_log: bool,
+    scenario: str | None,
+    token: str | None,
+    redis_url: str | None = None,
 ) -> float:
     from scenarios import API_PREFIX, CONTRACT, UPSTREAM_PATH, gateway_config, scenarios
 
@@ -122,7 +137,8 @@ async def _drive(
         headers = [(b"host", b"127.0.0.1:8080")]
         if scenario is not None:
             chosen = next(s for s in scenarios(upstream) if s.name == scenario)
-            raw = gateway_config(chosen, upstream, 8080, 8081, tmp)
+            raw = gateway_config(chosen, upstream, 8080, 8081, tmp, redis_url)
+            raw.pop("workers", None)  # one process: the gateway path, in-process
             access_log = chosen.access_log
             if chosen.jwt:
                 headers.append((b"authorization", f"Bearer {token}".encode()))

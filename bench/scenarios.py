@@ -45,6 +45,8 @@ class Scenario:
     access_log: bool = False
     jwt: bool = False  # send `Authorization: Bearer <token>`
     redis: bool = False  # rate-limit storage: the bench's own redis-server (else memory://)
+    sync: str | None = None  # rate_limiting.sync: Redis approximate mode (else exact)
+    workers: int = 1  # `workers:` processes sharing the port (all on the SUT's one core)
 
     def needs(self) -> list[str]:
         return sorted(self.policies)
@@ -93,11 +95,33 @@ def scenarios(upstream_url: str) -> list[Scenario]:
             jwt=True,
         ),
         Scenario(
+            # Redis exact mode: one script call (one round trip) per request.
             "tiergate+jwt+rl+log+redis",
             policies={"jwt": jwt_policy, "rate-limit": rate_limit_policy},
             access_log=True,
             jwt=True,
             redis=True,
+        ),
+        Scenario(
+            # Redis approximate mode: local counts, one batch to Redis per 100 ms.
+            "tiergate+jwt+rl+log+redis-sync",
+            policies={"jwt": jwt_policy, "rate-limit": rate_limit_policy},
+            access_log=True,
+            jwt=True,
+            redis=True,
+            sync="100ms",
+        ),
+        # Two workers on the SUT's one core: what the supervisor and a second event loop
+        # cost where there is no second core to use (on a many-core machine, N workers
+        # serve about N times one's rps).
+        Scenario("tiergate x2 workers", workers=2),
+        Scenario(
+            "tiergate+jwt+rl+log+redis x2 workers",
+            policies={"jwt": jwt_policy, "rate-limit": rate_limit_policy},
+            access_log=True,
+            jwt=True,
+            redis=True,
+            workers=2,
         ),
     ]
 
@@ -137,6 +161,12 @@ def gateway_config(
         assert redis_url, f"{scenario.name} needs the bench's redis-server"
         config["limits_storage"] = redis_url
         config["rate_limiting"] = {"key_prefix": f"bench-{port}"}
+        if scenario.sync:
+            config["rate_limiting"]["sync"] = scenario.sync
+    if scenario.workers > 1:
+        config["workers"] = scenario.workers
+        if not scenario.redis:  # memory:// storage: each worker counts alone
+            config["rate_limiting"] = {"per_worker": True}
     return config
 
 

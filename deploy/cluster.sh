@@ -68,7 +68,7 @@ up() {
     fi
 
     "$PY" "$ROOT/deploy/make_config.py" "$RUN" --source "$SOURCE" --nodes "$NODES" \
-        --api-port "$API_PORT" ${STORAGE_TIMEOUT:+--storage-timeout "$STORAGE_TIMEOUT"}
+        --api-port "$API_PORT" --issuer "http://127.0.0.1:$LB_PORT" ${STORAGE_TIMEOUT:+--storage-timeout "$STORAGE_TIMEOUT"}
 
     local lb_url="http://127.0.0.1:$LB_PORT" credentials
     while read -r name app port needs; do

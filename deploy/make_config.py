@@ -39,6 +39,12 @@ def main() -> None:
     parser.add_argument("--nodes", default="8181:8191,8182:8192", help="public:admin,...")
     parser.add_argument("--api-port", type=int, default=9100, help="first port of the APIs")
     parser.add_argument("--storage-timeout", type=float, help="rate_limiting.storage_timeout")
+    parser.add_argument(
+        "--issuer",
+        default="http://127.0.0.1:8080",
+        help="oauth.issuer shared by every node: the load balancer's URL (else each node's "
+        "issuer would be its own listener and tokens would not cross nodes)",
+    )
     args = parser.parse_args()
 
     raw = yaml.safe_load(args.source.read_text()) or {}
@@ -74,6 +80,7 @@ def main() -> None:
             "admin": {"host": "127.0.0.1", "port": admin},
         }
         node["trusted_proxies"] = ["127.0.0.1/32"]  # nginx: believe its X-Forwarded-For
+        node["oauth"] = {**(node.get("oauth") or {}), "issuer": args.issuer}
         if args.storage_timeout:
             node["rate_limiting"] = {
                 **(node.get("rate_limiting") or {}),

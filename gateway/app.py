@@ -36,6 +36,7 @@ from gateway.proxy.headers import ForwardedPolicy
 from gateway.proxy.upstreams import Upstreams
 from gateway.routing import BAD_PATH, PathRejected, Route, RouteTable, normalise_path
 from gateway.types import Message, Receive, Scope, Send
+from gateway.websocket import WebSockets
 
 NOT_FOUND = "No API is published at '{path}'."
 METHOD_NOT_ALLOWED = "This path does not accept {method}; allowed: {allowed}."
@@ -64,8 +65,12 @@ class Gateway:
         self.shell_guards: list[Any] = []
         # Called with (ctx, status) after every API request: metrics, data flow, spans.
         self.observers: list[Any] = []
+        # Called with (method, status) for every request no API handled, the listener's
+        # refusals included (method ""): metrics count them under api="".
+        self.unrouted_observers: list[Any] = []
         self.tracer: Any = None  # a SpanTracer when span export is configured
         self.components = [factory(self) for factory in component_factories()]
+        self.websockets = WebSockets(self)
         self.shell = Starlette(
             routes=self._shell_routes(),
             lifespan=self._lifespan,
@@ -97,11 +102,13 @@ class Gateway:
         await self.upstreams.start()
         for route in self.table.routes:
             pool = self.upstreams.pool(route.api.name)
-            route.upstream = Forwarder(route.api.name, pool, self.forwarded)
+            canary = self.upstreams.canary(route.api.name)
+            route.upstream = Forwarder(route.api.name, pool, self.forwarded, canary)
             route.contract = load_route_contract(self.config, route.api)
             route.chain = build_chain(
                 self.policies, self.config, route.api, self.services, route.contract
             )
+        self.websockets.start()
         self.ready = True
 
     async def shutdown(self) -> None:
@@ -114,6 +121,9 @@ class Gateway:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                await self.websockets(scope, receive, send)
+                return
             await self.shell(scope, receive, send)
             return
         refused = framing_problem(scope)
@@ -157,8 +167,15 @@ class Gateway:
         try:
             await app(scope, receive, send_with_id)
         finally:
+            for observe in self.unrouted_observers:
+                observe(scope["method"], status)
             if self.access_log:
                 log_outside(scope, status, started, request_id)
+
+    def refused(self, status: int) -> None:
+        """The listener refused a request before it reached the app (400/408/414/431)."""
+        for observe in self.unrouted_observers:
+            observe("", status)
 
     async def _to_shell(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.shell_guards:
@@ -171,19 +188,17 @@ class Gateway:
                     return
         await self.shell(scope, receive, send)
 
-    async def _handle(
-        self, route: Route, path: str, scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        headers = scope["headers"]
+    def new_context(self, route: Route, path: str, scope: Scope, method: str) -> RequestContext:
+        """The context of one request to `route` (an upgrade is a GET)."""
         request_id = _header(scope, b"x-request-id")
         peer = scope["client"][0] if scope.get("client") else ""
-        ctx = RequestContext(
+        return RequestContext(
             scope=scope,
             route=route,
-            method=scope["method"],
+            method=method,
             path=path,
             query=scope.get("query_string", b""),
-            headers=headers,
+            headers=scope["headers"],
             request_id=(
                 request_id.decode()
                 if request_id and _REQUEST_ID.match(request_id)
@@ -193,6 +208,11 @@ class Gateway:
             started=time.perf_counter(),
             trace=trace_from_headers(_header(scope, b"traceparent"), _header(scope, b"tracestate")),
         )
+
+    async def _handle(
+        self, route: Route, path: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        ctx = self.new_context(route, path, scope, scope["method"])
         if self.tracer is not None:
             ctx.log["_span"] = self.tracer.start(ctx)
         status = 500

@@ -15,6 +15,17 @@ if TYPE_CHECKING:
 
 
 @dataclass(slots=True, frozen=True)
+class EndUser:
+    """The signed-in person a built-in token speaks for (its `customer_id` claim), and the
+    services acting for them by token exchange, nearest first (its `act` chain)."""
+
+    username: str
+    customer_id: str
+    actors: tuple[str, ...] = ()
+    token: str = field(default="", repr=False)  # passed on so the API can exchange it
+
+
+@dataclass(slots=True, frozen=True)
 class Identity:
     """Who is calling, as verified by an authentication policy."""
 
@@ -29,6 +40,7 @@ class Identity:
     operations: frozenset[str] | None = None  # an API key's operation grants; None: all
     # A verified token's claims (customer_id, act, ...); None for API keys.
     claims: Mapping[str, Any] | None = field(default=None, compare=False)
+    end_user: EndUser | None = None  # built-in tokens of a signed-in user
 
 
 ResponseHook = Callable[["RequestContext", int, RawHeaders], Awaitable[None] | None]

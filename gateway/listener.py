@@ -20,12 +20,15 @@ connection because the rest of the request was never read.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from gateway.config.models import ListenerConfig
 from gateway.problem import TITLES, ProblemResponse
+from gateway.tls import tls_extension
 from gateway.types import Receive, Scope, Send
 
 HEADERS_TOO_LARGE = "The request's header fields exceed {limit} bytes."
@@ -56,9 +59,13 @@ def _raw_problem(status: int, detail: str) -> bytes:
 class EdgeProtocol(HttpToolsProtocol):
     limits: ListenerConfig = ListenerConfig.model_validate({})
     _busy: Any = None
+    _on_refused: Any = None  # called with the status of each refusal (metrics)
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
+        # TLS: the ASGI TLS extension (the verified client certificate, for mTLS), once
+        # per connection; uvicorn's protocols do not put it in the scope.
+        self._tls: Any = {"tls": tls_extension(transport)} if self.scheme == "https" else None
         self._head_bytes = 0
         self._raw_head = 0
         self._refusal: tuple[int, str] | None = None
@@ -90,6 +97,8 @@ class EdgeProtocol(HttpToolsProtocol):
         self._disarm()
         self.transport.write(_raw_problem(status, detail))
         self.transport.close()
+        if self._on_refused is not None:
+            self._on_refused(status)
 
     # -- parser callbacks ------------------------------------------------------
 
@@ -112,6 +121,8 @@ class EdgeProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_bytes = 0
+        if self._tls is not None:
+            self.scope["extensions"] = self._tls
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
@@ -154,16 +165,34 @@ def _busy_app(retry_after: int) -> Any:
     return busy
 
 
-def protocol_for(limits: ListenerConfig) -> type[EdgeProtocol]:
+class EdgeWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol, with the ASGI TLS extension in the scope (mTLS)."""
+
+    async def run_asgi(self) -> None:
+        if self.scheme == "wss":
+            extensions: Any = self.scope["extensions"]
+            extensions["tls"] = tls_extension(self.transport)
+        await super().run_asgi()
+
+
+def protocol_for(
+    limits: ListenerConfig, on_refused: Callable[[int], None] | None = None
+) -> type[EdgeProtocol]:
     """A protocol class bound to one listener's limits (uvicorn takes a class)."""
     return type(
         "EdgeProtocol",
         (EdgeProtocol,),
-        {"limits": limits, "_busy": staticmethod(_busy_app(limits.retry_after))},
+        {
+            "limits": limits,
+            "_busy": staticmethod(_busy_app(limits.retry_after)),
+            "_on_refused": staticmethod(on_refused) if on_refused is not None else None,
+        },
     )
 
 
-def listener_options(limits: ListenerConfig) -> dict[str, Any]:
+def listener_options(
+    limits: ListenerConfig, on_refused: Callable[[int], None] | None = None
+) -> dict[str, Any]:
     """uvicorn.Config options for a listener: our protocol, keep-alive, no banner.
 
     `proxy_headers` is off: uvicorn would otherwise rewrite the peer address from
@@ -171,11 +200,12 @@ def listener_options(limits: ListenerConfig) -> dict[str, Any]:
     through `trusted_proxies` (gateway/proxy/headers.py).
     """
     return {
-        "http": protocol_for(limits),
+        "http": protocol_for(limits, on_refused),
+        "ws": EdgeWebSocketProtocol,
         "proxy_headers": False,
         "timeout_keep_alive": limits.keep_alive_timeout,
         "server_header": False,
     }
 
 
-__all__ = ["EdgeProtocol", "listener_options", "protocol_for"]
+__all__ = ["EdgeProtocol", "EdgeWebSocketProtocol", "listener_options", "protocol_for"]

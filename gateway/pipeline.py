@@ -50,6 +50,7 @@ PRIORITY = {
     "cors": 900,
     "jwt": 800,
     "api-key": 790,
+    "mtls": 785,
     "authorize": 780,
     "tier-guard": 700,
     "object-binding": 650,

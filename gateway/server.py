@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import socket
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
 import uvicorn
 
@@ -14,10 +18,14 @@ from gateway.app import Gateway
 from gateway.config.models import GatewayConfig
 from gateway.listener import listener_options
 from gateway.observability.access_log import configure_access_log, flush_access_log
+from gateway.tls import ListenerTLS, SecureResponses
 
 
 class _Server(uvicorn.Server):
     """A uvicorn server whose signals are handled once for both listeners."""
+
+    tls: ListenerTLS | None = None
+    listen_sockets: list[socket.socket] | None = None
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -44,23 +52,63 @@ def uvicorn_options(config: GatewayConfig) -> dict[str, Any]:
     }
 
 
-def build_servers(config: GatewayConfig, gateway: Gateway) -> list[uvicorn.Server]:
-    common = uvicorn_options(config)
-    public = uvicorn.Config(
-        gateway,
-        host=config.listeners.public.host,
-        port=config.listeners.public.port,
-        lifespan="on",
-        **{**common, **listener_options(config.listeners.public)},
+def build_servers(
+    config: GatewayConfig, gateway: Gateway, worker: Worker | None = None
+) -> list[uvicorn.Server]:
+    public = _listener(config, "public", gateway, "on", on_refused=gateway.refused)
+    admin_port = None if worker is None else worker.admin_port
+    admin = _listener(config, "admin", admin_app(gateway), "off", port=admin_port)
+    if worker is not None:  # the public socket is the supervisor's, shared by all workers
+        public.listen_sockets = [worker.public_socket]
+    return [public, admin]
+
+
+def _listener(
+    config: GatewayConfig,
+    name: str,
+    app: Any,
+    lifespan: Literal["on", "off"],
+    port: int | None = None,
+    on_refused: Callable[[int], None] | None = None,
+) -> _Server:
+    listener = getattr(config.listeners, name)
+    tls = listener_tls(config, name)
+    options = {**uvicorn_options(config), **listener_options(listener, on_refused)}
+    if tls is not None:
+        app = SecureResponses(app, tls.config.hsts)
+        options["ssl_context_factory"] = lambda _config, _default: tls.context
+    server = _Server(
+        uvicorn.Config(
+            app,
+            host=listener.host,
+            port=listener.port if port is None else port,
+            lifespan=lifespan,
+            **options,
+        )
     )
-    admin = uvicorn.Config(
-        admin_app(gateway),
-        host=config.listeners.admin.host,
-        port=config.listeners.admin.port,
-        lifespan="off",
-        **{**common, **listener_options(config.listeners.admin)},
-    )
-    return [_Server(public), _Server(admin)]
+    server.tls = tls
+    return server
+
+
+@dataclass
+class Worker:
+    """One of `workers` processes: its index, the shared public socket, its admin port
+    and what to call once both listeners accept connections."""
+
+    index: int
+    public_socket: socket.socket
+    admin_port: int
+    ready: Callable[[], None]
+
+
+def listener_tls(config: GatewayConfig, name: str) -> ListenerTLS | None:
+    """The listener's TLS context, loaded now: a file that cannot be loaded stops start-up."""
+    tls = getattr(config.listeners, name).tls
+    if tls is None:
+        return None
+    base = config.source.parent if config.source else Path.cwd()
+    source = str(config.source or "configuration")
+    return ListenerTLS(tls, base, f"listeners.{name}.tls", source)
 
 
 async def _started(server: uvicorn.Server, task: asyncio.Task) -> bool:
@@ -71,7 +119,8 @@ async def _started(server: uvicorn.Server, task: asyncio.Task) -> bool:
 
 def _url(server: uvicorn.Server) -> str:
     host, port = server.servers[0].sockets[0].getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    scheme = "https" if getattr(server, "tls", None) else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 class ListenerFailed(Exception):
@@ -80,7 +129,7 @@ class ListenerFailed(Exception):
 
 async def _serve(server: uvicorn.Server, servers: list[uvicorn.Server]) -> None:
     try:
-        await server.serve()
+        await server.serve(sockets=getattr(server, "listen_sockets", None))
     except SystemExit:  # uvicorn exits the process when it cannot bind
         for other in servers:
             other.should_exit = True
@@ -99,11 +148,11 @@ def sighup_handlers(gateway: Gateway) -> list[Callable[[], None]]:
     return [reload_on_signal(gateway.services["reloader"])]
 
 
-async def serve(config: GatewayConfig) -> None:
+async def serve(config: GatewayConfig, worker: Worker | None = None) -> None:
     if config.access_log:
         configure_access_log()
     gateway = Gateway(config)
-    servers = build_servers(config, gateway)
+    servers = build_servers(config, gateway, worker)
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
@@ -112,14 +161,19 @@ async def serve(config: GatewayConfig) -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
+    tls = [each for each in (getattr(s, "tls", None) for s in servers) if each is not None]
     hangup = sighup_handlers(gateway)
+    hangup += [each.reload for each in tls]  # certificates reloaded in place, no connection dropped
     loop.add_signal_handler(signal.SIGHUP, lambda: [handler() for handler in hangup])
     public, admin = servers
     public_task = asyncio.create_task(_serve(public, servers))
     if await _started(public, public_task):  # the public listener first: the lifespan runs there
         admin_task = asyncio.create_task(_serve(admin, servers))
         if await _started(admin, admin_task):
-            print(f"tiergate: public {_url(public)}  admin {_url(admin)}", flush=True)
+            name = "" if worker is None else f"worker {worker.index} (pid {os.getpid()}): "
+            print(f"tiergate: {name}public {_url(public)}  admin {_url(admin)}", flush=True)
+            if worker is not None:
+                worker.ready()
     else:
         admin_task = asyncio.create_task(asyncio.sleep(0))
     # Both finish (a failed listener has asked the other to stop) before any error is raised.
@@ -139,7 +193,7 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def run(config: GatewayConfig) -> None:
+def run(config: GatewayConfig, worker: Worker | None = None) -> None:
     """Serve until SIGINT/SIGTERM, on uvloop when available."""
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        runner.run(serve(config))
+        runner.run(serve(config, worker))

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -239,3 +241,113 @@ def test_check_and_up_refuse_a_config_key_naming_no_operation(tmp_path):
         assert "Traceback" not in result.stderr
         assert f"{config}: apis[0].policies.rate-limit.operations.POST /order: " in result.stderr
         assert "did you mean 'POST /orders'?" in result.stderr
+
+
+def test_version_and_a_global_config_before_or_after_the_subcommand(tmp_path):
+    from importlib.metadata import version
+
+    config = write_config(tmp_path, [api()])
+    shown = tiergate("--version", cwd=tmp_path)
+    assert (shown.returncode, shown.stdout.strip()) == (0, f"tiergate {version('tiergate')}")
+    for args in (("--config", str(config), "check"), ("check", "--config", str(config))):
+        result = tiergate(*args, cwd=tmp_path)
+        assert result.returncode == 0, (args, result.stderr)
+        assert f"ok: {config}" in result.stdout
+    # the subcommand's own --config wins over the global one
+    result = tiergate("--config", "nowhere.yaml", "check", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_subcommand_takes_config():
+    from gateway.cli import _leaf_parsers, parser
+
+    root = parser()
+    (sub,) = [a for a in root._actions if isinstance(a, argparse._SubParsersAction)]
+    leaves = list(_leaf_parsers(sub))
+    assert len(leaves) >= 10
+    for leaf in leaves:
+        assert "--config" in leaf._option_string_actions, leaf.prog
+
+
+CONTRACT_WITHOUT_TIER = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths: {}\n"
+
+
+def test_exit_codes_are_the_documented_ones(tmp_path):
+    """0 ok, 1 the check found problems, 2 usage or load error; the same for every command."""
+    good = write_config(tmp_path, [api()])
+    (tmp_path / "untiered.yaml").write_text(CONTRACT_WITHOUT_TIER)
+    (tmp_path / "problems").mkdir()
+    problems = write_config(tmp_path / "problems", [api()])
+    raw = yaml.safe_load(problems.read_text())
+    raw["apis"][0]["contract"] = str(tmp_path / "untiered.yaml")
+    problems.write_text(yaml.safe_dump(raw))
+    cases = {
+        ("check", "--config", str(good)): 0,
+        ("check", "--config", str(problems)): 1,  # loads, but the contract says no tier
+        ("check", "--config", str(tmp_path / "missing.yaml")): 2,
+        ("check", "--no-such-option"): 2,
+        ("keys", "list", "--config", str(tmp_path / "missing.yaml")): 2,
+        ("usage", "acme", "--config", str(tmp_path / "missing.yaml")): 2,
+        ("no-such-command",): 2,
+    }
+    running = {
+        args: subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+        )
+        for args in cases
+    }
+    for args, proc in running.items():
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == cases[args], (args, stderr)
+        assert "Traceback" not in stderr, args
+
+
+def test_main_commands_print_no_warnings(tmp_path):
+    """Every warning is an error here (-W error): a command that would print one fails."""
+    config = write_config(tmp_path, [api()])
+    env = {
+        **os.environ,
+        "PYTHONWARNINGS": "error",
+        "TIERGATE_REGISTRY_URL": f"sqlite:///{tmp_path}/r.db",
+    }
+    env.pop("TIERGATE_CONFIG", None)
+    commands = [
+        ("--version",),
+        ("--help",),
+        ("check", "--config", str(config)),
+        ("clients", "list", "--config", str(config)),
+        ("keys", "list", "--config", str(config), "--json"),
+        ("init", "--api", "x", "--tier", "system", "--upstream", "http://127.0.0.1:9",
+         "--contract", str(tmp_path / "untiered.yaml"), "--config", str(tmp_path / "new.yaml")),
+    ]  # fmt: skip
+    (tmp_path / "untiered.yaml").write_text(CONTRACT_WITHOUT_TIER)
+    for args in commands:
+        result = subprocess.run(
+            [sys.executable, "-W", "error", "-m", "gateway.cli", *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=60,
+        )
+        assert result.returncode == 0, (args, result.stderr)
+        assert "Warning" not in result.stderr, (args, result.stderr)
+
+
+def test_check_json(tmp_path):
+    config = write_config(tmp_path, [api()])
+    (tmp_path / "untiered.yaml").write_text(CONTRACT_WITHOUT_TIER)
+    result = tiergate("check", "--json", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"config": str(config), "apis": 1, "problems": []}
+    raw = yaml.safe_load(config.read_text())
+    raw["apis"][0]["contract"] = "untiered.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    result = tiergate("check", "--json", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 1
+    problems = json.loads(result.stdout)["problems"]
+    assert any("declares x-tier None" in problem for problem in problems), problems

@@ -13,6 +13,9 @@ class CallerIdentity:
     client_id: str | None
     scopes: frozenset[str]
     caller_api: str | None
+    user: str | None = None  # the signed-in user the call is for
+    customer_id: str | None = None  # the user's customer account
+    actors: tuple[str, ...] = ()  # services acting for the user, nearest first
 
     @property
     def key(self) -> str:
@@ -27,4 +30,7 @@ def identity_from(request: Request) -> CallerIdentity:
         client_id=headers.get("x-client-id") or None,
         scopes=frozenset(headers.get("x-scopes", "").split()),
         caller_api=headers.get("x-caller-api") or None,
+        user=headers.get("x-end-user") or None,
+        customer_id=headers.get("x-customer-id") or None,
+        actors=tuple(headers.get("x-actor", "").split()),
     )

@@ -9,6 +9,11 @@ comes from ``TIERGATE_GATEWAY_URL``. Either way the API's own service credential
 that is cached and renewed before it expires; without credentials calls go out
 unauthenticated.
 
+When the request being served is a signed-in user's, the gateway passes their token in
+``X-Subject-Token``: the call below then carries that user. The service exchanges the
+token (RFC 8693) at the built-in server for one whose `sub` is the user and whose `act`
+is this service, and caches it until shortly before it expires.
+
 Every call has a deadline, carries the incoming ``X-Request-ID`` and ``traceparent``,
 and upstream failures are translated here, once, into the exceptions below.
 """
@@ -23,13 +28,20 @@ from typing import Any
 from urllib.parse import urljoin
 
 import httpx
-from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.oauth2.auth import ClientAuth
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from authlib.oauth2.rfc6749.parameters import prepare_token_request
+from authlib.oauth2.rfc6749.wrappers import OAuth2Token
 
 GATEWAY_STATE_KEY = "tiergate.gateway"
 CREDENTIALS_STATE_KEY = "tiergate.service_credentials"
 CLIENT_STATE_KEY = "tiergate.service_client"
 INTERNAL_BASE_URL = "http://tiergate.internal"
 PROPAGATED_HEADERS = ("x-request-id", "traceparent", "tracestate")
+SUBJECT_TOKEN_HEADER = "x-subject-token"  # noqa: S105 - a header name
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105
+EXCHANGE_CACHE_SIZE = 4096
 DEFAULT_TIMEOUT = 5.0
 TOKEN_LEEWAY = 30  # seconds before expiry at which a token is renewed
 
@@ -106,7 +118,9 @@ def _translate(service: str, response: httpx.Response) -> None:
 
 
 class _Credentials:
-    """A client-credentials token, fetched with authlib and renewed before expiry."""
+    """A client-credentials token (RFC 6749 §4.4), requested with authlib's client
+    authentication and token-request helpers over the API's own httpx transport, and
+    renewed before expiry."""
 
     def __init__(
         self,
@@ -117,26 +131,63 @@ class _Credentials:
         base_url: str,
     ) -> None:
         self.token_endpoint = urljoin(base_url + "/", token_endpoint)
-        self._oauth = AsyncOAuth2Client(
-            client_id,
-            client_secret,
-            grant_type="client_credentials",
-            token_endpoint=self.token_endpoint,
-            transport=transport,
-            timeout=DEFAULT_TIMEOUT,
-        )
+        self._auth = ClientAuth(client_id, client_secret, "client_secret_basic")
+        self._http = httpx.AsyncClient(transport=transport, timeout=DEFAULT_TIMEOUT)
+        self._token: OAuth2Token | None = None
         self._lock = asyncio.Lock()
+        self._exchanged: dict[str, tuple[str, float]] = {}  # subject → (token, renew at)
+
+    async def token_for(self, subject_token: str | None) -> str:
+        """The token to call with: the service's own, or one exchanged for the user."""
+        if not subject_token:
+            return await self.access_token()
+        cached = self._exchanged.get(subject_token)
+        now = time.time()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        token = await self._fetch(
+            TOKEN_EXCHANGE, subject_token=subject_token, subject_token_type=ACCESS_TOKEN_TYPE
+        )
+        expires_in = float(token.get("expires_in", 0))
+        renew_at = now + expires_in - min(TOKEN_LEEWAY, expires_in / 4)
+        if len(self._exchanged) >= EXCHANGE_CACHE_SIZE:
+            self._exchanged = {k: v for k, v in self._exchanged.items() if v[1] > now}
+            while len(self._exchanged) >= EXCHANGE_CACHE_SIZE:
+                self._exchanged.pop(next(iter(self._exchanged)))
+        self._exchanged[subject_token] = (str(token["access_token"]), renew_at)
+        return str(token["access_token"])
+
+    async def _fetch(self, grant_type: str, **params: str) -> OAuth2Token:
+        headers = {
+            "accept": "application/json",
+            "content-type": "application/x-www-form-urlencoded;charset=UTF-8",
+        }
+        body = prepare_token_request(grant_type, **params)
+        url, headers, body = self._auth.prepare("POST", self.token_endpoint, headers, body)
+        response = await self._http.post(url, headers=headers, content=body)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise OAuth2Error(f"token endpoint answered {response.status_code} without JSON")
+        if "error" in answer or "access_token" not in answer:
+            raise OAuth2Error(
+                answer.get("error_description") or f"token refused ({response.status_code})",
+                error=answer.get("error"),
+                status_code=response.status_code,
+            )
+        return OAuth2Token(answer)
 
     async def access_token(self) -> str:
         async with self._lock:
-            token = self._oauth.token
-            if not token or token.get("expires_at", 0) - TOKEN_LEEWAY <= time.time():
-                await self._oauth.fetch_token(self.token_endpoint, grant_type="client_credentials")
-                token = self._oauth.token
+            token = self._token
+            if token is None or token.get("expires_at", 0) - TOKEN_LEEWAY <= time.time():
+                token = self._token = await self._fetch("client_credentials")
             return str(token["access_token"])
 
     async def aclose(self) -> None:
-        await self._oauth.aclose()
+        await self._http.aclose()
 
 
 class ServiceClient:
@@ -228,7 +279,9 @@ class ServiceClient:
         try:
             async with asyncio.timeout(deadline):  # ASGITransport ignores httpx timeouts
                 if self._credentials is not None:
-                    sent["authorization"] = f"Bearer {await self._credentials.access_token()}"
+                    subject = incoming.get(SUBJECT_TOKEN_HEADER) if incoming is not None else None
+                    token = await self._credentials.token_for(subject)
+                    sent["authorization"] = f"Bearer {token}"
                 response = await self._http.request(
                     method,
                     path,

@@ -17,9 +17,8 @@ from gateway.components import Component
 from gateway.config.models import NAME_PATTERN
 from gateway.oauth.keys import rotate_signing_key
 from gateway.problem import ProblemResponse
-from gateway.registry import Conflict, NotFound, Registry
+from gateway.registry import Conflict, NotFound, Registry, RegistryError
 from gateway.registry.plans import (
-    configured_plans,
     unknown_apis,
     unknown_operations,
     unknown_plan,
@@ -80,6 +79,12 @@ class NewKey(_Body):
     )
 
 
+class NewUser(_Body):
+    username: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+    customer_id: str = Field(pattern=r"^cus_[0-9]{4,12}$")
+    password: str = Field(min_length=8, max_length=1024, repr=False)
+
+
 class Rotation(_Body):
     overlap_seconds: JsonInt = Field(3600, ge=0, le=30 * 86400)
 
@@ -110,6 +115,10 @@ class IdentityAdminComponent(Component):
             ("/admin/keys/{key_id}", self.get_key, "GET"),
             ("/admin/keys/{key_id}/revoke", self.revoke_key, "POST"),
             ("/admin/keys/{key_id}/rotate", self.rotate_key, "POST"),
+            ("/admin/users", self.list_users, "GET"),
+            ("/admin/users", self.create_user, "POST"),
+            ("/admin/users/{username}", self.get_user, "GET"),
+            ("/admin/users/{username}/disable", self.disable_user, "POST"),
             ("/admin/plans", self.list_plans, "GET"),
             ("/admin/usage", self.usage, "GET"),
             ("/admin/signing-keys", self.list_signing_keys, "GET"),
@@ -191,6 +200,31 @@ class IdentityAdminComponent(Component):
             {**client.public(), "client_secret": secret}, status_code=201, headers=_NO_STORE
         )
 
+    # -- end users (`tiergate users ...`) -----------------------------------------------
+
+    async def list_users(self, request: Request) -> Response:
+        return _items([u.public() for u in await self.registry.list_users()])
+
+    async def create_user(self, request: Request) -> Response:
+        body = await _parse(request, NewUser)
+        try:
+            user = await self.registry.create_user(body.username, body.password, body.customer_id)
+        except Conflict:
+            raise  # 409, as everywhere
+        except RegistryError as error:
+            return _problem(400, str(error))
+        return JSONResponse(user.public(), status_code=201, headers=_NO_STORE)
+
+    async def get_user(self, request: Request) -> Response:
+        user = await self.registry.user(request.path_params["username"])
+        if user is None:
+            return _problem(404, "No such user.")
+        return JSONResponse(user.public())
+
+    async def disable_user(self, request: Request) -> Response:
+        user = await self.registry.disable_user(request.path_params["username"])
+        return JSONResponse(user.public())
+
     # -- API keys ----------------------------------------------------------------------------
 
     async def list_keys(self, request: Request) -> Response:
@@ -239,8 +273,8 @@ class IdentityAdminComponent(Component):
     # -- plans, usage, signing keys ------------------------------------------------------
 
     async def list_plans(self, request: Request) -> Response:
-        plans = configured_plans(self.config)
-        return _items([{"name": name, "limits": limits} for name, limits in sorted(plans.items())])
+        plans = sorted(self.config.plans.items())
+        return _items([{"name": name, **plan.model_dump(mode="json")} for name, plan in plans])
 
     async def usage(self, request: Request) -> Response:
         now = time.time()

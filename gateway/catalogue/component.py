@@ -2,24 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import swagger_ui
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gateway.admin.tokens import AdminTokens
 from gateway.catalogue.model import build_catalogue
+from gateway.catalogue.self_service import SelfService
+from gateway.catalogue.sign_in import (
+    CALLBACK_PATH,
+    SIGN_IN_PATH,
+    SIGN_OUT_PATH,
+    CatalogueSignIn,
+    Refused,
+)
 from gateway.catalogue.viewer import ViewerPolicy
 from gateway.catalogue.views import CatalogueViews
 from gateway.components import Component
 
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
 SWAGGER_ASSETS = Path(swagger_ui.__file__).parent / "static"
 OWN_ASSETS = Path(__file__).parent / "static"
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class CatalogueComponent(Component):
     name = "catalogue"
+
+    def __init__(self, gateway: Gateway) -> None:
+        super().__init__(gateway)
+        settings = gateway.config.catalogue.sign_in
+        self.sign_in = None
+        if gateway.config.catalogue.enabled and settings is not None:
+            self.sign_in = CatalogueSignIn(gateway, settings)
+
+    async def start(self) -> None:
+        if self.sign_in is not None:
+            await self.sign_in.start()
+            line = self.sign_in.demo_line(self.gateway.config.oauth.demo_users)
+            if line:
+                print(line, flush=True)
 
     def public_routes(self) -> list[BaseRoute]:
         config = self.gateway.config
@@ -31,8 +61,9 @@ class CatalogueComponent(Component):
             ViewerPolicy(config.catalogue, AdminTokens.from_config(config), self.gateway.services),
             config.catalogue.title,
             self.gateway.services,
+            self.sign_in,
         )
-        return [
+        routes: list[BaseRoute] = [
             Route("/catalogue", views.index, methods=["GET", "HEAD"]),
             Route("/catalogue/api/{name}", views.page, methods=["GET", "HEAD"]),
             Route("/catalogue/apis", views.list_json, methods=["GET", "HEAD"]),
@@ -47,4 +78,28 @@ class CatalogueComponent(Component):
             Mount(
                 "/catalogue/swagger-ui", StaticFiles(directory=SWAGGER_ASSETS), name="swagger-ui"
             ),
+        ]
+        if self.sign_in is None:
+            return routes
+        sign_in = self.sign_in
+        service = SelfService(self.gateway, sign_in, views.render)
+
+        def guarded(endpoint: Endpoint) -> Endpoint:
+            async def run(request: Request) -> Response:
+                try:
+                    return await endpoint(request)
+                except Refused as error:
+                    return views.refusal(request, error)
+
+            return run
+
+        return [
+            Route(SIGN_IN_PATH, guarded(sign_in.sign_in), methods=["GET"]),
+            Route(CALLBACK_PATH, guarded(sign_in.callback), methods=["GET"]),
+            Route(SIGN_OUT_PATH, guarded(sign_in.sign_out), methods=["POST"]),
+            Route("/catalogue/keys", guarded(service.keys), methods=["GET", "HEAD"]),
+            Route("/catalogue/keys", guarded(service.create), methods=["POST"]),
+            Route("/catalogue/keys/{key_id}/rotate", guarded(service.rotate), methods=["POST"]),
+            Route("/catalogue/keys/{key_id}/revoke", guarded(service.revoke), methods=["POST"]),
+            *routes,
         ]

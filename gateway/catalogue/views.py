@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from gateway.catalogue.graph import related, render_svg
 from gateway.catalogue.model import TIER_ORDER, ApiEntry, Catalogue
+from gateway.catalogue.sign_in import CSRF_FIELD, CatalogueSignIn, Refused, Viewer, sign_in_link
 from gateway.catalogue.viewer import ViewerPolicy
 from gateway.problem import ProblemResponse
 
@@ -33,16 +35,25 @@ _TEMPLATES = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_TEMPLATES.filters["utc"] = lambda ts: datetime.fromtimestamp(ts, UTC).strftime(
+    "%Y-%m-%d %H:%M UTC"
+)
 
 
 class CatalogueViews:
     def __init__(
-        self, catalogue: Catalogue, viewer: ViewerPolicy, title: str, services: dict[str, Any]
+        self,
+        catalogue: Catalogue,
+        viewer: ViewerPolicy,
+        title: str,
+        services: dict[str, Any],
+        sign_in: CatalogueSignIn | None = None,
     ) -> None:
         self.services = services
         self.catalogue = catalogue
         self.viewer = viewer
         self.title = title
+        self.sign_in = sign_in
 
     # -- helpers -------------------------------------------------------------
 
@@ -53,12 +64,21 @@ class CatalogueViews:
             return {}
         return {(str(e["from"]), str(e["to"])): e for e in flow.snapshot()}
 
-    def _visible(self, request: Request) -> tuple[list[ApiEntry], bool]:
-        internal = self.viewer.sees_internal(request)
+    async def _signed_in(self, request: Request) -> Viewer | None:
+        return None if self.sign_in is None else await self.sign_in.viewer(request)
+
+    async def _visible(
+        self, request: Request, signed_in: Viewer | None = None
+    ) -> tuple[list[ApiEntry], bool]:
+        internal = self.viewer.sees_internal(request) or (signed_in is not None and signed_in.staff)
         return self.catalogue.visible(internal), internal
 
-    def _entry(self, request: Request) -> tuple[ApiEntry | None, list[ApiEntry]]:
-        visible, _ = self._visible(request)
+    async def _entry(
+        self, request: Request, signed_in: Viewer | None = None
+    ) -> tuple[ApiEntry | None, list[ApiEntry]]:
+        if signed_in is None:
+            signed_in = await self._signed_in(request)
+        visible, _ = await self._visible(request, signed_in)
         name = request.path_params["name"]
         entry = next((e for e in visible if e.name == name), None)
         return entry, visible
@@ -87,12 +107,13 @@ class CatalogueViews:
         filters = self._filters(request)
         if not isinstance(filters, dict):
             return filters  # type: ignore[return-value]
-        visible, internal = self._visible(request)
+        signed_in = await self._signed_in(request)
+        visible, internal = await self._visible(request, signed_in)
         shown = [e for e in visible if e.matches(**filters)]
-        return _html(
+        return self.render(
+            request,
             "index.html",
             {
-                "title": self.title,
                 "filters": filters,
                 "groups": [(t, [e for e in shown if e.tier == t]) for t in TIER_ORDER],
                 "count": len(shown),
@@ -103,10 +124,12 @@ class CatalogueViews:
                 "graph": render_svg(visible, traffic=self._traffic()),
                 "internal": internal,
             },
+            viewer=signed_in,
         )
 
     async def page(self, request: Request) -> Response:
-        entry, visible = self._entry(request)
+        signed_in = await self._signed_in(request)
+        entry, visible = await self._entry(request, signed_in)
         if entry is None:
             return self._not_found(request)
         names = {e.name for e in visible}
@@ -119,16 +142,45 @@ class CatalogueViews:
             if entry.name in (caller, callee) and {caller, callee} - {"clients"} <= names
         ]
         shown = [e for e in visible if e.name in neighbourhood]
-        return _html(
+        return self.render(
+            request,
             "api.html",
             {
-                "title": self.title,
                 "api": entry,
                 "detail": detail,
                 "graph": render_svg(shown, entry.name, traffic),
                 "traffic": live,
             },
+            viewer=signed_in,
         )
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        context: dict[str, Any],
+        status: int = 200,
+        viewer: Viewer | None = None,
+    ) -> Response:
+        """A page; the header shows the signed-in user or a sign-in link."""
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        common = {
+            "title": self.title,
+            "sign_in": self.sign_in is not None,
+            "sign_in_href": sign_in_link(here),
+            "viewer": viewer,
+            "csrf_field": CSRF_FIELD,
+        }
+        return _html(template, {**common, **context}, status)
+
+    def refusal(self, request: Request, error: Refused) -> Response:
+        """A refused catalogue action: a page for a browser, problem+json otherwise."""
+        headers = {"retry-after": str(error.retry_after)} if error.retry_after else {}
+        if "text/html" not in request.headers.get("accept", ""):
+            return ProblemResponse(error.status, error.message, headers=headers.items())  # type: ignore[return-value]
+        page = self.render(request, "refused.html", {"message": error.message}, error.status)
+        page.headers.update(headers)
+        return page
 
     # -- JSON -----------------------------------------------------------------
 
@@ -136,30 +188,30 @@ class CatalogueViews:
         filters = self._filters(request, strict=True)
         if not isinstance(filters, dict):
             return filters  # type: ignore[return-value]
-        visible, _ = self._visible(request)
+        visible, _ = await self._visible(request, await self._signed_in(request))
         items = [e.summary_json() for e in visible if e.matches(**filters)]
         return JSONResponse({"apis": items, "count": len(items)})
 
     async def detail_json(self, request: Request) -> Response:
-        entry, visible = self._entry(request)
+        entry, visible = await self._entry(request)
         if entry is None:
             return self._not_found(request)
         return JSONResponse(entry.detail_json({e.name for e in visible}))
 
     async def contract_json(self, request: Request) -> Response:
-        entry, _ = self._entry(request)
+        entry, _ = await self._entry(request)
         if entry is None:
             return self._not_found(request)
         return JSONResponse(entry.document)
 
     async def contract_yaml(self, request: Request) -> Response:
-        entry, _ = self._entry(request)
+        entry, _ = await self._entry(request)
         if entry is None:
             return self._not_found(request)
         text = yaml.safe_dump(entry.document, sort_keys=False, allow_unicode=True)
         return Response(text, media_type="application/yaml")
 
 
-def _html(template: str, context: dict[str, Any]) -> Response:
+def _html(template: str, context: dict[str, Any], status: int = 200) -> Response:
     body = _TEMPLATES.get_template(template).render(**context)
-    return HTMLResponse(body, headers=SECURITY_HEADERS)
+    return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)

@@ -10,16 +10,19 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from gateway.catalogue.config import sign_in_problems
 from gateway.config.errors import ConfigError, problems_from
 from gateway.config.models import GatewayConfig
 
 DEFAULT_CONFIG = "tiergate.yaml"
-AUTHENTICATION = ("jwt", "api-key")  # policies whose credentials `authorize` decides on
+AUTHENTICATION = ("jwt", "api-key", "mtls")  # policies whose credentials `authorize` decides on
 ENV_OVERRIDES = {
     "TIERGATE_REGISTRY_URL": "registry_url",
     "TIERGATE_LIMITS_STORAGE": "limits_storage",
     "TIERGATE_ADMIN_TOKEN": "admin_token",
 }
+PORT_OVERRIDES = {"TIERGATE_PUBLIC_PORT": "public", "TIERGATE_ADMIN_PORT": "admin"}
+BAD_PORT = "{value!r} is not a TCP port (0-65535)"
 
 
 def config_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -58,6 +61,10 @@ def validate_config(raw: dict[str, Any], source: Path, env: Mapping[str, str]) -
     for var, key in ENV_OVERRIDES.items():
         if env.get(var):
             raw[key] = env[var]
+    problems = _override_ports(raw, env)
+    if problems:
+        raise ConfigError(str(source), problems)
+    _default_issuer(raw)
     try:
         config = GatewayConfig.model_validate(raw)
     except ValidationError as exc:
@@ -66,10 +73,44 @@ def validate_config(raw: dict[str, Any], source: Path, env: Mapping[str, str]) -
     if problems:
         raise ConfigError(str(source), problems)
     config._source = source.resolve()
-    problems = _check_operation_references(config)
+    problems = _check_operation_references(config) + sign_in_problems(config)
     if problems:
         raise ConfigError(str(source), problems)
     return config
+
+
+def _override_ports(raw: dict[str, Any], env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """TIERGATE_PUBLIC_PORT / TIERGATE_ADMIN_PORT move a listener without editing the file."""
+    problems = []
+    for var, name in PORT_OVERRIDES.items():
+        value = env.get(var)
+        if not value:
+            continue
+        if not value.isdigit() or int(value) > 65535:
+            problems.append((var, BAD_PORT.format(value=value)))
+            continue
+        listeners = dict(raw.get("listeners") or {})
+        listener = listeners.get(name)
+        listeners[name] = {**(listener if isinstance(listener, dict) else {}), "port": int(value)}
+        raw["listeners"] = listeners
+    return problems
+
+
+def _default_issuer(raw: dict[str, Any]) -> None:
+    """`oauth.issuer` unset: the public listener's own URL, so it follows the listener."""
+    oauth = raw.get("oauth")
+    if oauth is not None and (not isinstance(oauth, dict) or "issuer" in oauth):
+        return
+    listeners = raw.get("listeners")
+    public = listeners.get("public") if isinstance(listeners, dict) else None
+    public = public if isinstance(public, dict) else {}
+    host, port = public.get("host", "127.0.0.1"), public.get("port", 8080)
+    if not isinstance(host, str) or not isinstance(port, int):
+        return  # the listener's own validation reports it
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    if ":" in host:
+        host = f"[{host}]"
+    raw["oauth"] = {**(oauth or {}), "issuer": f"http://{host}:{port}"}
 
 
 def contract_path(config: GatewayConfig, contract: str) -> Path:
@@ -81,8 +122,9 @@ def _check_contracts(config: GatewayConfig, base: Path) -> list[tuple[str, str]]
     problems = []
     for index, api in enumerate(config.apis):
         if api.contract is not None and not (base / api.contract).is_file():
+            resolved = (base / api.contract).resolve()
             problems.append(
-                (f"apis[{index}].contract", f"file {api.contract!r} not found (relative to {base})")
+                (f"apis[{index}].contract", f"file {api.contract!r} not found ({resolved})")
             )
     return problems
 
@@ -142,6 +184,11 @@ def _check_operation_references(config: GatewayConfig) -> list[tuple[str, str]]:
             if hasattr(policy, "operation_references")
             for field, reference in policy.operation_references()
         ]
+        if api.websocket is not None and api.websocket.operations:
+            named += [
+                (f"apis[{index}].websocket.operations[{n}]", reference)
+                for n, reference in enumerate(api.websocket.operations)
+            ]
         if not named:
             continue
         contract = None

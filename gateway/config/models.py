@@ -10,13 +10,29 @@ import ipaddress
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from gateway.admin.tokens import AdminTokenConfig, AdminTokenName
 from gateway.catalogue.config import CatalogueConfig
-from gateway.limits.config import PlanConfig, PlanName, RateLimitingConfig, StorageUrl
+from gateway.config.targets import (
+    DEFAULT_SET,
+    SET_NAME,
+    CanaryConfig,
+    TargetSetConfig,
+    WeightedTargets,
+    check_canary,
+)
+from gateway.config.tls import ListenerTLSConfig, UpstreamTLSConfig
+from gateway.config.websocket import WebSocketConfig
+from gateway.limits.config import (
+    LimitString,
+    PlanConfig,
+    PlanName,
+    RateLimitingConfig,
+    StorageUrl,
+)
 from gateway.observability.config import ObservabilityConfig
 
 Tier = Literal["system", "process", "experience"]
@@ -24,8 +40,6 @@ TIER_ORDER: dict[str, int] = {"experience": 3, "process": 2, "system": 1}
 RESERVED_PREFIXES = ("/oauth", "/.well-known", "/catalogue", "/healthz", "/readyz", "/admin")
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
-_TARGET_RE = re.compile(r"^https?://[^/\s?#]+(:\d{1,5})?(/[^\s?#]*)?$")
-_ASGI_RE = re.compile(r"^asgi:[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 # Request headers that rewrite the method or path in some frameworks: dropped unless an
 # API's `upstream.pass_headers` lists them (gateway/proxy/headers.py holds the rule).
 PASSABLE_HEADERS = frozenset({"x-http-method-override", "x-original-url", "x-rewrite-url"})
@@ -63,6 +77,9 @@ class ListenerConfig(StrictModel):
     )
     retry_after: int = Field(
         1, ge=1, le=3600, description="Retry-After seconds sent with the saturation 503."
+    )
+    tls: ListenerTLSConfig | None = Field(
+        None, description="Serve HTTPS (and verify client certificates); plain HTTP when absent."
     )
 
 
@@ -118,11 +135,9 @@ class HealthCheckConfig(StrictModel):
     unhealthy_threshold: int = Field(2, ge=1, description="Failures that take a target out.")
 
 
-class UpstreamConfig(StrictModel):
-    targets: list[str] = Field(
-        min_length=1,
-        description="`http://host:port[/prefix]` or an in-process app `asgi:module:attr`.",
-    )
+class UpstreamConfig(WeightedTargets):
+    """`targets` (weighted, gateway/config/targets.py) and how they are reached."""
+
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
     retries: int = Field(
         1, ge=0, le=5, description="Extra attempts on another target, idempotent methods only."
@@ -149,19 +164,23 @@ class UpstreamConfig(StrictModel):
         description="Request headers the gateway drops by default that this API's upstream "
         "may receive: any of " + ", ".join(sorted(PASSABLE_HEADERS)) + ".",
     )
+    target_sets: dict[Annotated[str, Field(pattern=SET_NAME)], TargetSetConfig] = Field(
+        default_factory=dict,
+        description="Named sets of targets beside the default one; a canary rule picks one.",
+    )
+    canary: CanaryConfig | None = Field(
+        None, description="Requests matching this rule go to one of `target_sets`."
+    )
+    tls: UpstreamTLSConfig | None = Field(
+        None, description="Private CA, client certificate and server name for https targets."
+    )
 
-    @field_validator("targets")
-    @classmethod
-    def _valid_targets(cls, targets: list[str]) -> list[str]:
-        for target in targets:
-            if not (_TARGET_RE.match(target) or _ASGI_RE.match(target)):
-                raise ValueError(
-                    f"{target!r} is not a valid target; use http://host:port[/prefix] "
-                    "or asgi:module:attribute"
-                )
-        if len(set(targets)) != len(targets):
-            raise ValueError("targets are listed twice; list each once")
-        return targets
+    @model_validator(mode="after")
+    def _canary_set(self) -> UpstreamConfig:
+        if DEFAULT_SET in self.target_sets:
+            raise ValueError(f"@target_sets.{DEFAULT_SET}: the name is taken by `targets`")
+        check_canary(self.canary, self.target_sets)
+        return self
 
     @field_validator("pass_headers")
     @classmethod
@@ -221,8 +240,29 @@ class ApiConfig(StrictModel):
     sunset: date | None = Field(
         None, description="When the API goes away (Sunset header, RFC 8594)."
     )
+    websocket: WebSocketConfig | None = Field(
+        None,
+        description="Proxy WebSocket upgrades (`true` or limits, gateway/config/websocket.py).",
+    )
+
+    @field_validator("websocket", mode="before")
+    @classmethod
+    def _websocket_flag(cls, value: Any) -> Any:
+        return {} if value is True else None if value is False else value
 
     _policy_configs: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _websocket_targets(self) -> ApiConfig:
+        sets = [self.upstream, *self.upstream.target_sets.values()]
+        if self.websocket is not None and any(
+            target.startswith("asgi:") for spec in sets for target in spec.targets
+        ):
+            raise ValueError(
+                "@websocket: WebSocket APIs need http(s) targets; in-process (asgi:) "
+                "targets do not serve WebSockets"
+            )
+        return self
 
     @model_validator(mode="after")
     def _lifecycle_dates(self) -> ApiConfig:
@@ -275,7 +315,8 @@ class ApiConfig(StrictModel):
 
 
 class OAuthConfig(StrictModel):
-    """The built-in OAuth2 authorization server (client_credentials, JWT access tokens)."""
+    """The built-in OAuth2 authorization server: client_credentials, authorization_code with
+    PKCE, refresh_token with rotation and token exchange; JWT access tokens."""
 
     issuer: str = Field(
         "http://127.0.0.1:8080", description="`iss` of issued tokens: the public base URL."
@@ -294,6 +335,39 @@ class OAuthConfig(StrictModel):
     )
     refresh_interval: float = Field(
         2.0, gt=0, le=5, description="Seconds between refreshes of keys and revocations."
+    )
+    code_ttl: int = Field(
+        60, ge=10, le=600, description="Authorization-code lifetime, seconds (single use)."
+    )
+    refresh_token_ttl: int = Field(
+        14 * 86400,
+        ge=60,
+        le=365 * 86400,
+        description="Lifetime of one refresh token, seconds; each use rotates it.",
+    )
+    sign_in_lifetime: int = Field(
+        30 * 86400,
+        ge=60,
+        le=365 * 86400,
+        description="How long one sign-in lasts through refresh rotation, seconds; then the "
+        "user signs in again.",
+    )
+    sign_in_limit_per_ip: LimitString | None = Field(
+        "30/minute",
+        description="Sign-in attempts (POST /oauth/authorize) per client IP; null: off.",
+    )
+    sign_in_limit_per_user: LimitString | None = Field(
+        "10/minute",
+        description="Sign-in attempts per username, whatever the IP; null: off.",
+    )
+    demo_users: dict[
+        Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")],
+        Annotated[str, Field(pattern=r"^cus_[0-9]{4,12}$")],
+    ] = Field(
+        default_factory=dict,
+        description="The embedded demo's users (username: customer id) and its public client "
+        "`demo-shop-app`: created at the first start with a generated password, printed "
+        "once with how to sign in. Leave empty outside the demo.",
     )
 
 
@@ -330,6 +404,14 @@ class GatewayConfig(StrictModel):
     access_log: bool = Field(True, description="One JSON line per request on stdout.")
     shutdown_grace: float = Field(
         20.0, ge=0, le=600, description="Seconds in-flight requests get to finish on shutdown."
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=512,
+        description="Gateway processes sharing the public port (`tiergate up --workers` "
+        "overrides); worker i serves the admin listener on admin port + i "
+        "(see docs/scaling.md).",
     )
     defaults: dict[str, Any] = Field(
         default_factory=dict, description="Policies applied to every API unless it overrides them."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 
 from gateway.config import load_config
@@ -10,6 +11,10 @@ from gateway.contracts.lint import contract_path
 from gateway.contracts.runner import DEFAULT_MAX_EXAMPLES, run_contract
 
 UNKNOWN_API = "tiergate: no API named {name!r} in {source}; known: {known}"
+NO_SCHEMATHESIS = (
+    "tiergate: contract-test needs schemathesis, which a plain install leaves out; "
+    "install it with: pip install 'tiergate[contract-test]'"
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,6 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_contract_test(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("schemathesis") is None:
+        print(NO_SCHEMATHESIS, file=sys.stderr)
+        return 2
     config = load_config(args.config)
     known = [api.name for api in config.apis]
     wanted = args.api or known

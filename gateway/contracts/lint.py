@@ -114,8 +114,8 @@ UNDEFINED_SCHEME = (
 )
 UNENFORCEABLE = (
     "{api}: security scheme {scheme!r} ({kind}) in {path} is not one the gateway can enforce; "
-    "use an oauth2/openIdConnect/http bearer scheme (jwt policy) or an apiKey in the X-API-Key "
-    "header (api-key policy)"
+    "use an oauth2/openIdConnect/http bearer scheme (jwt policy), an apiKey in the X-API-Key "
+    "header (api-key policy) or mutualTLS (mtls policy)"
 )
 POLICY_OFF = (
     "{api}: {path} accepts {scheme!r} ({kind}) but the {policy} policy is off for this API; "
@@ -129,7 +129,7 @@ UNDECLARED_SCOPE = (
     "{api}: {op} in {path} requires scope {scope!r} of oauth2 scheme {scheme!r}, which its "
     "flows do not declare"
 )
-_POLICY_FOR = {"bearer": "jwt", "apiKey": "api-key"}
+_POLICY_FOR = {"bearer": "jwt", "apiKey": "api-key", "mutualTLS": "mtls"}
 
 
 def _compiled(config: GatewayConfig) -> Iterator[tuple[ApiConfig, Path, dict, Contract]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 USAGE_FAILED = "tiergate: cannot read usage from {url}: {reason}"
@@ -24,13 +23,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_usage(args: argparse.Namespace) -> int:
     import httpx
 
+    from gateway.admin.token import NO_TOKEN, TOKEN_FILE, admin_token
     from gateway.config import load_config
 
     config = load_config(args.config)
+    token = admin_token(config)
+    if token is None:
+        print(f"tiergate: {NO_TOKEN.format(path=TOKEN_FILE)}", file=sys.stderr)
+        return 2
     admin = config.listeners.admin
     base = args.admin_url or f"http://{admin.host}:{admin.port}"
     url = f"{base.rstrip('/')}/admin/usage/{args.consumer}"
-    token = os.environ.get("TIERGATE_ADMIN_TOKEN") or config.admin_token or ""
     try:
         response = httpx.get(
             url,

@@ -57,6 +57,7 @@ class LimitsComponent(Component):
 
     async def start(self) -> None:
         self.limiter = Limiter(self.config.limits_storage, self.config.rate_limiting)
+        await self.limiter.start()
         self.gateway.services["limiter"] = self.limiter
 
     async def stop(self) -> None:

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from limits import RateLimitItem, parse_many
 from limits.limits import safe_string
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 Strategy = Literal["moving-window", "sliding-window-counter"]
 FailMode = Literal["fail_open", "fail_closed"]
@@ -54,6 +55,24 @@ def _check_limit(value: str) -> str:
 
 
 LimitString = Annotated[str, AfterValidator(_check_limit)]
+
+
+BAD_DURATION = "{value!r} is not a duration; write e.g. '100ms', '0.5s' or a number of seconds"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$")
+
+
+def _duration(value: object) -> object:
+    """'100ms' / '0.5s' / '2' → seconds; numbers pass through."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError(BAD_DURATION.format(value=value))
+        number = float(match.group(1))
+        return number / 1000 if match.group(2) == "ms" else number
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
 
 
 class _Strict(BaseModel):
@@ -127,6 +146,21 @@ class RateLimitingConfig(_Strict):
     )
     key_prefix: str = Field(
         "tiergate", pattern=r"^[A-Za-z0-9:_-]{1,64}$", description="Prefix of every storage key."
+    )
+    sync: Duration | None = Field(
+        None,
+        ge=0.01,
+        le=60,
+        description="Approximate mode on Redis, e.g. '100ms': each process counts locally and "
+        "pushes its counts to Redis in one batch per interval; a limit may admit more than "
+        "its quota by what the other processes admit in one interval (docs/scaling.md). "
+        "Unset: exact, one round trip per request.",
+    )
+    per_worker: bool = Field(
+        False,
+        description="With memory:// storage and several workers, let each worker count "
+        "on its own: admits up to N times every limit and quota with N workers. Without it, "
+        "memory:// and workers > 1 refuse to start.",
     )
 
 

@@ -4,6 +4,8 @@ timeout, the outage behaviour and the headers computed in one place.
 Only `hit()` decides (atomic in every storage); window statistics are read after
 the decision to fill the headers. Quotas are calendar-period counters in the same
 storage (`incr`, also atomic); a request the quota refuses is given back.
+
+On a plain Redis all of that is one script call, one round trip (redis_script.py).
 """
 
 from __future__ import annotations
@@ -25,14 +27,20 @@ from limits.aio.strategies import (
 )
 from limits.errors import StorageError
 from limits.storage import storage_from_string
+from redis.exceptions import RedisError
 
-from gateway.limits import memory
+from gateway.limits import approximate, memory
 from gateway.limits.config import QuotaConfig, RateLimitingConfig
+from gateway.limits.redis_script import sliding_state
 
 log = logging.getLogger("tiergate.limits")
 
 STORAGE_DOWN = "rate-limit storage unavailable (%s); the fail mode applies; next try in %.1f s"
 STORAGE_BACK = "rate-limit storage is back after %d failed requests"
+SCRIPT_NOT_LOADED = "rate-limit script not loaded at start-up (%s); it is loaded on first use"
+# Plain Redis: one script call per request. Sentinel and Cluster keep `limits`' calls
+# (a cluster cannot run a script over keys on several nodes).
+ONE_TRIP_SCHEMES = ("async+redis", "async+rediss", "async+redis+unix")
 
 
 class StorageUnavailable(Exception):
@@ -152,9 +160,37 @@ class Limiter:
             "sliding-window-counter": SlidingWindowCounterRateLimiter(self.storage),
         }
         self.timeout = settings.storage_timeout
+        self.clock = time.time
+        # Tiergate's memory storage: decided synchronously, no coroutine per call.
+        self.local = self.storage if isinstance(self.storage, memory.LazyMemoryStorage) else None
+        self._keys: dict[Rule, tuple[str, str]] = {}
+        self.one_trip = None
+        self.batched = None
+        if storage_url(url).split("://", 1)[0] in ONE_TRIP_SCHEMES:
+            from gateway.limits.redis_script import OneTrip
+
+            self.one_trip = OneTrip(self.storage.bridge.storage, self.prefix)
+            if settings.sync is not None:
+                self.batched = approximate.BatchedCounters(
+                    self.storage.bridge.storage, self.prefix, settings.sync, self.timeout
+                )
         self.storage_errors = 0  # requests that met an unavailable storage (metric)
         self.down_until = 0.0
         self.failed_since_down = 0
+
+    async def start(self) -> None:
+        """Load the one-round-trip script; a Redis that is down now gets it on first use.
+        In approximate mode, start the sync task instead."""
+        if self.batched is not None:
+            self.batched.start()
+            return
+        if self.one_trip is None:
+            return
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.one_trip.load()
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning(SCRIPT_NOT_LOADED, exc)
 
     # -- deciding ------------------------------------------------------------
 
@@ -168,6 +204,14 @@ class Limiter:
     ) -> Verdict:
         """Hit every rule for `subject`, then the consumer's quotas; raise
         StorageUnavailable when the storage fails or is slower than the timeout."""
+        if self.batched is not None:  # approximate mode: decided here, synced in batches
+            usage = self._usage_keys(quotas, consumer, count_usage)
+            missing = self.batched.missing(rules, subject, usage)
+            if missing:  # first sight of a key in this window: read its total once
+                await self.batched.prime(missing)
+            return self._check_batched(rules, subject, quotas, usage)
+        if self.local is not None:
+            return self._check_local(rules, subject, quotas, consumer, count_usage)
         if self.down_until and time.monotonic() < self.down_until:
             self._failed()
             raise StorageUnavailable("storage marked down after a recent failure")
@@ -182,7 +226,7 @@ class Limiter:
             # mode; marking the storage down would lift the limits for everyone.
             self._failed()
             raise StorageUnavailable(f"no answer within {self.timeout} s") from None
-        except (StorageError, OSError) as exc:
+        except (StorageError, RedisError, OSError) as exc:
             self._mark_down(exc)
             raise StorageUnavailable(str(exc) or type(exc).__name__) from None
         if self.down_until:
@@ -199,6 +243,8 @@ class Limiter:
         consumer: str | None,
         count_usage: bool,
     ) -> Verdict:
+        if self.one_trip is not None:
+            return await self._check_one_trip(rules, subject, quotas, consumer, count_usage)
         refused: Window | None = None
         hit = len(rules)
         for index, rule in enumerate(rules):
@@ -220,6 +266,155 @@ class Limiter:
                 refused = next(w for w in quota_windows if w.name.endswith(period))
         return Verdict(refused is None, windows, refused, period)
 
+    async def _check_one_trip(
+        self,
+        rules: Sequence[Rule],
+        subject: str,
+        quotas: QuotaConfig | None,
+        consumer: str | None,
+        count_usage: bool,
+    ) -> Verdict:
+        assert self.one_trip is not None
+        now = self.clock()
+        usage = None
+        periods = current_periods()
+        if consumer is not None and (count_usage or _has_quota(quotas)):
+            (day, day_ends, _), (month, month_ends, _) = periods["daily"], periods["monthly"]
+            usage = (
+                self.usage_key(consumer, "daily", day),
+                self.usage_key(consumer, "monthly", month),
+                (quotas.daily or 0) if quotas else 0,
+                (quotas.monthly or 0) if quotas else 0,
+                day_ends + 86400,
+                month_ends + 86400,
+            )
+        keys, args = self.one_trip.arguments(rules, subject, now, usage)
+        reply = await self.one_trip.call(keys, args)
+        windows = [
+            Window(rule.name, rule.item.amount, rule.item.get_expiry(), remaining, reset)
+            for rule, (remaining, reset) in zip(
+                rules, self.one_trip.windows(rules, reply, now), strict=True
+            )
+        ]
+        passed = reply[0]
+        if passed < len(rules):
+            return _refusal(windows, passed)
+        if usage is None:
+            return Verdict(True, windows)
+        daily, monthly, code = reply[-3:]
+        return self._with_quotas(windows, [daily, monthly], (None, 0, 1)[code], quotas)
+
+    def _key(self, rule: Rule, subject: str) -> str:
+        """`limits`' key_for(prefix, scope, subject), its fixed parts built once per rule."""
+        parts = self._keys.get(rule)
+        if parts is None:
+            head, tail = rule.item.key_for(self.prefix, rule.scope, "\0").split("\0")
+            parts = (head, tail)
+            if len(self._keys) < 100_000:
+                self._keys[rule] = parts
+        return parts[0] + subject + parts[1]
+
+    def _check_local(
+        self,
+        rules: Sequence[Rule],
+        subject: str,
+        quotas: QuotaConfig | None,
+        consumer: str | None,
+        count_usage: bool,
+    ) -> Verdict:
+        """The strategies' calls on the memory storage, made directly: the same keys and
+        decisions as `limits`' strategies over it, without a coroutine per call."""
+        storage = self.local
+        assert storage is not None
+        now = self.clock()
+        keys = [self._key(rule, subject) for rule in rules]
+        passed = len(rules)
+        for index, (rule, key) in enumerate(zip(rules, keys, strict=True)):
+            item = rule.item
+            if rule.strategy == "moving-window":
+                ok = storage.acquire_entry_now(key, item.amount, item.get_expiry(), 1, now)
+            else:
+                ok = storage.acquire_sliding_now(key, item.amount, item.get_expiry(), 1, now)
+            if not ok:
+                passed = index
+                break
+        windows = []
+        for rule, key in zip(rules, keys, strict=True):
+            amount, expiry = rule.item.amount, rule.item.get_expiry()
+            if rule.strategy == "moving-window":
+                start, count = storage.moving_window_now(key, expiry, now)
+                remaining, reset = amount - count, max(0, ceil(start + expiry - now))
+            else:
+                remaining, reset = sliding_state(
+                    amount, expiry, *storage.sliding_window_now(key, expiry, now)
+                )
+            windows.append(Window(rule.name, amount, expiry, max(0, remaining), reset))
+        if passed < len(rules):
+            return _refusal(windows, passed)
+        usage = self._usage_keys(quotas, consumer, count_usage)
+        if not usage:
+            return Verdict(True, windows)
+        counts = [storage.incr_now(key, ends_in + 86400, 1, now) for key, ends_in, _ in usage]
+        refused_at = None
+        for index, ((_, _, quota), count) in enumerate(zip(usage, counts, strict=True)):
+            if quota is not None and count > quota:
+                refused_at = index
+        if refused_at is not None:  # give the unit back: usage counts admitted requests only
+            counts = [storage.incr_now(key, ends_in + 86400, -1, now) for key, ends_in, _ in usage]
+        return self._with_quotas(windows, counts, refused_at, quotas)
+
+    def _with_quotas(
+        self,
+        windows: list[Window],
+        counts: list[int],
+        refused_at: int | None,
+        quotas: QuotaConfig | None,
+    ) -> Verdict:
+        periods = current_periods()
+        period = None if refused_at is None else list(periods)[refused_at]
+        by_period = dict(zip(periods, counts, strict=True))
+        quota_windows = _quota_windows(by_period, period, quotas, periods)
+        windows.extend(quota_windows)
+        if period is None:
+            return Verdict(True, windows)
+        refused = next(w for w in quota_windows if w.name.endswith(period))
+        return Verdict(False, windows, refused, period)
+
+    def _usage_keys(
+        self, quotas: QuotaConfig | None, consumer: str | None, count_usage: bool
+    ) -> list[tuple[str, int, int | None]]:
+        """(usage key, seconds to the period's end, quota or None) per period, or []."""
+        if consumer is None or not (count_usage or _has_quota(quotas)):
+            return []
+        return [
+            (
+                self.usage_key(consumer, period, label),
+                ends_in,
+                getattr(quotas, period, None) if quotas else None,
+            )
+            for period, (label, ends_in, _) in current_periods().items()
+        ]
+
+    def _check_batched(
+        self,
+        rules: Sequence[Rule],
+        subject: str,
+        quotas: QuotaConfig | None,
+        keys: list[tuple[str, int, int | None]],
+    ) -> Verdict:
+        assert self.batched is not None
+        passed, states = approximate.hit(self.batched, rules, subject)
+        windows = [
+            Window(rule.name, rule.item.amount, rule.item.get_expiry(), remaining, reset)
+            for rule, (remaining, reset) in zip(rules, states, strict=True)
+        ]
+        if passed < len(rules):
+            return _refusal(windows, passed)
+        if not keys:
+            return Verdict(True, windows)
+        counts, index = approximate.count_usage(self.batched, keys)
+        return self._with_quotas(windows, counts, index, quotas)
+
     async def _window(self, rule: Rule, subject: str) -> Window:
         stats = await self.strategies[rule.strategy].get_window_stats(
             rule.item, self.prefix, rule.scope, subject
@@ -229,7 +424,7 @@ class Limiter:
             rule.item.amount,
             rule.item.get_expiry(),
             max(0, int(stats.remaining)),
-            max(0, ceil(stats.reset_time - time.time())),
+            max(0, ceil(stats.reset_time - self.clock())),
         )
 
     async def _quotas(
@@ -249,13 +444,7 @@ class Limiter:
             for period, (label, ends_in, _) in periods.items():
                 key = self.usage_key(consumer, period, label)
                 counts[period] = await self.storage.incr(key, ends_in + 86400, amount=-1)
-        windows = []
-        for period, (_, ends_in, length) in periods.items():
-            limit = getattr(quotas, period, None) if quotas else None
-            if limit is not None:
-                remaining = 0 if refused == period else max(0, limit - counts[period])
-                windows.append(Window(f"quota-{period}", limit, length, remaining, ends_in))
-        return windows, refused
+        return _quota_windows(counts, refused, quotas, periods), refused
 
     # -- usage ---------------------------------------------------------------
 
@@ -299,10 +488,35 @@ class Limiter:
         return max(1, ceil(self.settings.retry_after_error))
 
     async def aclose(self) -> None:
+        if self.batched is not None:
+            await self.batched.aclose()
         client = getattr(getattr(self.storage, "bridge", None), "storage", None)
         close = getattr(client, "aclose", None)
         if close is not None:
             await close()
+
+
+def _refusal(windows: list[Window], index: int) -> Verdict:
+    """Rule `index` said no: its window shows nothing left, for at least a second."""
+    refused = windows[index]
+    refused.remaining = 0
+    refused.reset = max(refused.reset, 1)
+    return Verdict(False, windows, refused)
+
+
+def _quota_windows(
+    counts: dict[str, int],
+    refused: str | None,
+    quotas: QuotaConfig | None,
+    periods: dict[str, tuple[str, int, int]],
+) -> list[Window]:
+    windows = []
+    for period, (_, ends_in, length) in periods.items():
+        limit = getattr(quotas, period, None) if quotas else None
+        if limit is not None:
+            remaining = 0 if refused == period else max(0, limit - counts[period])
+            windows.append(Window(f"quota-{period}", limit, length, remaining, ends_in))
+    return windows
 
 
 def _has_quota(quotas: QuotaConfig | None) -> bool:

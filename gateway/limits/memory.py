@@ -78,6 +78,10 @@ class LazyMemoryStorage(
     async def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         return self._incr(key, expiry, amount, time.time())
 
+    def incr_now(self, key: str, expiry: float, amount: int, now: float) -> int:
+        """`incr` without a coroutine, for the limiter's synchronous path."""
+        return self._incr(key, expiry, amount, now)
+
     def _incr(self, key: str, expiry: float, amount: int, now: float) -> int:
         entry = self._counter(key, now)
         if entry is None:
@@ -118,9 +122,11 @@ class LazyMemoryStorage(
     # -- moving window (exact) ------------------------------------------------
 
     async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        return self.acquire_entry_now(key, limit, expiry, amount, time.time())
+
+    def acquire_entry_now(self, key: str, limit: int, expiry: int, amount: int, now: float) -> bool:
         if amount > limit:
             return False
-        now = time.time()
         times = self._window(key, expiry, now)
         if len(times) + amount > limit:
             return False
@@ -128,7 +134,9 @@ class LazyMemoryStorage(
         return True
 
     async def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
-        now = time.time()
+        return self.moving_window_now(key, expiry, time.time())
+
+    def moving_window_now(self, key: str, expiry: int, now: float) -> tuple[float, int]:
         times = self._window(key, expiry, now)
         if not times:
             return now, 0
@@ -151,9 +159,13 @@ class LazyMemoryStorage(
     async def acquire_sliding_window_entry(
         self, key: str, limit: int, expiry: int, amount: int = 1
     ) -> bool:
+        return self.acquire_sliding_now(key, limit, expiry, amount, time.time())
+
+    def acquire_sliding_now(
+        self, key: str, limit: int, expiry: int, amount: int, now: float
+    ) -> bool:
         if amount > limit:
             return False
-        now = time.time()
         current_key, previous_count, previous_ttl, current_count, _ = self._sliding_info(
             key, expiry, now
         )
@@ -164,6 +176,11 @@ class LazyMemoryStorage(
 
     async def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
         return self._sliding_info(key, expiry, time.time())[1:]
+
+    def sliding_window_now(
+        self, key: str, expiry: int, now: float
+    ) -> tuple[int, float, int, float]:
+        return self._sliding_info(key, expiry, now)[1:]
 
     async def clear_sliding_window(self, key: str, expiry: int) -> None:
         previous_key, current_key = self.sliding_window_keys(key, expiry, time.time())

@@ -1,5 +1,6 @@
 """Client authentication at the token, introspection and revocation endpoints:
-client_secret_basic or client_secret_post (RFC 6749 §2.3.1), never both."""
+client_secret_basic or client_secret_post (RFC 6749 §2.3.1), never both; a public client
+(no secret) names itself with `client_id` where a grant allows it ("none")."""
 
 from __future__ import annotations
 
@@ -48,7 +49,17 @@ async def read_form(request: Request) -> dict[str, str]:
 
 async def authenticate(request: Request, form: dict[str, str], registry: Registry) -> ClientRecord:
     """The authenticated client, or an OAuth error (invalid_request / invalid_client)."""
-    authorization = request.headers.get("authorization", "")
+    client, _method = await authenticate_client(
+        request.headers.get("authorization", ""), form, registry, allow_public=False
+    )
+    return client
+
+
+async def authenticate_client(
+    authorization: str, form: dict[str, str], registry: Registry, *, allow_public: bool
+) -> tuple[ClientRecord, str]:
+    """(client, method): a confidential client by its secret, or with `allow_public` a
+    public client by its `client_id` alone (method "none")."""
     uses_basic = authorization[:6].lower() == "basic "
     uses_post = "client_secret" in form
     if uses_basic and uses_post:
@@ -59,6 +70,11 @@ async def authenticate(request: Request, form: dict[str, str], registry: Registr
             raise InvalidRequestError(description=TWO_AUTH_METHODS)
     elif uses_post:
         client_id, secret = form.get("client_id", ""), form["client_secret"]
+    elif allow_public and form.get("client_id"):
+        public = await registry.client(form["client_id"])
+        if public is None or not public.public_client or public.revoked_at is not None:
+            raise InvalidClientError(description=BAD_CLIENT)
+        return public, "none"
     else:
         raise InvalidClientError(description=NO_CLIENT_AUTH)
     if not client_id or not secret:
@@ -66,7 +82,7 @@ async def authenticate(request: Request, form: dict[str, str], registry: Registr
     client = await registry.authenticate_client(client_id, secret)
     if client is None:
         raise InvalidClientError(description=BAD_CLIENT)
-    return client
+    return client, "client_secret_basic" if uses_basic else "client_secret_post"
 
 
 def basic_credentials(encoded: str) -> tuple[str, str]:

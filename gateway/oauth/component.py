@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute
 
 from gateway.components import Component
 from gateway.config.models import ApiConfig, GatewayConfig
+from gateway.oauth.demo import ensure_demo
 from gateway.oauth.endpoints import OAuthEndpoints
 from gateway.oauth.keys import KeyRing, ensure_signing_key
 from gateway.oauth.revocations import RevocationCache
@@ -32,7 +33,9 @@ class OAuthComponent(Component):
         oauth = gateway.config.oauth
         self.ring = KeyRing(registry, oauth)
         self.revocations = RevocationCache(registry, oauth.refresh_interval)
-        self.endpoints = OAuthEndpoints(registry, self.ring, self.revocations)
+        self.endpoints = OAuthEndpoints(
+            registry, self.ring, self.revocations, oauth, gateway.services, self._client_ip
+        )
         self._tasks: list[asyncio.Task] = []
         gateway.services["issuer"] = self.ring
         gateway.services["revocations"] = self.revocations
@@ -45,6 +48,13 @@ class OAuthComponent(Component):
         await ensure_signing_key(self.ring.registry, self.ring.oauth)
         await self.ring.refresh()
         await self.revocations.refresh()
+        # RFC 8414 scopes_supported: read from the contracts once, off the event loop.
+        self.endpoints.scopes_supported[:] = await asyncio.to_thread(
+            _all_scopes, self.gateway.config
+        )
+        demo = await ensure_demo(self.ring.registry, self.gateway.config.oauth)
+        if demo:
+            print("\n".join(demo), flush=True)
         self._tasks = [
             asyncio.create_task(self.ring.run()),
             asyncio.create_task(self.revocations.run()),
@@ -69,7 +79,12 @@ class OAuthComponent(Component):
         if kept != held:
             save_secrets(path, kept)
 
+    def _client_ip(self, scope: Any) -> str:
+        peer = scope["client"][0] if scope.get("client") else ""
+        return str(self.gateway.forwarded.client_ip(peer, scope["headers"]))
+
     async def stop(self) -> None:
+        self.endpoints.server.threads.shutdown(wait=False)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -92,6 +107,16 @@ def service_scopes(config: GatewayConfig, api: ApiConfig) -> set[str]:
         _collect_scopes(raw, scopes, inside=False)
         scopes.update(_contract_scopes(config, dependency))
     return scopes
+
+
+def _all_scopes(config: GatewayConfig) -> list[str]:
+    """Every scope the estate's contracts and jwt policies name (RFC 8414 scopes_supported)."""
+    scopes: set[str] = set()
+    for api in config.apis:
+        scopes.update(_contract_scopes(config, api))
+        raw = api.policies.get("jwt", config.defaults.get("jwt"))
+        _collect_scopes(raw, scopes, inside=False)
+    return sorted(scopes)
 
 
 def _contract_scopes(config: GatewayConfig, api: ApiConfig) -> set[str]:

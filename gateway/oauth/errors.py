@@ -23,8 +23,6 @@ TWO_AUTH_METHODS = "Use one client authentication method, not both Basic and for
 WRONG_CONTENT_TYPE = "The body must be application/x-www-form-urlencoded."
 REPEATED_PARAMETER = "The parameter '{name}' is repeated; send each parameter once."
 MISSING_GRANT_TYPE = "The 'grant_type' parameter is required."
-ONLY_CLIENT_CREDENTIALS = "Only the client_credentials grant is supported."
-GRANT_NOT_ALLOWED = "This client may not use the client_credentials grant."
 BAD_SCOPE = "The requested scope is malformed or exceeds the client's scopes."
 MISSING_TOKEN = "The 'token' parameter is required."  # noqa: S105
 

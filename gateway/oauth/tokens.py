@@ -1,4 +1,8 @@
-"""RFC 9068 JWT access tokens: minting and (for introspection/revocation) verifying."""
+"""RFC 9068 JWT access tokens: minting and (for introspection/revocation) verifying.
+
+Claims: `sub` is the consumer for a client's own token, the username for an end user's
+token (which also carries `customer_id`); an exchanged token (RFC 8693) carries the user
+as `sub` and the acting service as `act: {"sub": client_id}` and `client_id`."""
 
 from __future__ import annotations
 
@@ -10,28 +14,40 @@ from typing import Any
 import jwt
 
 from gateway.oauth.keys import KeyRing
-from gateway.registry import ClientRecord
+from gateway.registry import ClientRecord, UserRecord
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105
 
 
 def mint_access_token(
-    ring: KeyRing, client: ClientRecord, scopes: list[str], plan: str | None
+    ring: KeyRing,
+    client: ClientRecord,
+    scopes: list[str],
+    plan: str | None,
+    *,
+    user: UserRecord | None = None,
+    act: dict[str, Any] | None = None,
+    ttl: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Sign an access token for `client`; returns (token, claims)."""
+    """Sign an access token for `client` (for `user` when given; `act`: the RFC 8693
+    actor chain of an exchanged token); returns (token, claims)."""
     kid, alg, key = ring.signing_key()
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": ring.issuer,
-        "sub": client.consumer_id,
+        "sub": user.username if user is not None else client.consumer_id,
         "aud": ring.audience,
-        "exp": now + ring.token_ttl,
+        "exp": now + (ring.token_ttl if ttl is None else ttl),
         "iat": now,
         "jti": secrets.token_urlsafe(16),
         "client_id": client.client_id,
         "scope": " ".join(scopes),
         "tg_kind": client.kind,
     }
+    if user is not None:
+        claims["customer_id"] = user.customer_id
+    if act is not None:
+        claims["act"] = act
     if plan:
         claims["tg_plan"] = plan
     if client.kind == "service":

@@ -1,8 +1,10 @@
 """One JSON line per request. Never headers, query strings or bodies: no credentials.
 
 `tiergate up` calls `configure_access_log()`, which sends lines straight to stdout,
-written once per event-loop iteration: going through `logging` (a LogRecord, a
-formatter, a lock and a flush per line) cost more than building the line itself.
+joined once per event-loop iteration (after the responses of that iteration went out)
+and written by a thread of their own, so a slow stdout (a full pipe, a slow disk) never
+blocks the event loop: going through `logging` (a LogRecord, a formatter, a lock and a
+flush per line) cost more than building the line itself.
 Without it (an embedding application, tests) lines go to the `tiergate.access`
 logger.
 """
@@ -12,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import queue
 import sys
+import threading
 import time
 from typing import IO
 
@@ -25,11 +29,32 @@ _encode = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps builds on
 
 
 class _Sink:
-    """Collects lines and writes them in one call per event-loop iteration."""
+    """Collects lines; once per event-loop iteration hands them, joined, to the writer
+    thread (one blocking write per batch, off the event loop)."""
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
         self._lines: list[str] = []
+        self._batches: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write, name="access-log", daemon=True)
+        self._writer.start()
+
+    def _write(self) -> None:
+        while True:
+            data = self._batches.get()
+            if data is None:
+                return
+            try:
+                self._stream.write(data)
+                self._stream.flush()
+            except (OSError, ValueError):  # stdout closed: nothing to write to any more
+                pass
+
+    def close(self) -> None:
+        """Write what is pending and stop the writer (at shutdown)."""
+        self.flush()
+        self._batches.put(None)
+        self._writer.join(10)
 
     def __call__(self, line: str) -> None:
         if not self._lines:
@@ -45,8 +70,7 @@ class _Sink:
         if self._lines:
             data = ("\n".join(self._lines) + "\n").encode()
             self._lines.clear()
-            self._stream.write(data)
-            self._stream.flush()
+            self._batches.put(data)
 
 
 _sink: _Sink | None = None
@@ -55,13 +79,18 @@ _sink: _Sink | None = None
 def configure_access_log(stream: IO[bytes] | None = None) -> None:
     """Send access lines to stdout (or `stream`) as bare JSON (idempotent)."""
     global _sink
-    flush_access_log()
+    if _sink is not None:
+        _sink.close()
     _sink = _Sink(stream if stream is not None else sys.stdout.buffer)
 
 
 def flush_access_log() -> None:
+    """Write every pending line before returning (at shutdown); logging goes on after."""
+    global _sink
     if _sink is not None:
-        _sink.flush()
+        stream = _sink._stream
+        _sink.close()
+        _sink = _Sink(stream)
 
 
 def log_request(ctx: RequestContext, status: int) -> None:
@@ -79,11 +108,20 @@ def log_request(ctx: RequestContext, status: int) -> None:
         "status": status,
         "client_ip": ctx.client_ip,
         "consumer": ctx.identity.consumer_id if ctx.identity else None,
+        **_end_user(ctx),
         "total_ms": round((time.perf_counter() - ctx.started) * 1000, 3),
     }
     if ctx.log:
         record.update((k, v) for k, v in ctx.log.items() if not k.startswith("_"))
     _emit(sink, record)
+
+
+def _end_user(ctx: RequestContext) -> dict[str, object]:
+    """`user` and `actor` (nearest first) when a signed-in user's token was used."""
+    user = ctx.identity.end_user if ctx.identity else None
+    if user is None:
+        return {}
+    return {"user": user.username, "actor": " ".join(user.actors) or None}
 
 
 def log_outside(scope: Scope, status: int, started: float, request_id: str | None) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -46,6 +46,8 @@ class ObservabilityComponent(Component):
             self.metrics.add_gauges(self._gauges)
         gateway.services["dataflow"] = self.dataflow
         gateway.observers.append(self.observe)
+        if self.metrics is not None:
+            gateway.unrouted_observers.append(self.metrics.observe_unrouted)
 
     async def stop(self) -> None:
         if self.tracer is not None:
@@ -63,7 +65,7 @@ class ObservabilityComponent(Component):
         if span is not None:
             self.tracer.end(span, ctx, status, route)
 
-    def _gauges(self) -> Iterator[GaugeMetricFamily]:
+    def _gauges(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         gateway = self.gateway
         yield GaugeMetricFamily(
             "tiergate_in_flight_requests", "Requests being handled now.", value=gateway.in_flight
@@ -81,16 +83,16 @@ class ObservabilityComponent(Component):
         limiter = gateway.services.get("limiter")
         errors = getattr(limiter, "storage_errors", None)
         if errors is not None:
-            yield GaugeMetricFamily(
+            yield CounterMetricFamily(
                 "tiergate_ratelimit_storage_errors",
-                "Rate-limit storage failures since start (fail-open or fail-closed).",
+                "Rate-limit storage failures (fail-open or fail-closed).",
                 value=float(errors),
             )
         cache_errors = getattr(gateway.services.get("response-cache"), "errors", None)
         if cache_errors is not None:
-            yield GaugeMetricFamily(
+            yield CounterMetricFamily(
                 "tiergate_response_cache_storage_errors",
-                "Response-cache Redis failures since start (each served from upstream).",
+                "Response-cache Redis failures (each served from upstream).",
                 value=float(cache_errors),
             )
 

@@ -10,14 +10,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gateway.context import RequestContext
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
+# Methods outside this set (anything a client sends) are counted as "other".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
+
+# No `_created` series: a counter's start time is the process start, and Prometheus
+# does not need a second series per counter to see resets.
+disable_created_metrics()
+
+Family = GaugeMetricFamily | CounterMetricFamily
 
 
 class GatewayMetrics:
@@ -43,14 +51,14 @@ class GatewayMetrics:
         self.upstream_duration = Histogram(
             "tiergate_upstream_duration_seconds",
             "Time until the upstream's response headers.",
-            ["api", "target"],
+            ["api", "target_set", "target"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.upstream_errors = Counter(
             "tiergate_upstream_errors",
             "Upstream failures (refused, timeout, invalid, open).",
-            ["api", "target", "kind"],
+            ["api", "target_set", "target", "kind"],
             registry=self.registry,
         )
         self.policy_rejections = Counter(
@@ -61,7 +69,8 @@ class GatewayMetrics:
         )
         # Label children, looked up once per label set: `.labels()` costs ~2 µs a call.
         self._children: dict[tuple, tuple[Any, Any]] = {}
-        self._upstream_children: dict[tuple[str, str], Any] = {}
+        self._upstream_children: dict[tuple[str, str, str], Any] = {}
+        self._unrouted_children: dict[tuple[str, str], Any] = {}
 
     def observe(self, ctx: RequestContext, status: int, seconds: float, route: str) -> None:
         api = ctx.route.api
@@ -84,30 +93,45 @@ class GatewayMetrics:
         if log:
             self._observe_extras(api.name, status, log)
 
+    def observe_unrouted(self, method: str, status: int) -> None:
+        """A request no API handled (404, gateway endpoints, the listener's refusals):
+        counted under api="" so scanners and broken clients show up."""
+        if method and method not in METHODS:
+            method = "other"
+        key = (method, STATUS_CLASSES.get(status // 100, "other"))
+        child = self._unrouted_children.get(key)
+        if child is None:
+            labels = ["", "", "", *key, ""] + ([""] if self.consumer_label else [])
+            child = self._unrouted_children[key] = self.requests.labels(*labels)
+        child.inc()
+
     def _observe_extras(self, api: str, status: int, log: dict[str, Any]) -> None:
-        target = log.get("upstream_target", "unknown")
+        target = str(log.get("upstream_target", "unknown"))
+        target_set = str(log.get("upstream_set", "default"))
         upstream_ms = log.get("upstream_ms")
         if upstream_ms is not None:
-            child = self._upstream_children.get((api, target))
+            key = (api, target_set, target)
+            child = self._upstream_children.get(key)
             if child is None:
-                child = self.upstream_duration.labels(api, str(target))
-                self._upstream_children[(api, target)] = child
+                child = self.upstream_duration.labels(*key)
+                self._upstream_children[key] = child
             child.observe(upstream_ms / 1000)
         if "upstream_error" in log:
-            self.upstream_errors.labels(api, str(target), str(log["upstream_error"])).inc()
+            kind = str(log["upstream_error"])
+            self.upstream_errors.labels(api, target_set, target, kind).inc()
         if "ended_by" in log:
             self.policy_rejections.labels(api, str(log["ended_by"]), str(status)).inc()
 
-    def add_gauges(self, collect: Callable[[], Iterator[GaugeMetricFamily]]) -> None:
+    def add_gauges(self, collect: Callable[[], Iterator[Family]]) -> None:
         """Register values read at scrape time (in-flight, circuit state, storage errors)."""
         self.registry.register(_CallbackCollector(collect))
 
 
 class _CallbackCollector(Collector):
-    def __init__(self, collect: Callable[[], Iterator[GaugeMetricFamily]]) -> None:
+    def __init__(self, collect: Callable[[], Iterator[Family]]) -> None:
         self._collect = collect
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Family]:
         yield from self._collect()
 
     def describe(self) -> list:

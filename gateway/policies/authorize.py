@@ -1,6 +1,6 @@
 """`authorize`: the operation's security requirement, decided on verified credentials.
 
-Added by the loader to every API with an authentication policy (`jwt`, `api-key`);
+Added by the loader to every API with an authentication policy (`jwt`, `api-key`, `mtls`);
 it has no settings of its own. The authentication policies only verify what was sent
 (`ctx.credentials`, `ctx.auth_error`); this one decides, once, on `ctx.operation`:
 
@@ -34,14 +34,16 @@ from gateway.problem import ProblemResponse
 
 BEARER = "bearer"
 API_KEY = "apiKey"
+MUTUAL_TLS = "mutualTLS"
 REALM = 'realm="tiergate"'
 NEEDS = {
     BEARER: "an OAuth2 access token sent as Authorization: Bearer <token>",
     API_KEY: "an API key sent in the X-API-Key header",
+    MUTUAL_TLS: "a registered client certificate (mutual TLS)",
 }
 NO_CREDENTIALS = "This operation needs {needs}."
 NOT_ACCEPTED = "This operation does not accept {sent}; it needs {needs}."
-SENT = {BEARER: "OAuth2 access tokens", API_KEY: "API keys"}
+SENT = {BEARER: "OAuth2 access tokens", API_KEY: "API keys", MUTUAL_TLS: "client certificates"}
 _NONE: dict[str, Identity] = {}  # no credentials (never written to)
 INSUFFICIENT_SCOPE = "This operation needs the scopes: {scopes}."
 KEY_NOT_GRANTED = "This API key is not granted operation {operation}."
@@ -157,19 +159,24 @@ def _forbidden(
 # -- building -------------------------------------------------------------------------------
 
 
-def _configured(api: ApiConfig) -> tuple[Any, Any]:
+def _configured(api: ApiConfig) -> tuple[Any, Any, Any]:
     configs = api.policy_configs
-    return configs.get("jwt"), configs.get("api-key")
+    return configs.get("jwt"), configs.get("api-key"), configs.get("mtls")
 
 
-def _from_config(jwt: Any, api_key: Any) -> tuple[Alternative, ...]:
+def _from_config(jwt: Any, api_key: Any, mtls: Any = None) -> tuple[Alternative, ...]:
     """The alternatives when the contract is silent: what the config asks for."""
+    others: list[Alternative] = [
+        (Requirement(kind, kind),)
+        for kind, configured in ((API_KEY, api_key), (MUTUAL_TLS, mtls))
+        if configured is not None
+    ]
     if jwt is None:
-        return ((Requirement(API_KEY, API_KEY),),) if api_key is not None else ((),)
+        return tuple(others) or ((),)
     token: Alternative = (Requirement(BEARER, BEARER),)
     if not jwt.optional:
         return (token,)
-    return (token, (Requirement(API_KEY, API_KEY),) if api_key is not None else ())
+    return (token, *others) if others else (token, ())
 
 
 def _narrowed(alternatives: tuple[Alternative, ...], extra: frozenset[str]) -> tuple:
@@ -199,10 +206,14 @@ def _config_scopes(operation: Operation | None, jwt: Any, contract: Contract | N
 
 
 def _decision(
-    operation: Operation | None, jwt: Any, api_key: Any, contract: Contract | None
+    operation: Operation | None,
+    jwt: Any,
+    api_key: Any,
+    contract: Contract | None,
+    mtls: Any = None,
 ) -> _Decision:
     security = operation.security if operation is not None else None
-    alternatives = security if security is not None else _from_config(jwt, api_key)
+    alternatives = security if security is not None else _from_config(jwt, api_key, mtls)
     alternatives = _narrowed(alternatives, _config_scopes(operation, jwt, contract))
     kinds: list[str] = []
     for alternative in alternatives:
@@ -221,11 +232,11 @@ def _decision(
 
 
 def build(config: AuthorizeConfig, ctx: BuildContext) -> Authorize:
-    jwt, api_key = _configured(ctx.api)
+    jwt, api_key, mtls = _configured(ctx.api)
     contract: Contract | None = ctx.contract
     operations = contract.operations if contract is not None else []
-    decisions = [_decision(op, jwt, api_key, contract) for op in operations]
-    return Authorize(decisions, _decision(None, jwt, api_key, None))
+    decisions = [_decision(op, jwt, api_key, contract, mtls) for op in operations]
+    return Authorize(decisions, _decision(None, jwt, api_key, None, mtls))
 
 
 SPEC = PolicySpec(

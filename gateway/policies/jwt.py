@@ -40,7 +40,7 @@ from pydantic import Field, field_validator, model_validator
 
 from gateway import strict_json
 from gateway.config.models import StrictModel
-from gateway.context import Identity, RequestContext
+from gateway.context import EndUser, Identity, RequestContext
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
 from gateway.policies._jwks import (
     ASYMMETRIC_ALGORITHMS,
@@ -396,7 +396,7 @@ class JwtPolicy:
         if not algorithm.verify(token_parts.signing_input, key.key, token_parts.signature):
             raise TokenRejected(BAD_SIGNATURE)
         _check_claims(claims, issuer)
-        identity = _identity(claims, issuer)
+        identity = _identity(claims, issuer, token)
         return _Verified(identity, float(claims["exp"]), _jti(claims), issuer, kid)
 
 
@@ -532,7 +532,7 @@ def _type_matches(typ: object, issuer: _Issuer) -> bool:
     return typ == expected or typ == "application/" + expected
 
 
-def _identity(claims: dict[str, Any], issuer: _Issuer) -> Identity:
+def _identity(claims: dict[str, Any], issuer: _Issuer, token: str = "") -> Identity:
     subject = claims["sub"]
     client_id = claims.get("client_id") or claims.get("azp")
     if not isinstance(subject, str) or not subject or not isinstance(client_id, str | None):
@@ -570,7 +570,22 @@ def _identity(claims: dict[str, Any], issuer: _Issuer) -> Identity:
         api=api,
         credential_id=_jti(claims),
         claims=MappingProxyType(claims),  # read-only: the identity is cached until `exp`
+        end_user=_end_user(claims, token),
     )
+
+
+def _end_user(claims: dict[str, Any], token: str) -> EndUser | None:
+    """A built-in token with `customer_id` speaks for a signed-in user; `act` (RFC 8693
+    §4.1) names who acts for them, nested outward from the nearest actor."""
+    customer = claims.get("customer_id")
+    if not isinstance(customer, str) or not customer:
+        return None
+    actors: list[str] = []
+    act = claims.get("act")
+    while isinstance(act, dict) and isinstance(act.get("sub"), str) and len(actors) < 8:
+        actors.append(act["sub"])
+        act = act.get("act")
+    return EndUser(claims["sub"], customer, tuple(actors), token)
 
 
 def _scopes(claims: dict[str, Any]) -> frozenset[str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict
@@ -40,9 +42,22 @@ class AiohttpResponse:
 class AiohttpTransport:
     """One pooled session for every HTTP upstream; keep-alive, no redirects, no decoding."""
 
-    def __init__(self, max_connections: int = 1000, max_per_host: int = 0) -> None:
+    def __init__(
+        self,
+        max_connections: int = 1000,
+        max_per_host: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+        server_name: str | None = None,
+    ) -> None:
         self._limit = max_connections
         self._per_host = max_per_host
+        # An API's own TLS toward its targets (private CA, client certificate, SNI name).
+        self._tls: dict[str, Any] = {}
+        self.ssl_context = ssl_context
+        if ssl_context is not None:
+            self._tls["ssl"] = ssl_context
+        if server_name is not None:
+            self._tls["server_hostname"] = server_name
         self._session: aiohttp.ClientSession | None = None
         # One ClientTimeout per (connect, read) pair: building one costs ~2.5 µs.
         self._timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
@@ -78,6 +93,7 @@ class AiohttpTransport:
                 data=request.body,
                 allow_redirects=False,
                 timeout=timeout,
+                **self._tls,
             )
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise UpstreamTimeout(str(exc)) from exc

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from gateway.context import RequestContext
 from gateway.proxy.balancer import Target, TargetPool
+from gateway.proxy.canary import Canary
 from gateway.proxy.errors import UpstreamError, UpstreamSaturated, problem_for
 from gateway.proxy.headers import (
     HOP_BY_HOP,
@@ -41,9 +42,16 @@ class UpstreamStreamBroken(Exception):
 
 
 class Forwarder:
-    def __init__(self, api_name: str, pool: TargetPool, forwarded: ForwardedPolicy) -> None:
+    def __init__(
+        self,
+        api_name: str,
+        pool: TargetPool,
+        forwarded: ForwardedPolicy,
+        canary: Canary | None = None,
+    ) -> None:
         self.api_name = api_name
-        self.pool = pool
+        self.pool = pool  # the default target set; the canary's set for requests it matches
+        self.canary = canary
         self.forwarded = forwarded
         timeouts = pool.config.timeouts
         self.connect_timeout = timeouts.connect
@@ -63,8 +71,10 @@ class Forwarder:
         started = time.perf_counter()
         target: Target | None = None
         response: UpstreamResponse | None = None
+        pool = self.canary.pool if self.canary and self.canary.matches(ctx) else self.pool
+        ctx.log["upstream_set"] = pool.name
         for attempt in range(attempts):
-            target = self.pool.pick(exclude=target)
+            target = pool.pick(exclude=target)
             request = UpstreamRequest(
                 ctx.method,
                 target.url,
@@ -78,7 +88,7 @@ class Forwarder:
             )
             ctx.log["upstream_target"] = target.url
             try:
-                response = await self._send(ctx, target, request)
+                response = await self._send(ctx, pool, target, request)
             except UpstreamError as error:
                 if attempt + 1 < attempts:  # only idempotent, replayable requests get here
                     continue
@@ -88,15 +98,15 @@ class Forwarder:
         assert response is not None and target is not None
         try:
             if response.status >= self.failure_from:
-                self.pool.failed(target)
+                pool.failed(target)
             else:
-                self.pool.succeeded(target)
+                pool.succeeded(target)
             ctx.log["upstream_ms"] = _ms(started)
-            return await self._respond(ctx, target, response, receive, send, replayable)
+            return await self._respond(ctx, pool, target, response, receive, send, replayable)
         except UpstreamStreamBroken as error:
             # Headers are gone already: the only honest signal left is to abort.
             if CLIENT_GONE not in ctx.log:
-                self.pool.failed(target)
+                pool.failed(target)
             ctx.log["upstream_error"] = str(error)
             raise
         finally:
@@ -106,7 +116,7 @@ class Forwarder:
                 target.slots.release()
 
     async def _send(
-        self, ctx: RequestContext, target: Target, request: UpstreamRequest
+        self, ctx: RequestContext, pool: TargetPool, target: Target, request: UpstreamRequest
     ) -> UpstreamResponse:
         """Send within the target's connection cap; give the breaker its verdict on failure.
 
@@ -116,20 +126,20 @@ class Forwarder:
             try:
                 await target.slots.acquire(self.connect_timeout)
             except UpstreamSaturated:
-                self.pool.abandoned(target)  # the gateway's own limit says nothing of it
+                pool.abandoned(target)  # the gateway's own limit says nothing of it
                 raise
         try:
             return await target.transport.send(request)
         except UpstreamError as error:
             target.slots.release()
             if CLIENT_GONE in ctx.log:  # the client broke its own upload: not the target
-                self.pool.abandoned(target)
+                pool.abandoned(target)
                 raise ClientDisconnected() from error
-            self.pool.failed(target)
+            pool.failed(target)
             raise
         except BaseException:
             target.slots.release()
-            self.pool.abandoned(target)  # cancelled, or the client went away
+            pool.abandoned(target)  # cancelled, or the client went away
             raise
 
     async def _request_parts(
@@ -182,6 +192,7 @@ class Forwarder:
     async def _respond(
         self,
         ctx: RequestContext,
+        pool: TargetPool,
         target: Target,
         response: UpstreamResponse,
         receive: Receive,
@@ -199,7 +210,7 @@ class Forwarder:
             try:
                 body = b"".join([chunk async for chunk in response.iter_body()])
             except UpstreamError as error:
-                self.pool.failed(target)
+                pool.failed(target)
                 return await self._fail(ctx, error, send)
         headers = _response_headers(response.headers, ctx)
         if status in NO_BODY and length is not None:

@@ -35,6 +35,10 @@ GATEWAY_OWNED = frozenset(
         b"x-consumer-kind",
         b"x-caller-api",
         b"x-caller-tier",
+        b"x-end-user",
+        b"x-customer-id",
+        b"x-actor",
+        b"x-subject-token",
         b"x-forwarded-for",
         b"x-forwarded-proto",
         b"x-forwarded-host",
@@ -117,6 +121,16 @@ def identity_headers(identity: Identity) -> RawHeaders:
         out.append((b"x-caller-api", identity.api.encode()))
     if identity.tier:
         out.append((b"x-caller-tier", identity.tier.encode()))
+    user = identity.end_user
+    if user is not None:
+        # Who the call is for, who acts for them, and the token the API exchanges (RFC 8693)
+        # to call the tier below as them: gateway-owned, like every header above.
+        out.append((b"x-end-user", user.username.encode()))
+        out.append((b"x-customer-id", user.customer_id.encode()))
+        if user.actors:
+            out.append((b"x-actor", " ".join(user.actors).encode()))
+        if user.token:
+            out.append((b"x-subject-token", user.token.encode()))
     return out
 
 

@@ -39,6 +39,17 @@ def api_key_prefix(plaintext: str) -> str | None:
     return match.group(1) if match else None
 
 
+def certificate_credential(fingerprint: str) -> str:
+    """What a client certificate registered as a key is stored as (hashed, like a key):
+    its SHA-256 fingerprint (hex of the DER), tagged so it can never equal a key."""
+    return f"x509-sha256:{fingerprint.lower()}"
+
+
+def certificate_prefix(fingerprint: str) -> str:
+    """The listed prefix of a certificate credential: `x509:` and 8 hex digits."""
+    return f"x509:{fingerprint.lower()[:8]}"
+
+
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
 

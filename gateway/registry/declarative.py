@@ -136,22 +136,24 @@ SECTIONS: tuple[Section, ...] = (
         _created,
     ),
 )
-# Left out on purpose, whoever adds the table: these never leave the registry.
-NEVER_EXPORTED = ("password", "secret", "private", "pem")
+USERS_CREATED_ELSEWHERE = (
+    "users[{index}] {name!r} is not in the registry: create users with `tiergate users create` "
+    "(a user needs a password, which a document never holds)"
+)
 
 
 def _users_section() -> Section | None:
-    """End users, when the registry has them: every column but credentials and times."""
+    """End users, when the registry has them: name, customer and whether disabled; never
+    the password hash or sign-in counters. `apply` updates users but cannot create them."""
     table = t.metadata.tables.get("users")
     if table is None:
         return None
-    key = next(iter(table.primary_key.columns)).name
-    fields = tuple(
-        Field(c.name, c.name)
-        for c in table.columns
-        if not any(word in c.name for word in NEVER_EXPORTED) and not c.name.endswith("_at")
+    fields = (
+        Field("username", "username"),
+        Field("customer_id", "customer"),
+        Field("disabled_at", "disabled_at"),
     )
-    return Section("users", table, key, fields, _created)
+    return Section("users", table, "username", fields, _created)
 
 
 def sections() -> list[Section]:
@@ -217,11 +219,13 @@ async def plan_changes(registry: Registry, document: dict[str, Any], prune: bool
         have = {entry[key]: entry for entry in current[section.name]}
         want = {entry[key]: section.normalised(entry) for entry in document.get(section.name, [])}
         for name, entry in sorted(want.items()):
+            if name not in have and section.name == "users":
+                continue  # reported by check_users
             if name not in have:
                 changes.append(Change("create", section, name, None, entry))
             elif have[name] != entry:
                 changes.append(Change("update", section, name, have[name], entry))
-        if prune:
+        if prune and section.name != "users":  # users are removed by disabling them
             for name in sorted(set(have) - set(want)):
                 deletes.append(Change("delete", section, name, have[name], None))
     return changes + deletes[::-1]  # delete what depends on others first
@@ -248,3 +252,15 @@ async def apply_changes(registry: Registry, changes: list[Change]) -> dict[str, 
                 secrets[change.key] = secret
             await conn.execute(table.insert().values(**values, **extra))
     return secrets
+
+
+async def check_users(registry: Registry, document: dict[str, Any]) -> list[str]:
+    """Users the document lists that the registry lacks: `apply` cannot create them."""
+    if _users_section() is None:
+        return []
+    have = {entry["username"] for entry in (await export_state(registry)).get("users", [])}
+    return [
+        USERS_CREATED_ELSEWHERE.format(index=index, name=entry.get("username"))
+        for index, entry in enumerate(document.get("users", []))
+        if entry.get("username") not in have
+    ]

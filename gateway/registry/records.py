@@ -57,6 +57,12 @@ class ClientRecord:
     secret_hash: str = field(default="", repr=False, compare=False)
     previous_secret_hash: str | None = field(default=None, repr=False, compare=False)
     previous_secret_until: float | None = None
+    client_type: str = "confidential"  # or "public": no secret, PKCE and redirect URIs
+    redirect_uris: tuple[str, ...] = ()
+
+    @property
+    def public_client(self) -> bool:
+        return self.client_type == "public"
 
     def public(self) -> dict[str, Any]:
         return {
@@ -70,6 +76,8 @@ class ClientRecord:
             "tier": self.tier,
             "plan": self.plan,
             "grant_types": sorted(self.grant_types),
+            "client_type": self.client_type,
+            "redirect_uris": list(self.redirect_uris),
             "created_at": self.created_at,
             "revoked_at": self.revoked_at,
         }
@@ -130,3 +138,56 @@ class SigningKeyRecord:
     created_at: float = 0.0
     activates_at: float = 0.0
     retire_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """An end user who signs in at /oauth/authorize; never carries the password hash."""
+
+    username: str
+    customer_id: str
+    created_at: float
+    disabled_at: float | None = None
+    failed_attempts: int = 0
+    locked_until: float | None = None
+    last_sign_in_at: float | None = None
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "username": self.username,
+            "customer_id": self.customer_id,
+            "created_at": self.created_at,
+            "disabled_at": self.disabled_at,
+            "failed_attempts": self.failed_attempts,
+            "locked_until": self.locked_until,
+            "last_sign_in_at": self.last_sign_in_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationCodeRecord:
+    """A redeemed authorization code (what it was issued for)."""
+
+    code_hash: str
+    client_id: str
+    username: str
+    redirect_uri: str
+    scope: str
+    code_challenge: str
+    code_challenge_method: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshFamilyRecord:
+    """One sign-in's chain of rotated refresh tokens."""
+
+    id: str
+    client_id: str
+    username: str
+    scope: str
+    expires_at: float

@@ -1,7 +1,8 @@
 """Registry tables and the start-up schema creation, safe when several nodes start at once.
 
-Times are POSIX seconds (float). Secrets are never stored: client secrets and API keys
-are kept as SHA-256 hex digests (they are 256-bit random values, so a fast hash is right).
+Times are POSIX seconds (float). Secrets are never stored: client secrets, API keys,
+authorization codes and refresh tokens are kept as SHA-256 hex digests (they are 256-bit
+random values, so a fast hash is right); user passwords as argon2id hashes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # version reached → statements that bring the previous version there
 MIGRATIONS: dict[int, list[str]] = {
     # API keys' grants beside their API list: scopes and (optionally) operations.
@@ -29,9 +30,15 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE api_keys ADD COLUMN operations TEXT",
     ],
+    # End users: public clients with redirect URIs (the new tables are created above).
+    3: [
+        "ALTER TABLE oauth_clients ADD COLUMN client_type VARCHAR(16) NOT NULL "
+        "DEFAULT 'confidential'",
+        "ALTER TABLE oauth_clients ADD COLUMN redirect_uris TEXT NOT NULL DEFAULT ''",
+    ],
     # Client secrets rotate with an overlap: the previous secret's hash and its end; the
     # audit trail is a table of its own (created from the metadata).
-    3: [
+    4: [
         "ALTER TABLE oauth_clients ADD COLUMN previous_secret_hash VARCHAR(64)",
         "ALTER TABLE oauth_clients ADD COLUMN previous_secret_until FLOAT",
     ],
@@ -84,6 +91,8 @@ oauth_clients = Table(
     Column("revoked_at", Float),
     Column("tokens_issued", Integer, nullable=False, default=0),
     Column("last_token_at", Float),
+    Column("client_type", String(16), nullable=False, default="confidential"),  # or public
+    Column("redirect_uris", Text, nullable=False, default=""),  # space-separated, exact match
     Column("previous_secret_hash", String(64)),  # still accepted until previous_secret_until
     Column("previous_secret_until", Float),
 )
@@ -133,6 +142,59 @@ revoked_tokens = Table(
     Column("revoked_at", Float, nullable=False),
 )
 
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("password_hash", Text, nullable=False),  # argon2id, PHC string
+    Column("customer_id", String(64), nullable=False),  # cus_NNNN
+    Column("created_at", Float, nullable=False),
+    Column("disabled_at", Float),
+    Column("failed_attempts", Integer, nullable=False, default=0),  # since the last success
+    Column("locked_until", Float),  # sign-in refused until then
+    Column("last_failure_at", Float),
+    Column("last_sign_in_at", Float),
+)
+
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scope", Text, nullable=False, default=""),
+    Column("code_challenge", String(128), nullable=False),
+    Column("code_challenge_method", String(8), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float),  # single use: set once, atomically
+    Column("family_id", String(64)),  # the refresh-token family its tokens started
+)
+
+refresh_families = Table(
+    "refresh_families",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("scope", Text, nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),  # absolute end of the sign-in
+    Column("revoked_at", Float),
+    Column("revoked_reason", String(32)),  # reuse | revoked | user-disabled
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("family_id", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float),  # rotated: a second use revokes the family
+)
+
 audit_log = Table(
     "audit_log",
     metadata,
@@ -149,6 +211,8 @@ INDEXES = [
     Index("ix_api_keys_consumer", api_keys.c.consumer_id),
     Index("ix_revoked_tokens_revoked_at", revoked_tokens.c.revoked_at),
     Index("ix_applications_consumer", applications.c.consumer_id),
+    Index("ix_refresh_tokens_family", refresh_tokens.c.family_id),
+    Index("ix_authorization_codes_expires", authorization_codes.c.expires_at),
     Index("ix_audit_log_at", audit_log.c.at),
 ]
 

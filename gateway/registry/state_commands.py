@@ -59,6 +59,11 @@ async def _apply(registry: Registry, config: GatewayConfig, args: argparse.Names
         for problem in problems:
             print(f"{args.file}: {problem}", file=sys.stderr)
         return 1
+    problems = await declarative.check_users(registry, document)
+    if problems:
+        for problem in problems:
+            print(f"{args.file}: {problem}", file=sys.stderr)
+        return 1
     changes = await declarative.plan_changes(registry, document, args.prune)
     for change in changes:
         print("\n".join(change.describe()))

@@ -14,13 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.registry import schema as t
 from gateway.registry.credentials import (
+    certificate_credential,
+    certificate_prefix,
     hash_credential,
     matches,
     new_api_key,
     new_id,
     new_secret,
 )
+from gateway.registry.end_users import EndUsers
 from gateway.registry.engine import create_engine
+from gateway.registry.errors import Conflict, NotFound, RegistryError
 from gateway.registry.records import (
     ApiKeyRecord,
     ApplicationRecord,
@@ -30,21 +34,10 @@ from gateway.registry.records import (
 )
 
 _DUMMY_HASH = hash_credential("tiergate-no-such-client")
+__all__ = ["Conflict", "NotFound", "Registry", "RegistryError"]
 
 
-class RegistryError(Exception):
-    """A request the registry refuses; the message is safe to show (never holds a secret)."""
-
-
-class NotFound(RegistryError):
-    pass
-
-
-class Conflict(RegistryError):
-    pass
-
-
-class Registry:
+class Registry(EndUsers):
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
@@ -134,8 +127,11 @@ class Registry:
         application: str | None = None,
         grant_types: Iterable[str] = ("client_credentials",),
         client_id: str | None = None,
+        redirect_uris: Iterable[str] = (),
     ) -> tuple[ClientRecord, str]:
-        """Register a client; returns (record, secret). The secret is not kept."""
+        """Register a client; returns (record, secret). The secret is not kept.
+
+        With `redirect_uris` the client may also use the authorization_code grant."""
         consumer_id = consumer or name
         await self.ensure_consumer(consumer_id)
         if application is not None:
@@ -161,17 +157,54 @@ class Registry:
             application_id=application,
             created_at=time.time(),
             revoked_at=None,
+            redirect_uris=tuple(redirect_uris),
         )
+        await self._insert_client(record, hash_credential(secret))
+        return record, secret
+
+    async def create_public_client(
+        self,
+        name: str,
+        redirect_uris: Iterable[str],
+        scopes: Iterable[str],
+        *,
+        consumer: str | None = None,
+        client_id: str | None = None,
+    ) -> ClientRecord:
+        """Register a public client (an app that cannot keep a secret): authorization_code
+        with PKCE and refresh_token only, redirects to exactly these URIs."""
+        uris = tuple(dict.fromkeys(redirect_uris))
+        if not uris:
+            raise RegistryError("a public client needs at least one redirect URI")
+        consumer_id = consumer or name
+        await self.ensure_consumer(consumer_id)
+        record = ClientRecord(
+            client_id=client_id or new_id("cl"),
+            name=name,
+            consumer_id=consumer_id,
+            scopes=frozenset(scopes),
+            kind="client",
+            api=None,
+            tier=None,
+            plan=None,
+            grant_types=frozenset({"authorization_code", "refresh_token"}),
+            application_id=None,
+            created_at=time.time(),
+            revoked_at=None,
+            client_type="public",
+            redirect_uris=uris,
+        )
+        await self._insert_client(record, "")  # no secret: an empty hash never matches
+        return record
+
+    async def _insert_client(self, record: ClientRecord, secret_hash: str) -> None:
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(
-                    t.oauth_clients.insert().values(
-                        **_client_row(record), secret_hash=hash_credential(secret)
-                    )
+                    t.oauth_clients.insert().values(**_client_row(record), secret_hash=secret_hash)
                 )
         except IntegrityError:
             raise Conflict(f"client {record.client_id!r} already exists") from None
-        return record, secret
 
     async def provision_service_client(
         self, api: str, tier: str, scopes: Iterable[str], keep: str | None = None
@@ -291,15 +324,26 @@ class Registry:
         expires_in: float | None = None,
         scopes: Iterable[str] = (),
         operations: Iterable[str] | None = None,
+        certificate_sha256: str | None = None,
     ) -> tuple[ApiKeyRecord, str]:
         """Issue a partner key; returns (record, plaintext). Only the hash is stored.
 
         `scopes` are checked like a token's against the operation's apiKey requirement;
         `operations` (operationIds or "METHOD /template"), when given, limit the key to them.
+        With `certificate_sha256` the credential is that client certificate (mTLS), found
+        by its fingerprint; the "plaintext" returned is then the fingerprint's tag.
         """
         await self.ensure_consumer(consumer, plan)
         grants = _Grants(frozenset(scopes), None if operations is None else frozenset(operations))
-        return await self._insert_key(consumer, plan, frozenset(apis), expires_in, grants)
+        credential = None
+        if certificate_sha256 is not None:
+            credential = (
+                certificate_prefix(certificate_sha256),
+                certificate_credential(certificate_sha256),
+            )
+        return await self._insert_key(
+            consumer, plan, frozenset(apis), expires_in, grants, credential
+        )
 
     async def _insert_key(
         self,
@@ -308,9 +352,10 @@ class Registry:
         apis: frozenset[str],
         expires_in: float | None,
         grants: _Grants,
+        credential: tuple[str, str] | None = None,
     ) -> tuple[ApiKeyRecord, str]:
         now = time.time()
-        prefix, plaintext = new_api_key()
+        prefix, plaintext = credential or new_api_key()
         record = ApiKeyRecord(
             id=new_id("key"),
             prefix=prefix,
@@ -375,6 +420,11 @@ class Registry:
         now = time.time()
         if not old.usable(now):
             raise Conflict(f"API key {key_id!r} is {old.state(now)}; create a new key instead")
+        if old.prefix.startswith("x509:"):
+            raise Conflict(
+                f"{key_id!r} is a client certificate; register the new certificate with "
+                "`keys create --cert FILE` and revoke this one when it is retired"
+            )
         grants = _Grants(old.scopes, old.operations)
         new, plaintext = await self._insert_key(old.consumer_id, old.plan, old.apis, None, grants)
         ends = now + max(0.0, overlap_seconds)
@@ -516,12 +566,6 @@ class Registry:
         async with self.engine.begin() as conn:
             await conn.execute(t.revoked_tokens.delete().where(t.revoked_tokens.c.exp <= now))
 
-    # -- helpers -----------------------------------------------------------------------
-
-    async def _select(self, statement: Any) -> list[Any]:
-        async with self.engine.connect() as conn:
-            return list((await conn.execute(statement)).all())
-
 
 def _consumer(row: Any) -> ConsumerRecord:
     return ConsumerRecord(row.id, row.plan, row.description or "", row.created_at)
@@ -550,6 +594,8 @@ def _client_row(record: ClientRecord) -> dict[str, Any]:
         "grant_types": " ".join(sorted(record.grant_types)),
         "created_at": record.created_at,
         "tokens_issued": 0,
+        "client_type": record.client_type,
+        "redirect_uris": " ".join(record.redirect_uris),
     }
 
 
@@ -570,6 +616,8 @@ def _client(row: Any) -> ClientRecord:
         tokens_issued=row.tokens_issued,
         last_token_at=row.last_token_at,
         secret_hash=row.secret_hash,
+        client_type=row.client_type,
+        redirect_uris=tuple(row.redirect_uris.split()),
         previous_secret_hash=row.previous_secret_hash,
         previous_secret_until=row.previous_secret_until,
     )

@@ -52,6 +52,7 @@ RESTART_ONLY = (
     "catalogue",
     "admin_token",
     "admin_tokens",
+    "workers",
 )
 RESTART_NEEDED = "{field}: changed, but this setting is read only at start-up; restart the gateway"
 BUILD_FAILED = "apis.{api}: {error}"
@@ -113,6 +114,9 @@ def read_checked(source: Path | None, running: GatewayConfig) -> GatewayConfig:
         config = load_config(source)
     except ConfigError as error:
         raise ReloadFailed(str(error).splitlines()) from None
+    if not config.admin_token and running.admin_token:
+        # `tiergate up` stored (or generated) it in var/admin-token: the same token still
+        config = config.model_copy(update={"admin_token": running.admin_token})
     problems = run_checks(config, advisory=False)
     for name in RESTART_ONLY:
         if getattr(config, name) != getattr(running, name):

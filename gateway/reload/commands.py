@@ -23,16 +23,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_reload(args: argparse.Namespace) -> int:
     import httpx
 
+    from gateway.admin.token import NO_TOKEN, TOKEN_FILE, admin_token
     from gateway.config import load_config
 
     config = load_config(args.config)
+    token = admin_token(config)
+    if token is None:
+        print(f"tiergate: {NO_TOKEN.format(path=TOKEN_FILE)}", file=sys.stderr)
+        return 2
     admin = config.listeners.admin
     base = args.admin_url or f"http://{admin.host}:{admin.port}"
     url = f"{base.rstrip('/')}/admin/config/reload"
     try:
-        response = httpx.post(
-            url, headers={"authorization": f"Bearer {config.admin_token or ''}"}, timeout=60
-        )
+        response = httpx.post(url, headers={"authorization": f"Bearer {token}"}, timeout=60)
         body = response.json()
     except (httpx.HTTPError, ValueError) as exc:
         print(RELOAD_FAILED.format(url=url, reason=exc), file=sys.stderr)

@@ -180,3 +180,62 @@ def test_consumers_applications_plans_signing_keys(gw):
     assert r.status_code == 201 and "PRIVATE" not in r.text
     after = httpx.get(f"{gw.admin_url}/admin/signing-keys", headers=AUTH).json()["items"]
     assert {k["kid"] for k in before} < {k["kid"] for k in after}
+
+
+def test_plans_are_structured_json(tmp_path):
+    plans = {
+        "free": {"limits": ["60/minute", "1000/day"], "quotas": {"daily": 500}},
+        "gold": {"limits": ["6000/minute"], "strategy": "sliding-window-counter"},
+    }
+    with running_gateway(tmp_path, f"sqlite:///{tmp_path}/r.db", plans=plans) as gw:
+        items = httpx.get(f"{gw.admin_url}/admin/plans", headers=AUTH).json()["items"]
+    assert items == [
+        {
+            "name": "free",
+            "limits": ["60/minute", "1000/day"],
+            "strategy": "moving-window",
+            "quotas": {"daily": 500, "monthly": None},
+            "description": "",
+        },
+        {
+            "name": "gold",
+            "limits": ["6000/minute"],
+            "strategy": "sliding-window-counter",
+            "quotas": {"daily": None, "monthly": None},
+            "description": "",
+        },
+    ]
+
+
+def test_user_create_get_list_disable(gw):
+    username = f"ann-{uuid.uuid4().hex[:6]}"
+    body = {"username": username, "customer_id": "cus_0042", "password": "a long password"}
+    r = httpx.post(f"{gw.admin_url}/admin/users", headers=AUTH, json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["customer_id"] == "cus_0042" and "password" not in r.text
+    assert "long password" not in r.text
+    assert _problem(httpx.post(f"{gw.admin_url}/admin/users", headers=AUTH, json=body), 409)
+    got = httpx.get(f"{gw.admin_url}/admin/users/{username}", headers=AUTH).json()
+    assert got["disabled_at"] is None
+    listed = httpx.get(f"{gw.admin_url}/admin/users", headers=AUTH).json()["items"]
+    assert username in {u["username"] for u in listed}
+    r = httpx.post(f"{gw.admin_url}/admin/users/{username}/disable", headers=AUTH)
+    assert r.status_code == 200 and r.json()["disabled_at"] is not None
+    _problem(httpx.post(f"{gw.admin_url}/admin/users/nobody/disable", headers=AUTH), 404)
+    _problem(httpx.get(f"{gw.admin_url}/admin/users/nobody", headers=AUTH), 404)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": "a b", "customer_id": "cus_0001", "password": "long enough"},
+        {"username": "ann", "customer_id": "42", "password": "long enough"},
+        {"username": "ann", "customer_id": "cus_0001", "password": "short"},
+        {"username": "ann", "customer_id": "cus_0001"},
+        {"username": "ann", "customer_id": "cus_0001", "password": "long enough", "admin": True},
+    ],
+)
+def test_user_create_refusals(gw, body):
+    r = httpx.post(f"{gw.admin_url}/admin/users", headers=AUTH, json=body)
+    _problem(r, 400)
+    assert "long enough" not in r.text

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import yaml
 
 from gateway.app import Gateway
 from gateway.config import load_config
+from tests.support.browser import chromium
 from tests.support.servers import UvicornThread, serve_asgi
 
 ADMIN_TOKEN = "catalogue-admin-token-for-tests"
@@ -121,3 +123,14 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def gateway_server(estate: Path) -> Iterator[UvicornThread]:
     with serve_asgi(Gateway(load_config(estate, env={}))) as server:
         yield server
+
+
+ARTIFACTS = Path(os.environ.get("TIERGATE_ARTIFACTS", "test-artifacts")) / "catalogue"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's chromium under Playwright, one per test module."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with chromium() as browser:
+        yield browser

@@ -67,6 +67,53 @@ def test_duplicate_base_path_names_the_second_api(tmp_path):
 def test_missing_contract_file(tmp_path):
     [line] = problems(tmp_path, {"apis": [api(contract="missing.yaml")]})
     assert "apis[0].contract: file 'missing.yaml' not found" in line
+    assert f"({tmp_path / 'missing.yaml'})" in line  # the path it looked at, resolved
+
+
+def test_contracts_are_found_beside_the_config_whatever_the_cwd(tmp_path, monkeypatch):
+    write(tmp_path, {"apis": [api()]})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert load_config(Path("..") / "tiergate.yaml", env={}).api("shop").contract == "contract.yaml"
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, {"apis": [api(contract="gone.yaml")]}), env={})
+    assert f"({tmp_path / 'gone.yaml'})" in str(caught.value)
+
+
+def test_port_variables_move_the_listeners_and_the_issuer_follows(tmp_path):
+    path = write(tmp_path, {"listeners": {"public": {"host": "127.0.0.1", "port": 8080}}})
+    config = load_config(path, env={"TIERGATE_PUBLIC_PORT": "9090", "TIERGATE_ADMIN_PORT": "0"})
+    assert (config.listeners.public.port, config.listeners.admin.port) == (9090, 0)
+    assert config.listeners.public.host == "127.0.0.1"  # the rest of the listener stays
+    assert config.oauth.issuer == "http://127.0.0.1:9090"
+    assert load_config(path, env={}).oauth.issuer == "http://127.0.0.1:8080"
+
+
+@pytest.mark.parametrize(
+    ("listener", "issuer"),
+    [
+        ({"host": "10.0.0.5", "port": 9000}, "http://10.0.0.5:9000"),
+        ({"host": "0.0.0.0", "port": 80}, "http://127.0.0.1:80"),
+        ({"host": "::1", "port": 8443}, "http://[::1]:8443"),
+    ],
+)
+def test_issuer_defaults_to_the_public_listener(tmp_path, listener, issuer):
+    path = write(tmp_path, {"listeners": {"public": listener}})
+    assert load_config(path, env={}).oauth.issuer == issuer
+
+
+def test_an_explicit_issuer_is_kept(tmp_path):
+    path = write(tmp_path, {"oauth": {"issuer": "https://api.example.com"}})
+    assert load_config(path, env={"TIERGATE_PUBLIC_PORT": "1"}).oauth.issuer == (
+        "https://api.example.com"
+    )
+
+
+@pytest.mark.parametrize("value", ["http", "-1", "65536", "80 "])
+def test_a_bad_port_variable_names_the_variable(tmp_path, value):
+    [line] = problems(tmp_path, {}, env={"TIERGATE_PUBLIC_PORT": value})
+    assert f"TIERGATE_PUBLIC_PORT: {value!r} is not a TCP port (0-65535)" in line
 
 
 def test_unknown_policy_lists_known_ones(tmp_path):
@@ -131,3 +178,27 @@ def test_tiergate_config_env_names_the_file(tmp_path, monkeypatch):
     path = write(tmp_path, {"apis": [api("from-env")]})
     monkeypatch.setenv("TIERGATE_CONFIG", str(path))
     assert load_config().api("from-env").name == "from-env"
+
+
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ({"workers": 0}, "workers"),
+        ({"workers": "many"}, "workers"),
+        ({"rate_limiting": {"sync": "soon"}}, "rate_limiting.sync"),
+        ({"rate_limiting": {"sync": "5ms"}}, "rate_limiting.sync"),
+        ({"rate_limiting": {"per_worker": "perhaps"}}, "rate_limiting.per_worker"),
+    ],
+)
+def test_scaling_settings_are_checked_at_load(tmp_path, fields, where):
+    found = problems(tmp_path, {"apis": [api()], **fields})
+    assert any(where in line for line in found), found
+
+
+def test_scaling_settings_default_to_one_exact_process(tmp_path):
+    config = load_config(write(tmp_path, {"apis": [api()], "workers": 3}), env={})
+    assert config.workers == 3
+    assert config.rate_limiting.sync is None
+    assert config.rate_limiting.per_worker is False
+    default = load_config(write(tmp_path, {"apis": [api()]}), env={})
+    assert default.workers == 1

@@ -33,3 +33,65 @@ def test_storage_urls_select_limits_storages(url, storage, remote):
     assert limiter.remote is remote
     if url == "memory://":
         assert isinstance(limiter.storage, LazyMemoryStorage)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def _shape(verdict) -> list:
+    """A quota's reset follows the real calendar clock: a second may tick between calls."""
+    return [(w.name, w.remaining, None if "quota" in w.name else w.reset) for w in verdict.windows]
+
+
+@pytest.mark.parametrize("strategy", ["moving-window", "sliding-window-counter"])
+async def test_memory_decides_as_limits_strategies_over_the_same_storage(strategy, monkeypatch):
+    """The memory path calls the storage directly (no coroutine per call): its verdicts
+    equal those of `limits`' strategies over the same storage, over random sequences."""
+    import random
+
+    import limits.aio.strategies
+    from limits import parse
+
+    from gateway.limits import memory
+    from gateway.limits.config import QuotaConfig
+    from gateway.limits.engine import Rule
+    from gateway.limits.headers import policy_name
+
+    clock = _Clock()
+    monkeypatch.setattr(memory, "time", clock)
+    monkeypatch.setattr(limits.aio.strategies, "time", clock)
+    direct = Limiter("memory://", RateLimitingConfig())
+    reference = Limiter("memory://", RateLimitingConfig())
+    reference.local = None  # `limits`' strategies over the same kind of storage
+    direct.clock = reference.clock = clock.time
+    rng = random.Random(7)
+    allowed = {True: 0, False: 0}
+    for sequence in range(30):
+        rules = tuple(
+            sorted(
+                (
+                    Rule(policy_name(f"r{i}", item), item, f"s{i}", strategy)
+                    for i, item in enumerate(
+                        parse(f"{rng.randint(1, 6)} per {rng.choice([2, 5, 60])} seconds")
+                        for _ in range(rng.randint(1, 3))
+                    )
+                ),
+                key=lambda r: r.item.get_expiry(),
+            )
+        )
+        quotas = QuotaConfig(daily=rng.choice([None, rng.randint(3, 20)]))
+        for _ in range(rng.randint(10, 40)):
+            clock.now += rng.choice([0, 0, 0.3, 1.1, 2.5, 7])
+            subject = f"seq{sequence}-{rng.randint(1, 2)}"
+            consumer = rng.choice([None, subject])
+            theirs = await reference.check(rules, subject, quotas, consumer)
+            ours = await direct.check(rules, subject, quotas, consumer)
+            assert _shape(ours) == _shape(theirs), sequence
+            assert (ours.allowed, ours.quota_period) == (theirs.allowed, theirs.quota_period)
+            allowed[ours.allowed] += 1
+    assert allowed[True] > 100 and allowed[False] > 100, allowed

@@ -127,7 +127,10 @@ def test_basic_credentials_are_form_urldecoded(gw, registry_url):
     [
         ({}, "invalid_request"),
         ({"grant_type": "password", "username": "u", "password": "p"}, "unsupported_grant_type"),
-        ({"grant_type": "authorization_code", "code": "x"}, "unsupported_grant_type"),
+        ({"grant_type": "implicit"}, "unsupported_grant_type"),
+        # a client registered for client_credentials only
+        ({"grant_type": "authorization_code", "code": "x"}, "unauthorized_client"),
+        ({"grant_type": "refresh_token", "refresh_token": "x"}, "unauthorized_client"),
         ({"grant_type": "client_credentials", "scope": "orders:delete"}, "invalid_scope"),
         ({"grant_type": "client_credentials", "scope": 'orders:read "x'}, "invalid_scope"),
     ],
@@ -168,10 +171,22 @@ def test_metadata_per_rfc8414(gw):
     assert meta["issuer"] == "http://127.0.0.1:8080"
     assert meta["token_endpoint"] == "http://127.0.0.1:8080/oauth/token"
     assert meta["jwks_uri"].endswith("/.well-known/jwks.json")
-    assert meta["grant_types_supported"] == ["client_credentials"]
+    assert meta["grant_types_supported"] == [
+        "client_credentials",
+        "authorization_code",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    ]
+    assert "implicit" not in meta["grant_types_supported"]
+    assert "password" not in meta["grant_types_supported"]
+    assert meta["response_types_supported"] == ["code"]
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert meta["authorization_endpoint"] == "http://127.0.0.1:8080/oauth/authorize"
+    assert isinstance(meta["scopes_supported"], list)
     assert set(meta["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
         "client_secret_post",
+        "none",
     }
     assert meta["introspection_endpoint"].endswith("/oauth/introspect")
     assert meta["revocation_endpoint"].endswith("/oauth/revoke")

@@ -56,3 +56,41 @@ def test_without_the_sink_lines_go_to_the_logger(tmp_path, httpbin_url, monkeypa
     mine = [rec for rec in caplog.records if rec.name == access_log.LOGGER_NAME]
     lines = [json.loads(rec.getMessage()) for rec in mine]
     assert [line["request_id"] for line in lines] == [r.headers["x-request-id"]]
+
+
+class _StuckStream:
+    """A stdout whose reader stopped reading: every write blocks until released."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.released = threading.Event()
+        self.data = b""
+
+    def write(self, data: bytes) -> int:
+        self.released.wait(10)
+        self.data += data
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+async def test_a_blocked_stdout_does_not_block_the_event_loop():
+    import asyncio
+    import time as clock
+
+    from gateway.observability.access_log import _Sink
+
+    stream = _StuckStream()
+    sink = _Sink(stream)  # type: ignore[arg-type]
+    started = clock.monotonic()
+    for batch in range(3):  # three loop iterations, one batch each
+        sink(f'{{"n":{batch}}}')
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+    assert clock.monotonic() - started < 1  # the loop went on while the write hung
+    assert stream.data == b""
+    stream.released.set()
+    sink.close()  # at shutdown: everything pending is written
+    assert stream.data == b'{"n":0}\n{"n":1}\n{"n":2}\n'

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.admin import create_admin_app
 from gateway.app import Gateway
+from gateway.listener import listener_options
 from gateway.observability.access_log import LOGGER_NAME
 from tests.support.configs import make_config, write_contract
 from tests.support.servers import serve_asgi
@@ -26,14 +29,23 @@ def stack(tmp_path, httpbin_url):
     )
     config = make_config(
         tmp_path,
-        [{"name": "bin", "contract": contract, "upstream": {"targets": [httpbin_url]}}],
+        [
+            {
+                "name": "bin",
+                "contract": contract,
+                "upstream": {"targets": [httpbin_url]},
+                "policies": {"rate-limit": {"default_plan": "free"}},
+            }
+        ],
+        plans={"free": {"limits": ["100000/minute"]}},
         access_log=True,
         admin_token=ADMIN_TOKEN,
         observability={"tracing": {"exporter": "memory"}},
     )
     gateway = Gateway(config)
     with (
-        serve_asgi(gateway) as public,
+        # the public listener as `tiergate up` runs it: its refusals reach the metrics
+        serve_asgi(gateway, **listener_options(config.listeners.public, gateway.refused)) as public,
         serve_asgi(create_admin_app(gateway), lifespan="off") as admin,
     ):
         yield gateway, public.url, admin.url
@@ -64,6 +76,49 @@ def test_metrics_count_known_traffic(stack):
     assert metric(after, "tiergate_upstream_duration_seconds_count", api="bin") == 4
     assert "tiergate_in_flight_requests 0.0" in after
     assert "/status/503" not in after  # raw paths never become labels
+
+
+def test_requests_no_api_handled_are_counted_under_an_empty_api(stack):
+    _, public, admin = stack
+    before = httpx.get(admin + "/metrics").text
+    assert httpx.get(public + "/wp-login.php").status_code == 404  # a scanner
+    assert httpx.get(public + "/experience/bin/v1/nowhere").status_code == 404  # the contract's
+    assert httpx.request("PROPFIND", public + "/pot").status_code in (404, 405)
+    assert httpx.get(public + "/" + "x" * 9000).status_code == 414  # the listener refuses
+    assert httpx.get(public + "/", headers={"x-big": "y" * 20000}).status_code == 431
+    with socket.create_connection(("127.0.0.1", int(public.rsplit(":", 1)[1]))) as raw:
+        raw.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n")
+        assert raw.recv(65536).startswith(b"HTTP/1.1 400 ")
+    after = httpx.get(admin + "/metrics").text
+
+    def counted(**labels: str) -> float:
+        name = "tiergate_requests_total"
+        return metric(after, name, **labels) - metric(before, name, **labels)
+
+    assert counted(api="", route="", method="GET", status_class="4xx", plan="") == 1
+    assert counted(api="", method="other", status_class="4xx") == 1  # never the raw method
+    assert counted(api="", method="", status_class="4xx") == 3  # 414, 431, 400 unparsed
+    assert counted(api="bin", status_class="4xx") == 1
+    assert "PROPFIND" not in after and "wp-login" not in after
+
+
+def test_metrics_follow_prometheus_naming(stack):
+    _, public, admin = stack
+    httpx.get(public + "/experience/bin/v1/get")
+    text = httpx.get(admin + "/metrics").text
+    assert "_created" not in text
+    families = list(text_string_to_metric_families(text))
+    counters = {f.name for f in families if f.type == "counter"}
+    assert {
+        "tiergate_requests",
+        "tiergate_upstream_errors",
+        "tiergate_policy_rejections",
+        "tiergate_ratelimit_storage_errors",
+    } <= counters
+    for family in families:
+        if family.type == "counter":
+            assert all(s.name == family.name + "_total" for s in family.samples), family
+    assert "tiergate_ratelimit_storage_errors_total 0.0" in text
 
 
 def test_dataflow_endpoint_reports_edges(stack):

@@ -14,7 +14,9 @@ import pytest
 from gateway.registry import Registry, hash_credential
 
 
-def tiergate(registry_url: str, cwd, *args: str) -> subprocess.CompletedProcess[str]:
+def tiergate(
+    registry_url: str, cwd, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TIERGATE_REGISTRY_URL": registry_url, "PYTHONPATH": os.getcwd()}
     env.pop("TIERGATE_CONFIG", None)
     return subprocess.run(
@@ -24,6 +26,7 @@ def tiergate(registry_url: str, cwd, *args: str) -> subprocess.CompletedProcess[
         capture_output=True,
         text=True,
         timeout=60,
+        input=stdin,
     )
 
 
@@ -61,13 +64,18 @@ def test_keys_create_list_revoke(tmp_path, registry_url):
     listing = tiergate(registry_url, tmp_path, "keys", "list")
     assert listing.returncode == 0, listing.stderr
     assert created["id"] in listing.stdout and f"tg_{created['prefix']}_" in listing.stdout
+    header, *rows = listing.stdout.splitlines()
+    assert header.split() == ["ID", "KEY", "CONSUMER", "PLAN", "STATE", "APIS"]
+    row = next(r for r in rows if r.startswith(created["id"]))
+    assert row.index(consumer) == header.index("CONSUMER")  # columns line up
     assert key not in listing.stdout and key.split("_", 2)[2] not in listing.stdout
     listed = json.loads(tiergate(registry_url, tmp_path, "keys", "list", "--json").stdout)
     assert all("key" not in item for item in listed["items"])
 
-    revoked = tiergate(registry_url, tmp_path, "keys", "revoke", created["id"])
+    revoked = tiergate(registry_url, tmp_path, "keys", "revoke", created["id"], "--json")
     assert revoked.returncode == 0, revoked.stderr
     assert key not in revoked.stdout
+    assert json.loads(revoked.stdout)["state"] == "revoked"
     assert _stored_key(registry_url, key).revoked_at is not None
     assert "revoked" in tiergate(registry_url, tmp_path, "keys", "list").stdout
 
@@ -103,6 +111,9 @@ def test_clients_create_shows_the_secret_once(tmp_path, sqlite_url):
     assert "client_secret:" in text.stdout and "Shown once" in text.stdout
     listing = tiergate(sqlite_url, tmp_path, "clients", "list")
     assert created["client_id"] in listing.stdout and secret not in listing.stdout
+    assert listing.stdout.splitlines()[0].split() == [
+        "CLIENT_ID", "KIND", "CONSUMER", "STATE", "SCOPES",
+    ]  # fmt: skip
 
 
 def test_clients_create_service_provisions_what_embedded_mode_would(tmp_path, sqlite_url):

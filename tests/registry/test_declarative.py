@@ -32,7 +32,17 @@ async def _populate(url: str) -> dict[str, str]:
             "acme", "gold", ["partner", "orders"], 3600, ["stock:read"], ["getStock"]
         )
         rotated, _ = await registry.rotate_api_key(key.id, 60)
+        await registry.create_user("alice", "correct horse battery", "cus_0001")
         return {"key": plaintext, "secret": secret, "key_id": key.id, "rotated": rotated.id}
+    finally:
+        await registry.aclose()
+
+
+async def _add_user(url: str) -> None:
+    registry = Registry.from_url(url)
+    await registry.start()
+    try:
+        await registry.create_user("alice", "another password here", "cus_0001")
     finally:
         await registry.aclose()
 
@@ -77,6 +87,14 @@ def test_export_then_apply_on_a_fresh_registry_reproduces_the_state(
     assert keys[made["key_id"]]["operations"] == ["getStock"]
     state = tmp_path / "state.yaml"
     state.write_text(exported)
+
+    assert document["users"] == [{"username": "alice", "customer": "cus_0001", "disabled_at": None}]
+    assert "argon2" not in exported  # no password hash
+    # A user needs a password, which the document never holds: apply cannot create one.
+    monkeypatch.setenv("TIERGATE_REGISTRY_URL", target)
+    assert main(["apply", str(state), "--dry-run"]) == 1
+    assert "create users with `tiergate users create`" in capsys.readouterr().err
+    asyncio.run(_add_user(target))
 
     code, dry = _cli(capsys, target, monkeypatch, "apply", str(state), "--dry-run")
     assert code == 0 and "+ consumers acme" in dry and "(dry run: nothing applied)" in dry

@@ -19,14 +19,6 @@ from gateway.registry.schema import SCHEMA_VERSION
 from tests.support.databases import postgres_database
 
 
-@pytest.fixture
-async def registry(registry_url):
-    store = Registry.from_url(registry_url)
-    await store.start()
-    yield store
-    await store.aclose()
-
-
 async def _all_cells(registry: Registry) -> str:
     cells = []
     async with registry.engine.connect() as conn:
@@ -158,18 +150,18 @@ def _race(url: str) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_a_version_2_registry_migrates_to_secret_rotation(tmp_path, backend):
+def test_a_version_3_registry_migrates_to_secret_rotation(tmp_path, backend):
     async def run(url: str) -> None:
         first = Registry.from_url(url)
         await first.start()
         client, secret = await first.create_client("acme", ["a"])
-        async with first.engine.begin() as conn:  # back to the version-2 layout
+        async with first.engine.begin() as conn:  # back to the version-3 layout
             for column in ("previous_secret_hash", "previous_secret_until"):
                 await conn.execute(text(f"ALTER TABLE oauth_clients DROP COLUMN {column}"))
-            await conn.execute(text("UPDATE tiergate_schema SET version = 2"))
+            await conn.execute(text("UPDATE tiergate_schema SET version = 3"))
         await first.aclose()
         second = Registry.from_url(url)
-        assert await second.start() == SCHEMA_VERSION == 3
+        assert await second.start() == SCHEMA_VERSION == 4
         try:
             assert await second.authenticate_client(client.client_id, secret) is not None
             _, new = await second.rotate_client_secret(client.client_id, 60)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -44,16 +45,32 @@ def write_config(tmp_path: Path, apis: list[dict[str, Any]], **top: Any) -> Path
     return path
 
 
+# The line `up` prints once both listeners accept connections.
+LISTENING = re.compile(r"public \S+\s+admin \S+")
+
+
 @contextmanager
 def tiergate_up(
-    config: Path, timeout: float = 20.0, env: dict[str, str] | None = None
+    config: Path,
+    timeout: float = 20.0,
+    env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    command: list[str] | None = None,
+    port: int | None = None,
+    python: str = sys.executable,
 ) -> Iterator[GatewayProcess]:
-    port = yaml.safe_load(config.read_text())["listeners"]["public"]["port"]
-    url = f"http://127.0.0.1:{port}"
+    """`command` (default: `python -m gateway.cli`) + `up --config CONFIG`;
+    `port`: the public port when the environment moves it from the config's."""
+    public = yaml.safe_load(config.read_text())["listeners"]["public"]
+    scheme = "https" if public.get("tls") else "http"
+    url = f"{scheme}://127.0.0.1:{port or public['port']}"
     log = config.parent / "tiergate.out"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "up", "--config", str(config)],
+            [
+                *(command or [python, "-m", "gateway.cli"]),
+                *("up", "--config", str(config), *args),
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=config.parent,
@@ -65,7 +82,10 @@ def tiergate_up(
             if proc.poll() is not None:
                 raise RuntimeError(f"tiergate up exited: {log.read_text()}")
             try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                # Only "is it up": TLS tests verify the certificate chain themselves.
+                healthy = httpx.get(f"{url}/healthz", timeout=1, verify=False).status_code == 200
+                # Up means both listeners: the admin one starts after the public one.
+                if healthy and LISTENING.search(log.read_text(errors="replace")):
                     break
             except httpx.TransportError:
                 pass
