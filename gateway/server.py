@@ -163,6 +163,9 @@ async def serve(config: GatewayConfig, worker: Worker | None = None) -> None:
         loop.add_signal_handler(sig, stop)
     tls = [each for each in (getattr(s, "tls", None) for s in servers) if each is not None]
     hangup = sighup_handlers(gateway)
+    if worker is not None:
+        index = worker.index
+        hangup.insert(0, lambda: print(f"tiergate: worker {index}: SIGHUP", flush=True))
     hangup += [each.reload for each in tls]  # certificates reloaded in place, no connection dropped
     loop.add_signal_handler(signal.SIGHUP, lambda: [handler() for handler in hangup])
     public, admin = servers
