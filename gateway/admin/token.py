@@ -60,3 +60,21 @@ def _generate(path: Path) -> str:
         out.write(token + "\n")
     print(GENERATED.format(path=path, token=token), flush=True)
     return token
+
+
+def admin_call(config_file: str | None, admin_url: str | None, path: str) -> tuple[str, str] | None:
+    """For commands that call a running gateway's admin API: (URL of `path`, token).
+    The admin URL defaults to the config's admin listener; None (said on stderr) when
+    there is no token."""
+    import sys
+
+    from gateway.config import load_config
+
+    config = load_config(config_file)
+    token = admin_token(config)
+    if token is None:
+        print(f"tiergate: {NO_TOKEN.format(path=TOKEN_FILE)}", file=sys.stderr)
+        return None
+    admin = config.listeners.admin
+    base = admin_url or f"http://{admin.host}:{admin.port}"
+    return f"{base.rstrip('/')}{path}", token

@@ -23,17 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_reload(args: argparse.Namespace) -> int:
     import httpx
 
-    from gateway.admin.token import NO_TOKEN, TOKEN_FILE, admin_token
-    from gateway.config import load_config
+    from gateway.admin.token import admin_call
 
-    config = load_config(args.config)
-    token = admin_token(config)
-    if token is None:
-        print(f"tiergate: {NO_TOKEN.format(path=TOKEN_FILE)}", file=sys.stderr)
+    target = admin_call(args.config, args.admin_url, "/admin/config/reload")
+    if target is None:
         return 2
-    admin = config.listeners.admin
-    base = args.admin_url or f"http://{admin.host}:{admin.port}"
-    url = f"{base.rstrip('/')}/admin/config/reload"
+    url, token = target
     try:
         response = httpx.post(url, headers={"authorization": f"Bearer {token}"}, timeout=60)
         body = response.json()
