@@ -42,6 +42,7 @@ from gateway.proxy.forward import ClientDisconnected, Forwarder, UpstreamStreamB
 from gateway.proxy.headers import ForwardedPolicy
 from gateway.proxy.upstreams import Upstreams
 from gateway.registry.component import RegistryComponent
+from gateway.reload.component import ReloadComponent
 from gateway.routing import BAD_PATH, PathRejected, Route, RouteTable, normalise_path
 from gateway.types import Message, Receive, Scope, Send
 from gateway.websocket import WebSockets
@@ -62,6 +63,7 @@ COMPONENTS: tuple[Callable[[Gateway], Component], ...] = (
     CacheComponent,
     ObservabilityComponent,
     CatalogueComponent,
+    ReloadComponent,
 )
 
 

@@ -19,6 +19,8 @@ from gateway.limits import cli as limits_commands
 from gateway.loading import load_config
 from gateway.policies import PluginError
 from gateway.registry import commands as registry_commands
+from gateway.registry import state_commands
+from gateway.reload import commands as reload_commands
 from gateway.server import ListenerFailed, run
 from gateway.workers import run_workers, worker_problems
 
@@ -33,6 +35,7 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
     )
     up.add_argument("--port", type=int, help="public listener port (or $TIERGATE_PUBLIC_PORT)")
     up.add_argument("--admin-port", type=int, help="admin listener port (or $TIERGATE_ADMIN_PORT)")
+    up.add_argument("--watch", action="store_true", help="reload when the config changes (dev)")
     up.set_defaults(handler=cmd_up)
     check = sub.add_parser("check", help="validate config, contracts and tier rules")
     check.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -44,6 +47,8 @@ COMMAND_MODULES = (
     registry_commands,
     catalogue_commands,
     limits_commands,
+    reload_commands,
+    state_commands,
     init_commands,
     contracts_commands,
 )
@@ -58,14 +63,15 @@ REGISTRARS: list[Registrar] = [_register_core, _register_areas]
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    env = dict(os.environ)
     for var, port in (
         ("TIERGATE_PUBLIC_PORT", args.port),
         ("TIERGATE_ADMIN_PORT", args.admin_port),
     ):
-        if port is not None:
-            env[var] = str(port)
-    config = load_config(args.config, env)
+        if port is not None:  # in the environment, so that a reload reads the same ports
+            os.environ[var] = str(port)
+    if args.watch:
+        os.environ["TIERGATE_WATCH"] = "1"  # gateway/reload/watch.py; workers inherit it
+    config = load_config(args.config)
     workers = config.workers if args.workers is None else args.workers
     if workers < 1:
         print(f"tiergate: --workers {workers}: give 1 or more", file=sys.stderr)

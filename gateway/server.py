@@ -19,6 +19,7 @@ from gateway.app import Gateway
 from gateway.config.models import GatewayConfig
 from gateway.listener import listener_options
 from gateway.observability.access_log import configure_access_log, flush_access_log
+from gateway.reload import reload_on_signal
 from gateway.tls import ListenerTLS, SecureResponses
 
 
@@ -139,6 +140,12 @@ async def _serve(server: uvicorn.Server, servers: list[uvicorn.Server]) -> None:
         raise ListenerFailed(f"cannot listen on {where}; is another process using it?") from None
 
 
+def sighup_handlers(gateway: Gateway) -> list[Callable[[], None]]:
+    """What SIGHUP does, in order: each entry is a plain callable run on the event loop
+    (reload the config; other reloadable parts append theirs)."""
+    return [reload_on_signal(gateway.services["reloader"])]
+
+
 async def serve(config: GatewayConfig, worker: Worker | None = None) -> None:
     if config.access_log:
         configure_access_log()
@@ -153,8 +160,12 @@ async def serve(config: GatewayConfig, worker: Worker | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
     tls = [each for each in (getattr(s, "tls", None) for s in servers) if each is not None]
-    if tls:  # SIGHUP: certificates reloaded in place, no connection dropped
-        loop.add_signal_handler(signal.SIGHUP, lambda: [each.reload() for each in tls])
+    hangup = sighup_handlers(gateway)
+    if worker is not None:
+        index = worker.index
+        hangup.insert(0, lambda: print(f"tiergate: worker {index}: SIGHUP", flush=True))
+    hangup += [each.reload for each in tls]  # certificates reloaded in place, no connection dropped
+    loop.add_signal_handler(signal.SIGHUP, lambda: [handler() for handler in hangup])
     public, admin = servers
     public_task = asyncio.create_task(_serve(public, servers))
     if await _started(public, public_task):  # the public listener first: the lifespan runs there

@@ -10,14 +10,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from gateway.admin.audit import AuditTrail, audit_route
+from gateway.admin.tokens import AdminAuthentication, AdminTokens
 from gateway.problem import ProblemResponse
 
 
-def create_admin_app(gateway: Any) -> Starlette:
-    routes: list[BaseRoute] = []
+def create_admin_app(gateway: Any) -> Any:
+    registry = gateway.services.get("registry")
+    routes: list[BaseRoute] = [audit_route(registry, gateway.config.admin_token)]
     for component in gateway.components:
         routes.extend(component.admin_routes())
-    return Starlette(routes=routes, exception_handlers={HTTPException: _problem})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _problem})
+    recorded = AuditTrail(app, registry)
+    return AdminAuthentication(recorded, AdminTokens.from_config(gateway.config))
 
 
 async def _problem(request: Request, exc: Exception) -> Response:
@@ -25,4 +30,5 @@ async def _problem(request: Request, exc: Exception) -> Response:
     detail = (
         f"No admin endpoint at '{request.url.path}'." if exc.status_code == 404 else str(exc.detail)
     )
-    return ProblemResponse(exc.status_code, detail)  # type: ignore[return-value]
+    headers = list((exc.headers or {}).items())  # e.g. Allow on 405
+    return ProblemResponse(exc.status_code, detail, headers=headers)  # type: ignore[return-value]

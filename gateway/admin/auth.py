@@ -9,11 +9,12 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.admin.tokens import ADMIN_IDENTITY
 from gateway.problem import ProblemResponse
 
 ADMIN_DISABLED = (
-    "The admin API is disabled: set TIERGATE_ADMIN_TOKEN (or admin_token in the config) "
-    "and restart the gateway."
+    "The admin API is disabled: set TIERGATE_ADMIN_TOKEN (or admin_token or admin_tokens "
+    "in the config) and restart the gateway."
 )
 ADMIN_UNAUTHORIZED = "Send the admin token as 'Authorization: Bearer <token>'."
 CHALLENGE = ("www-authenticate", 'Bearer realm="tiergate-admin"')
@@ -27,8 +28,12 @@ def require_admin(token: str | None, endpoint: Endpoint) -> Endpoint:
 
     @functools.wraps(endpoint)
     async def guarded(request: Request) -> Response:
-        if expected is None:
+        if request.scope.get(ADMIN_IDENTITY) is not None:  # AdminAuthentication knew the token
+            return await endpoint(request)
+        if expected is None and not request.scope.get("tiergate.admin_configured"):
             return ProblemResponse(503, ADMIN_DISABLED)  # type: ignore[return-value]
+        if expected is None:
+            return ProblemResponse(401, ADMIN_UNAUTHORIZED, headers=[CHALLENGE])  # type: ignore[return-value]
         scheme, _, presented = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             presented.strip().encode(), expected

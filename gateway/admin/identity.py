@@ -16,6 +16,7 @@ from gateway.admin.auth import require_admin
 from gateway.components import Component
 from gateway.config.models import NAME_PATTERN
 from gateway.oauth.keys import rotate_signing_key
+from gateway.oauth.service_secrets import remember_secret
 from gateway.problem import ProblemResponse
 from gateway.registry import Conflict, NotFound, Registry, RegistryError
 from gateway.registry.plans import (
@@ -109,6 +110,7 @@ class IdentityAdminComponent(Component):
             ("/admin/clients", self.create_client, "POST"),
             ("/admin/clients/{client_id}", self.get_client, "GET"),
             ("/admin/clients/{client_id}/revoke", self.revoke_client, "POST"),
+            ("/admin/clients/{client_id}/rotate", self.rotate_client, "POST"),
             ("/admin/keys", self.list_keys, "GET"),
             ("/admin/keys", self.create_key, "POST"),
             ("/admin/keys/{key_id}", self.get_key, "GET"),
@@ -188,6 +190,16 @@ class IdentityAdminComponent(Component):
     async def revoke_client(self, request: Request) -> Response:
         client = await self.registry.revoke_client(request.path_params["client_id"])
         return JSONResponse(client.public())
+
+    async def rotate_client(self, request: Request) -> Response:
+        body = await _parse(request, Rotation, empty_ok=True)
+        client, secret = await self.registry.rotate_client_secret(
+            request.path_params["client_id"], body.overlap_seconds
+        )
+        _use_rotated_secret(self.gateway, client.client_id, client.api, secret)
+        return JSONResponse(
+            {**client.public(), "client_secret": secret}, status_code=201, headers=_NO_STORE
+        )
 
     # -- end users (`tiergate users ...`) -----------------------------------------------
 
@@ -309,6 +321,15 @@ class IdentityAdminComponent(Component):
 
 
 _NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _use_rotated_secret(gateway: Gateway, client_id: str, api: str | None, secret: str) -> None:
+    """An embedded service's rotated secret: kept for restarts and used from now on."""
+    held = gateway.services.get("service_credentials", {}).get(api or "")
+    if held is None or held.get("client_id") != client_id:
+        return
+    remember_secret(gateway.config.registry_url, client_id, secret)
+    held["client_secret"] = secret
 
 
 class _AnyMethod:

@@ -10,8 +10,17 @@ import time
 from pathlib import Path
 
 from gateway.config.models import GatewayConfig
+from gateway.loading import load_config
 
 TOKEN_FILE = Path("var") / "admin-token"  # beside the default SQLite registry
+
+
+def token_file(config: GatewayConfig) -> Path:
+    """var/admin-token in the config file's folder (like its contracts): the same file
+    whatever folder `up` or an admin command runs from."""
+    return TOKEN_FILE if config.source is None else config.source.parent / TOKEN_FILE
+
+
 GENERATED = (
     "tiergate: admin token generated and stored in {path} (mode 0600); shown once:\n  {token}"
 )
@@ -29,15 +38,16 @@ def stored_admin_token(path: Path = TOKEN_FILE) -> str | None:
     return token or None
 
 
-def admin_token(config: GatewayConfig, path: Path = TOKEN_FILE) -> str | None:
+def admin_token(config: GatewayConfig, path: Path | None = None) -> str | None:
     """What an admin CLI command sends: the configured token, else the stored one."""
-    return config.admin_token or stored_admin_token(path)
+    return config.admin_token or stored_admin_token(path or token_file(config))
 
 
-def ensure_admin_token(config: GatewayConfig, path: Path = TOKEN_FILE) -> GatewayConfig:
+def ensure_admin_token(config: GatewayConfig, path: Path | None = None) -> GatewayConfig:
     """The config with an admin token: configured, stored, or generated and stored now."""
     if config.admin_token:
         return config
+    path = path or token_file(config)
     token = stored_admin_token(path) or _generate(path)
     return config.model_copy(update={"admin_token": token})
 
@@ -60,3 +70,19 @@ def _generate(path: Path) -> str:
         out.write(token + "\n")
     print(GENERATED.format(path=path, token=token), flush=True)
     return token
+
+
+def admin_call(config_file: str | None, admin_url: str | None, path: str) -> tuple[str, str] | None:
+    """For commands that call a running gateway's admin API: (URL of `path`, token).
+    The admin URL defaults to the config's admin listener; None (said on stderr) when
+    there is no token."""
+    import sys
+
+    config = load_config(config_file)
+    token = admin_token(config)
+    if token is None:
+        print(f"tiergate: {NO_TOKEN.format(path=token_file(config))}", file=sys.stderr)
+        return None
+    admin = config.listeners.admin
+    base = admin_url or f"http://{admin.host}:{admin.port}"
+    return f"{base.rstrip('/')}{path}", token

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from gateway.admin.tokens import AdminTokens
 from gateway.catalogue.model import build_catalogue
 from gateway.catalogue.self_service import SelfService
 from gateway.catalogue.sign_in import (
@@ -57,7 +58,7 @@ class CatalogueComponent(Component):
         # Contracts are read once here; a bad contract stops start-up, not a request.
         views = CatalogueViews(
             build_catalogue(config),
-            ViewerPolicy(config.catalogue, config.admin_token, self.gateway.services),
+            ViewerPolicy(config.catalogue, AdminTokens.from_config(config), self.gateway.services),
             config.catalogue.title,
             self.gateway.services,
             self.sign_in,

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 import jwt
 from starlette.requests import Request
 
+from gateway.admin.tokens import AdminTokens
 from gateway.config.catalogue import CatalogueConfig
 
 
 class ViewerPolicy:
     def __init__(
-        self, config: CatalogueConfig, admin_token: str | None, services: dict[str, Any]
+        self, config: CatalogueConfig, admin: AdminTokens, services: dict[str, Any]
     ) -> None:
         self.config = config
-        self.admin_token = admin_token.encode() if admin_token else None
+        self.admin = admin  # any admin token, read-only ones included, may read the catalogue
         self.services = services
 
     def sees_internal(self, request: Request) -> bool:
@@ -25,11 +25,7 @@ class ViewerPolicy:
         token = _bearer(request)
         if token is None:
             return False
-        if (
-            self.config.admin_sees_internal
-            and self.admin_token is not None
-            and hmac.compare_digest(token.encode(), self.admin_token)
-        ):
+        if self.config.admin_sees_internal and self.admin.identify(token) is not None:
             return True
         return self._token_has_scope(token)
 

@@ -7,6 +7,7 @@ import re
 from typing import Annotated, Literal
 
 from limits import RateLimitItem, parse_many
+from limits.limits import safe_string
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from gateway.config.base import StrictModel
@@ -29,6 +30,25 @@ def parse_limits(value: str) -> list[RateLimitItem]:
     if not items or any(item.amount < 1 for item in items):
         raise ValueError(BAD_LIMIT.format(value=value))
     return items
+
+
+def _window_key(item: RateLimitItem, *identifiers: bytes | str | int | float) -> str:
+    """`limits`' storage key without the amount: when a reload changes a plan's '5/minute'
+    to '4/minute' (or a consumer moves to another plan), what the window already counted
+    still counts. Per-API and anonymous limits keep `limits`' own key."""
+    parts = [safe_string(k) for k in identifiers]
+    parts += [safe_string(item.multiples), item.GRANULARITY.name]
+    return f"{item.namespace}/{'/'.join(parts)}"
+
+
+_BY_WINDOW: dict[type[RateLimitItem], type[RateLimitItem]] = {}
+
+
+def _counted_by_window(item: RateLimitItem) -> RateLimitItem:
+    kind = type(item)
+    if kind not in _BY_WINDOW:  # no GRANULARITY of its own: `limits` does not register it
+        _BY_WINDOW[kind] = type(kind.__name__, (kind,), {"key_for": _window_key})
+    return _BY_WINDOW[kind](item.amount, item.multiples, item.namespace)
 
 
 def _check_limit(value: str) -> str:
@@ -82,7 +102,7 @@ class PlanConfig(StrictModel):
     description: str = Field("", description="What the plan offers, for the catalogue.")
 
     def items(self) -> list[RateLimitItem]:
-        return [item for text in self.limits for item in parse_limits(text)]
+        return [_counted_by_window(item) for text in self.limits for item in parse_limits(text)]
 
 
 class RateLimitingConfig(StrictModel):

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
 
+from gateway.config.admin import AdminTokenConfig, AdminTokenName
 from gateway.config.base import StrictModel
 from gateway.config.catalogue import CatalogueConfig
 from gateway.config.limits import (
@@ -388,6 +389,11 @@ class GatewayConfig(StrictModel):
     )
     admin_token: str | None = Field(
         None, description="Bearer token for the admin API; unset disables the admin API."
+    )
+    admin_tokens: dict[AdminTokenName, AdminTokenConfig] = Field(
+        default_factory=dict,
+        description="Named admin tokens, read-only or read-write (docs/operations.md); "
+        "admin_token, when set, is one more: read-write, named 'admin'.",
     )
     oauth: OAuthConfig = Field(
         default_factory=OAuthConfig, description="Built-in OAuth2 authorization server."

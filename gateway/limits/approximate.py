@@ -26,8 +26,7 @@ from collections.abc import Sequence
 from math import ceil, floor
 from typing import Any
 
-from redis.exceptions import RedisError
-
+from gateway.limits.redis_errors import redis_error
 from gateway.limits.redis_script import LIMITS_KEY_PREFIX
 
 log = logging.getLogger("tiergate.limits")
@@ -105,7 +104,7 @@ class BatchedCounters:
         try:
             async with asyncio.timeout(self.timeout):
                 values = await self.client.mget([name for name, _, _ in missing])
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (redis_error(), OSError, TimeoutError) as exc:
             if not self.failing:
                 log.warning(SYNC_FAILED, exc)
             self.failing = True
@@ -159,7 +158,7 @@ class BatchedCounters:
         try:
             async with asyncio.timeout(self.timeout):
                 replies = await pipe.execute()
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (redis_error(), OSError, TimeoutError) as exc:
             if not self.failing:
                 log.warning(SYNC_FAILED, exc)
             self.failing = True

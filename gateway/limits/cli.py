@@ -9,8 +9,7 @@ import sys
 
 import httpx
 
-from gateway.admin.token import NO_TOKEN, TOKEN_FILE, admin_token
-from gateway.loading import load_config
+from gateway.admin.token import admin_call
 
 USAGE_FAILED = "tiergate: cannot read usage from {url}: {reason}"
 
@@ -26,14 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    token = admin_token(config)
-    if token is None:
-        print(f"tiergate: {NO_TOKEN.format(path=TOKEN_FILE)}", file=sys.stderr)
+    target = admin_call(args.config, args.admin_url, f"/admin/usage/{args.consumer}")
+    if target is None:
         return 2
-    admin = config.listeners.admin
-    base = args.admin_url or f"http://{admin.host}:{admin.port}"
-    url = f"{base.rstrip('/')}/admin/usage/{args.consumer}"
+    url, token = target
     try:
         response = httpx.get(
             url,

@@ -27,10 +27,10 @@ from limits.aio.strategies import (
 )
 from limits.errors import StorageError
 from limits.storage import storage_from_string
-from redis.exceptions import RedisError
 
 from gateway.config.limits import QuotaConfig, RateLimitingConfig
 from gateway.limits import approximate, memory
+from gateway.limits.redis_errors import redis_error
 from gateway.limits.redis_script import sliding_state
 
 log = logging.getLogger("tiergate.limits")
@@ -192,7 +192,7 @@ class Limiter:
         try:
             async with asyncio.timeout(self.timeout):
                 await self.one_trip.load()
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (redis_error(), OSError, TimeoutError) as exc:
             log.warning(SCRIPT_NOT_LOADED, exc)
 
     # -- deciding ------------------------------------------------------------
@@ -229,7 +229,7 @@ class Limiter:
             # mode; marking the storage down would lift the limits for everyone.
             self._failed()
             raise StorageUnavailable(f"no answer within {self.timeout} s") from None
-        except (StorageError, RedisError, OSError) as exc:
+        except (StorageError, redis_error(), OSError) as exc:
             self._mark_down(exc)
             raise StorageUnavailable(str(exc) or type(exc).__name__) from None
         if self.down_until:

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from math import ceil, floor, inf
 
 from limits import RateLimitItem
-from redis.exceptions import NoScriptError
+
+from gateway.limits.redis_errors import no_script_error
 
 LIMITS_KEY_PREFIX = "LIMITS"  # the `limits` Redis storage's default key prefix
 
@@ -240,7 +241,7 @@ class OneTrip:
     async def _send(self, batch: list[tuple[list[str], list[object], asyncio.Future]]) -> None:
         try:
             replies = await self._pipeline(batch)
-            again = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            again = [i for i, reply in enumerate(replies) if isinstance(reply, no_script_error())]
             if again:  # Redis restarted or SCRIPT FLUSH: load it again, retry those once
                 await self.load()
                 retried = await self._pipeline([batch[i] for i in again])

@@ -16,6 +16,7 @@ from gateway.oauth.demo import ensure_demo
 from gateway.oauth.endpoints import OAuthEndpoints
 from gateway.oauth.keys import KeyRing, ensure_signing_key
 from gateway.oauth.revocations import RevocationCache
+from gateway.oauth.service_secrets import load_secrets, save_secrets, secrets_path
 from gateway.policies._contract import load_contract
 from gateway.registry import Registry
 
@@ -61,18 +62,24 @@ class OAuthComponent(Component):
             asyncio.create_task(self.revocations.run()),
         ]
         credentials = self.gateway.services["service_credentials"]
+        path = secrets_path(self.gateway.config.registry_url)
+        kept = load_secrets(path)
+        held = dict(kept)
         for api in self.gateway.config.apis:
             if not _in_process(api) or not api.depends_on:
                 continue
             scopes = service_scopes(self.gateway.config, api)
             client, secret = await self.ring.registry.provision_service_client(
-                api.name, api.tier, scopes
+                api.name, api.tier, scopes, keep=kept.get(f"svc-{api.name}")
             )
+            kept[client.client_id] = secret
             credentials[api.name] = {
                 "client_id": client.client_id,
                 "client_secret": secret,
                 "token_endpoint": INTERNAL_TOKEN_ENDPOINT,
             }
+        if kept != held:
+            save_secrets(path, kept)
 
     def _client_ip(self, scope: Any) -> str:
         peer = scope["client"][0] if scope.get("client") else ""

@@ -414,6 +414,12 @@ class H1Transport:
         conn.idle_since = time.monotonic()
         idle.append(conn)
 
+    def close_idle(self, target: str) -> None:
+        """Close the idle connections to `target`'s host and port (no pool uses it now)."""
+        key = self._target(target)[0]
+        for conn in self._idle.pop(key, []):
+            conn.close()
+
     async def aclose(self) -> None:
         for idle in self._idle.values():
             for conn in idle:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from gateway.config.errors import ConfigError
-from gateway.config.models import GatewayConfig
+from gateway.config.models import ApiConfig, GatewayConfig
 from gateway.config.targets import DEFAULT_SET, WeightedTargets
 from gateway.config.tls import UpstreamTLSConfig
 from gateway.proxy.aiohttp_transport import AiohttpTransport
@@ -44,33 +45,71 @@ class Upstreams:
         self._pools: dict[str, TargetPool] = {}  # each API's default target set
         self._canaries: dict[str, Canary] = {}
         self._sets: dict[str, list[TargetPool]] = {}  # each API's sets, default first
-        self._checkers: list[HealthChecker] = []
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: dict[str, list[asyncio.Task]] = {}  # API name → its active health checks
 
     async def start(self) -> None:
         for api in self.config.apis:
-            upstream = api.upstream
-            sets = {DEFAULT_SET: upstream, **upstream.target_sets}
-            pools = {
-                name: TargetPool(await self._targets(spec, api.name), upstream, name=name)
-                for name, spec in sets.items()
-            }
-            self._pools[api.name] = pools[DEFAULT_SET]
-            self._sets[api.name] = list(pools.values())
-            if upstream.canary is not None:
-                pool = pools[upstream.canary.target_set]
-                self._canaries[api.name] = Canary(upstream.canary, pool, api.name)
-            if upstream.health_check is not None:
-                for pool in pools.values():  # every target is probed, whatever its set
-                    checker = HealthChecker(pool, upstream.health_check)
-                    self._checkers.append(checker)
-                    self._tasks.append(asyncio.create_task(checker.run()))
+            await self._start_api(api)
+
+    async def _start_api(self, api: ApiConfig) -> None:
+        upstream = api.upstream
+        sets = {DEFAULT_SET: upstream, **upstream.target_sets}
+        pools = {
+            name: TargetPool(await self._targets(spec, api.name), upstream, name=name)
+            for name, spec in sets.items()
+        }
+        self._pools[api.name] = pools[DEFAULT_SET]
+        self._sets[api.name] = list(pools.values())
+        if upstream.canary is not None:
+            pool = pools[upstream.canary.target_set]
+            self._canaries[api.name] = Canary(upstream.canary, pool, api.name)
+        if upstream.health_check is not None:
+            self._tasks[api.name] = [  # every target is probed, whatever its set
+                asyncio.create_task(HealthChecker(pool, upstream.health_check).run())
+                for pool in pools.values()
+            ]
 
     async def _targets(self, spec: WeightedTargets, api: str) -> list[Target]:
         return [
             Target(url.rstrip("/"), await self._transport(url, api), weight=weight)
             for url, weight in zip(spec.targets, spec.weights, strict=True)
         ]
+
+    async def successor(
+        self, config: GatewayConfig, keep: Collection[str]
+    ) -> tuple[Upstreams, list[TargetPool], list[asyncio.Task]]:
+        """The upstreams of a reloaded `config`, sharing this one's transports.
+
+        The pools (breakers, health, round-robin position, canary) of the APIs named in
+        `keep` carry over; the others are built afresh. Returns the new upstreams, the
+        pools no longer used and their health-check tasks, for the caller to drain and stop.
+        """
+        new = Upstreams(config, self.gateway_app, self.http)
+        new.tls, new._asgi = self.tls, self._asgi
+        try:
+            for api in config.apis:
+                name = api.name
+                if name in keep and name in self._pools:
+                    new._pools[name], new._sets[name] = self._pools[name], self._sets[name]
+                    if name in self._canaries:
+                        new._canaries[name] = self._canaries[name]
+                    if name in self._own_tls:
+                        new._own_tls[name] = self._own_tls[name]
+                    if name in self._tasks:
+                        new._tasks[name] = self._tasks[name]
+                else:
+                    await new._start_api(api)
+        except BaseException:
+            for name, tasks in new._tasks.items():
+                if self._tasks.get(name) is not tasks:
+                    for task in tasks:
+                        task.cancel()
+            raise
+        kept = {id(pool) for pools in new._sets.values() for pool in pools}
+        retired = [p for pools in self._sets.values() for p in pools if id(p) not in kept]
+        running = {id(task) for tasks in new._tasks.values() for task in tasks}
+        stopped = [t for tasks in self._tasks.values() for t in tasks if id(t) not in running]
+        return new, retired, stopped
 
     async def _transport(self, url: str, api: str) -> Transport:
         if url.startswith("https:"):
@@ -114,9 +153,10 @@ class Upstreams:
         }
 
     async def aclose(self) -> None:
-        for task in self._tasks:
+        tasks = [task for per_api in self._tasks.values() for task in per_api]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         for transport in self._asgi.values():

@@ -23,6 +23,8 @@ from gateway.config.models import GatewayConfig
 from gateway.loading import load_config, validate_config
 from gateway.oauth.component import service_scopes
 from gateway.oauth.keys import rotate_signing_key
+from gateway.oauth.service_secrets import remember_secret
+from gateway.registry import audit
 from gateway.registry.engine import redacted
 from gateway.registry.plans import unknown_apis, unknown_operations, unknown_plan
 from gateway.registry.records import ApiKeyRecord
@@ -63,6 +65,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing = _with_config(clients.add_parser("list", help="list clients (never secrets)"))
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=_run(_list_clients))
+    rotate = _with_config(
+        clients.add_parser("rotate", help="give a client a new secret; the old one overlaps")
+    )
+    rotate.add_argument("client_id")
+    rotate.add_argument(
+        "--overlap", type=int, default=3600, help="seconds the old secret stays valid"
+    )
+    rotate.add_argument("--json", action="store_true")
+    rotate.set_defaults(handler=_run(_rotate_client))
 
     keys = sub.add_parser("keys", help="partner API keys").add_subparsers(
         dest="action", required=True
@@ -100,6 +111,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing = _with_config(keys.add_parser("list", help="list keys (prefix only)"))
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=_run(_list_keys))
+
+    trail = _with_config(
+        sub.add_parser("audit", help="who changed what, newest first (the audit trail)")
+    )
+    trail.add_argument("--actor", help="e.g. admin-token:ops or cli:alice")
+    trail.add_argument("--action", help="entries whose action starts with this")
+    trail.add_argument("--target", help="the id or name changed")
+    trail.add_argument("--since", type=float, help="POSIX seconds")
+    trail.add_argument("--limit", type=int, default=50, help="at most this many (1-500)")
+    trail.add_argument("--json", action="store_true")
+    trail.set_defaults(handler=_run(_audit_list))
 
     users = sub.add_parser("users", help="end users who sign in at /oauth/authorize")
     actions = users.add_subparsers(dest="action", required=True)
@@ -154,7 +176,10 @@ def _run(action: Action) -> Callable[[argparse.Namespace], int]:
             registry = Registry.from_url(config.registry_url)
             try:
                 await registry.start()
-                return await action(registry, config, args)
+                code = await action(registry, config, args)
+                if code == 0 and (args.command, getattr(args, "action", None)) in AUDITED:
+                    await _audit(registry, args)
+                return code
             finally:
                 await registry.aclose()
 
@@ -174,6 +199,60 @@ def _run(action: Action) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
+# Commands that change the registry: each success is appended to the audit trail.
+AUDITED = {
+    ("clients", "create"),
+    ("clients", "rotate"),
+    ("keys", "create"),
+    ("keys", "revoke"),
+    ("keys", "rotate"),
+    ("signing-keys", "rotate"),
+    ("users", "create"),
+    ("users", "disable"),
+}
+
+
+async def _audit_list(registry: Registry, config: GatewayConfig, args: argparse.Namespace) -> int:
+    if not 1 <= args.limit <= audit.MAX_PAGE:
+        return _fail(f"--limit must be between 1 and {audit.MAX_PAGE}")
+    found = await audit.entries(
+        registry,
+        actor=args.actor,
+        action=args.action,
+        target=args.target,
+        since=args.since,
+        limit=args.limit,
+    )
+    lines = [
+        f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(e.at))} {e.actor:24} "
+        f"{e.action} {e.target or ''}".rstrip()
+        for e in found
+    ]
+    _emit(args, {"items": [e.public() for e in found]}, lines or ["(no entries)"])
+    return 0
+
+
+def cli_actor() -> str:
+    """Who the audit trail names for a change made with the CLI."""
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+async def _audit(registry: Registry, args: argparse.Namespace) -> None:
+    target = next(
+        (
+            str(getattr(args, name))
+            for name in ("client_id", "key_id", "name", "consumer")
+            if getattr(args, name, None)
+        ),
+        None,
+    )
+    action = f"{args.command} {args.action}"
+    after = getattr(args, "emitted", None)
+    await audit.append(registry, cli_actor(), action, target, None, after)
+
+
 def _fail(message: str) -> int:
     print(f"tiergate: {message}", file=sys.stderr)
     return 1
@@ -189,6 +268,7 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> None:
+    args.emitted = data  # what the audit trail records (secrets redacted there)
     if getattr(args, "json", False):
         print(json.dumps(data, indent=2))
     else:
@@ -221,6 +301,26 @@ async def _create_client(
             ONCE,
         ],
     )
+    return 0
+
+
+async def _rotate_client(
+    registry: Registry, config: GatewayConfig, args: argparse.Namespace
+) -> int:
+    if args.overlap < 0:
+        return _fail("--overlap must be 0 or more seconds")
+    client, secret = await registry.rotate_client_secret(args.client_id, args.overlap)
+    embedded = remember_secret(config.registry_url, client.client_id, secret)
+    data = {**client.public(), "client_secret": secret, "overlap_seconds": args.overlap}
+    lines = [
+        f"client_id:     {client.client_id}",
+        f"client_secret: {secret}",
+        ONCE,
+        f"The previous secret stays valid for {args.overlap} s.",
+    ]
+    if embedded:
+        lines.append("The gateway's embedded service uses it after its next reload or restart.")
+    _emit(args, data, lines)
     return 0
 
 

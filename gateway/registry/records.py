@@ -55,6 +55,8 @@ class ClientRecord:
     tokens_issued: int = 0
     last_token_at: float | None = None
     secret_hash: str = field(default="", repr=False, compare=False)
+    previous_secret_hash: str | None = field(default=None, repr=False, compare=False)
+    previous_secret_until: float | None = None
     client_type: str = "confidential"  # or "public": no secret, PKCE and redirect URIs
     redirect_uris: tuple[str, ...] = ()
 

@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # version reached → statements that bring the previous version there
 MIGRATIONS: dict[int, list[str]] = {
     # API keys' grants beside their API list: scopes and (optionally) operations.
@@ -35,6 +35,12 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE oauth_clients ADD COLUMN client_type VARCHAR(16) NOT NULL "
         "DEFAULT 'confidential'",
         "ALTER TABLE oauth_clients ADD COLUMN redirect_uris TEXT NOT NULL DEFAULT ''",
+    ],
+    # Client secrets rotate with an overlap: the previous secret's hash and its end; the
+    # audit trail is a table of its own (created from the metadata).
+    4: [
+        "ALTER TABLE oauth_clients ADD COLUMN previous_secret_hash VARCHAR(64)",
+        "ALTER TABLE oauth_clients ADD COLUMN previous_secret_until FLOAT",
     ],
 }
 # Any constant: the key of the PostgreSQL advisory lock that serialises schema work.
@@ -87,6 +93,8 @@ oauth_clients = Table(
     Column("last_token_at", Float),
     Column("client_type", String(16), nullable=False, default="confidential"),  # or public
     Column("redirect_uris", Text, nullable=False, default=""),  # space-separated, exact match
+    Column("previous_secret_hash", String(64)),  # still accepted until previous_secret_until
+    Column("previous_secret_until", Float),
 )
 
 api_keys = Table(
@@ -187,12 +195,25 @@ refresh_tokens = Table(
     Column("used_at", Float),  # rotated: a second use revokes the family
 )
 
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(160), nullable=False),  # admin-token:NAME | cli:USER
+    Column("action", String(200), nullable=False),  # "POST /admin/keys", "keys revoke"...
+    Column("target", String(256)),
+    Column("before", Text),  # JSON, secrets redacted
+    Column("after", Text),  # JSON, secrets redacted
+)
+
 INDEXES = [
     Index("ix_api_keys_consumer", api_keys.c.consumer_id),
     Index("ix_revoked_tokens_revoked_at", revoked_tokens.c.revoked_at),
     Index("ix_applications_consumer", applications.c.consumer_id),
     Index("ix_refresh_tokens_family", refresh_tokens.c.family_id),
     Index("ix_authorization_codes_expires", authorization_codes.c.expires_at),
+    Index("ix_audit_log_at", audit_log.c.at),
 ]
 
 

@@ -207,9 +207,12 @@ class Registry(EndUsers):
             raise Conflict(f"client {record.client_id!r} already exists") from None
 
     async def provision_service_client(
-        self, api: str, tier: str, scopes: Iterable[str]
+        self, api: str, tier: str, scopes: Iterable[str], keep: str | None = None
     ) -> tuple[ClientRecord, str]:
-        """Create or re-key the service client `svc-<api>`; returns (record, new secret)."""
+        """Create or update the service client `svc-<api>`; returns (record, its secret).
+
+        `keep` is the secret the caller holds: while the client accepts it (not revoked,
+        current or in its rotation overlap) it stays; otherwise the client is re-keyed."""
         client_id = f"svc-{api}"
         existing = await self.client(client_id)
         if existing is None:
@@ -219,13 +222,17 @@ class Registry(EndUsers):
                 )
             except Conflict:
                 pass  # another node created it meanwhile: re-key it below
-        secret = new_secret()
+        secret = keep if keep and existing and _accepts(existing, keep, time.time()) else None
+        values: dict[str, Any] = {}
+        if secret is None:
+            secret = new_secret()
+            values = {"secret_hash": hash_credential(secret), "previous_secret_hash": None}
         async with self.engine.begin() as conn:
             await conn.execute(
                 update(t.oauth_clients)
                 .where(t.oauth_clients.c.client_id == client_id)
                 .values(
-                    secret_hash=hash_credential(secret),
+                    **values,
                     scopes=" ".join(sorted(set(scopes))),
                     kind="service",
                     api=api,
@@ -244,13 +251,39 @@ class Registry(EndUsers):
         return _client(rows[0]) if rows else None
 
     async def authenticate_client(self, client_id: str, secret: str) -> ClientRecord | None:
-        """The client if the secret matches and it is not revoked; same work either way."""
+        """The client if the secret matches (the current one, or the previous one during a
+        rotation's overlap) and it is not revoked; same work either way."""
         record = await self.client(client_id)
-        stored = record.secret_hash if record is not None else _DUMMY_HASH
-        ok = matches(secret, stored)
-        if record is None or not ok or record.revoked_at is not None:
+        if record is None:
+            matches(secret, _DUMMY_HASH)
+            return None
+        if not _accepts(record, secret, time.time()) or record.revoked_at is not None:
             return None
         return record
+
+    async def rotate_client_secret(
+        self, client_id: str, overlap_seconds: float
+    ) -> tuple[ClientRecord, str]:
+        """A new secret; the current one stays valid for `overlap_seconds` more."""
+        record = await self.client(client_id)
+        if record is None:
+            raise NotFound("no such client")
+        if record.revoked_at is not None:
+            raise Conflict("the client is revoked")
+        secret = new_secret()
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(t.oauth_clients)
+                .where(t.oauth_clients.c.client_id == client_id)
+                .values(
+                    secret_hash=hash_credential(secret),
+                    previous_secret_hash=record.secret_hash if overlap_seconds > 0 else None,
+                    previous_secret_until=time.time() + overlap_seconds,
+                )
+            )
+        rotated = await self.client(client_id)
+        assert rotated is not None
+        return rotated, secret
 
     async def list_clients(self) -> list[ClientRecord]:
         rows = await self._select(t.oauth_clients.select().order_by(t.oauth_clients.c.created_at))
@@ -538,6 +571,15 @@ def _consumer(row: Any) -> ConsumerRecord:
     return ConsumerRecord(row.id, row.plan, row.description or "", row.created_at)
 
 
+def _accepts(record: ClientRecord, secret: str, now: float) -> bool:
+    """Whether `secret` is the client's current secret, or its previous one still in its
+    overlap; both hashes are always compared (constant time)."""
+    current = matches(secret, record.secret_hash)
+    previous = matches(secret, record.previous_secret_hash or _DUMMY_HASH)
+    in_overlap = record.previous_secret_until is not None and now < record.previous_secret_until
+    return current or (previous and in_overlap and record.previous_secret_hash is not None)
+
+
 def _client_row(record: ClientRecord) -> dict[str, Any]:
     return {
         "client_id": record.client_id,
@@ -576,6 +618,8 @@ def _client(row: Any) -> ClientRecord:
         secret_hash=row.secret_hash,
         client_type=row.client_type,
         redirect_uris=tuple(row.redirect_uris.split()),
+        previous_secret_hash=row.previous_secret_hash,
+        previous_secret_until=row.previous_secret_until,
     )
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,8 @@ from tests.support.browser import chromium
 from tests.support.servers import UvicornThread, serve_asgi
 
 ADMIN_TOKEN = "catalogue-admin-token-for-tests"
+READER_TOKEN = "catalogue-reader-token-41d2"
+READER_TOKEN_SHA256 = hashlib.sha256(READER_TOKEN.encode()).hexdigest()
 INTERNAL_HOST = "stock-db.internal.example"
 
 
@@ -64,6 +67,8 @@ def write_estate(root: Path) -> Path:
     config = {
         "access_log": False,
         "admin_token": ADMIN_TOKEN,
+        # A read-only named token (the catalogue team's): sees internal APIs as admin does.
+        "admin_tokens": {"catalogue": {"token_sha256": READER_TOKEN_SHA256}},
         "plans": {"free": {"limits": ["60/minute", "1000/day"]}},
         "apis": [
             {

@@ -3,7 +3,7 @@
 import httpx
 import yaml
 
-from tests.catalogue.conftest import ADMIN_TOKEN, INTERNAL_HOST
+from tests.catalogue.conftest import ADMIN_TOKEN, INTERNAL_HOST, READER_TOKEN
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -26,6 +26,14 @@ def test_admin_viewer_sees_internal_apis(gateway_server):
     assert 'data-card="orders-proc"' in r.text and 'data-card="stock"' in r.text
     names = [
         a["name"] for a in get(gateway_server, "/catalogue/apis", headers=ADMIN).json()["apis"]
+    ]
+    assert names == ["legacy", "shop", "orders-proc", "stock"]
+
+
+def test_a_read_only_admin_token_sees_internal_apis_too(gateway_server):
+    reader = {"Authorization": f"Bearer {READER_TOKEN}"}
+    names = [
+        a["name"] for a in get(gateway_server, "/catalogue/apis", headers=reader).json()["apis"]
     ]
     assert names == ["legacy", "shop", "orders-proc", "stock"]
 

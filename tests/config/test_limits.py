@@ -109,3 +109,19 @@ def test_check_reports_an_undefined_default_plan(tmp_path):
     problems = run_checks(config)
     assert len(problems) == 1
     assert "plan 'silver' is not defined under `plans:` (defined: free)" in problems[0]
+
+
+def test_a_plan_counts_per_window_whatever_its_amount():
+    from limits import RateLimitItemPerMinute, parse
+
+    from gateway.config.limits import PlanConfig
+
+    five, four = (PlanConfig(limits=[f"{n}/minute"]).items()[0] for n in (5, 4))
+    assert (five.amount, four.amount) == (5, 4)
+    assert five.key_for("plan", "c:acme") == four.key_for("plan", "c:acme")
+    assert five.key_for("plan", "c:acme") != five.key_for("plan", "c:other")
+    hourly = PlanConfig(limits=["5/hour"]).items()[0]
+    assert hourly.key_for("plan", "c:acme") != five.key_for("plan", "c:acme")
+    # `limits`' own parser and keys are untouched
+    assert type(parse("5/minute")) is RateLimitItemPerMinute
+    assert parse("5/minute").key_for("x") != parse("4/minute").key_for("x")

@@ -147,3 +147,32 @@ def _race(url: str) -> None:
             await store.aclose()
 
     asyncio.run(check())
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_version_3_registry_migrates_to_secret_rotation(tmp_path, backend):
+    async def run(url: str) -> None:
+        first = Registry.from_url(url)
+        await first.start()
+        client, secret = await first.create_client("acme", ["a"])
+        async with first.engine.begin() as conn:  # back to the version-3 layout
+            for column in ("previous_secret_hash", "previous_secret_until"):
+                await conn.execute(text(f"ALTER TABLE oauth_clients DROP COLUMN {column}"))
+            await conn.execute(text("UPDATE tiergate_schema SET version = 3"))
+        await first.aclose()
+        second = Registry.from_url(url)
+        assert await second.start() == SCHEMA_VERSION == 4
+        try:
+            assert await second.authenticate_client(client.client_id, secret) is not None
+            _, new = await second.rotate_client_secret(client.client_id, 60)
+            assert await second.authenticate_client(client.client_id, secret) is not None
+            assert await second.authenticate_client(client.client_id, new) is not None
+            assert await second.authenticate_client(client.client_id, "guess") is None
+        finally:
+            await second.aclose()
+
+    if backend == "sqlite":
+        asyncio.run(run(f"sqlite:///{tmp_path}/old.db"))
+        return
+    with postgres_database("migrate3") as url:
+        asyncio.run(run(url))

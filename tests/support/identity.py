@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+import yaml
 
 from gateway.admin import create_admin_app
 from gateway.app import Gateway
@@ -35,7 +36,11 @@ def running_gateway(
 ) -> Iterator[RunningGateway]:
     top.setdefault("admin_token", ADMIN_TOKEN)
     oauth = {"key_activation_delay": 0, "refresh_interval": 0.5, **top.pop("oauth", {})}
-    config = make_config(tmp_path, apis or [], registry_url=registry_url, oauth=oauth, **top)
+    apis = apis or []
+    config = make_config(tmp_path, apis, registry_url=registry_url, oauth=oauth, **top)
+    # The file the config names as its source: what a reload reads again.
+    raw = {"access_log": False, "registry_url": registry_url, "oauth": oauth, **top, "apis": apis}
+    (tmp_path / "tiergate.yaml").write_text(yaml.safe_dump(raw))
     gateway = Gateway(config)
     sockets = [free_socket(), free_socket()]
     servers = [

@@ -1,0 +1,71 @@
+"""The reload component: POST /admin/config/reload and the reload metrics."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from gateway.admin.auth import require_admin
+from gateway.components import Component
+from gateway.problem import ProblemResponse
+from gateway.reload import Reloader, watch
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+RELOAD_REFUSED = "The new config was not applied; the gateway still serves the previous one."
+
+
+class ReloadComponent(Component):
+    name = "reload"
+
+    def __init__(self, gateway: Gateway) -> None:
+        super().__init__(gateway)
+        self.reloader = Reloader(gateway)
+        gateway.services["reloader"] = self.reloader
+
+    async def start(self) -> None:
+        self.reloader.started()
+        if os.environ.get(watch.ENV) == "1":
+            self.reloader.in_background(watch.watch(self.reloader))
+        for component in self.gateway.components:
+            metrics = getattr(component, "metrics", None)
+            if component.name == "observability" and metrics is not None:
+                metrics.add_gauges(self._collect)
+
+    async def stop(self) -> None:
+        await self.reloader.aclose()
+
+    def admin_routes(self) -> list[BaseRoute]:
+        endpoint = require_admin(self.gateway.config.admin_token, self.reload)
+        return [Route("/admin/config/reload", endpoint, methods=["POST"])]
+
+    async def reload(self, request: Request) -> Response:
+        result = await self.reloader.reload()
+        if not result.ok:
+            return ProblemResponse(  # type: ignore[return-value]
+                422, RELOAD_REFUSED, problems=result.problems, at=result.at
+            )
+        return JSONResponse(result.public())
+
+    def _collect(self) -> Iterator[Any]:
+        total = CounterMetricFamily(
+            "tiergate_config_reload",
+            "Config reloads by result (success, failure).",
+            labels=["result"],
+        )
+        for result, count in self.reloader.results.items():
+            total.add_metric([result], count)
+        yield total
+        if self.reloader.last_success is not None:
+            yield GaugeMetricFamily(
+                "tiergate_config_last_reload_success_timestamp_seconds",
+                "When the config was last reloaded successfully (POSIX seconds).",
+                value=self.reloader.last_success,
+            )
