@@ -4,7 +4,9 @@ ones marked. Exit 0 compatible, 1 breaking, 2 a file that cannot be compared."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import yaml
@@ -14,7 +16,7 @@ from openapi_spec_validator.validation.exceptions import (
     ValidatorDetectError,
 )
 
-from gateway.catalogue.diff import diff_contracts
+from gateway.catalogue.diff import Change, diff_contracts
 from gateway.config import ConfigError
 from gateway.config.loader import config_path, contract_path
 from gateway.loading import load_config
@@ -30,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     diff.add_argument("new", help="the proposed contract")
     diff.add_argument("--api", help="API name, to list the APIs that depend on it")
     diff.add_argument("--config", help="config used to find dependants (default tiergate.yaml)")
+    diff.add_argument("--json", action="store_true", help="print the changes as JSON")
     diff.set_defaults(handler=cmd_diff)
 
 
@@ -101,6 +104,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print(f"tiergate diff: {exc}", file=sys.stderr)
         return EXIT_ERROR
     breaking = [c for c in changes if c.breaking]
+    if args.json:
+        return _print_json(args, changes, len(breaking))
     for change in changes:
         print(change)
     if not changes:
@@ -113,4 +118,17 @@ def cmd_diff(args: argparse.Namespace) -> int:
     compatible = len(changes) - len(breaking)
     print(("" if breaking else "\nno breaking changes; ") + f"{compatible} compatible change(s)")
     sys.stdout.flush()
+    return EXIT_BREAKING if breaking else EXIT_COMPATIBLE
+
+
+def _print_json(args: argparse.Namespace, changes: list[Change], breaking: int) -> int:
+    api, users = dependants(args)
+    result = {
+        "api": api,
+        "changes": [asdict(change) for change in changes],
+        "breaking": breaking,
+        "compatible": len(changes) - breaking,
+        "dependants": users if breaking else [],
+    }
+    print(json.dumps(result, indent=2), flush=True)
     return EXIT_BREAKING if breaking else EXIT_COMPATIBLE

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import sys
+from typing import Any
 
 from gateway.contracts.lint import api_contract_path
-from gateway.contracts.runner import DEFAULT_MAX_EXAMPLES, run_contract
+from gateway.contracts.runner import DEFAULT_MAX_EXAMPLES, ContractRun, run_contract
 from gateway.loading import load_config
 
 UNKNOWN_API = "tiergate: no API named {name!r} in {source}; known: {known}"
@@ -57,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="the deployment does not enforce credentials (yet): skip schemathesis' auth checks",
     )
+    cmd.add_argument("--json", action="store_true", help="print each API's result as JSON")
     cmd.set_defaults(handler=cmd_contract_test)
 
 
@@ -80,6 +83,7 @@ def cmd_contract_test(args: argparse.Namespace) -> int:
     listener = config.listeners.public
     root = (args.base_url or f"http://{listener.host}:{listener.port}").rstrip("/")
     failed = 0
+    results = []
     for name in wanted:
         api = config.api(name)
         url = root if args.direct else root + api.path
@@ -95,10 +99,28 @@ def cmd_contract_test(args: argparse.Namespace) -> int:
         if not run.ok:
             failed += 1
             print(run.output, file=sys.stderr)
-        print(run.summary(), flush=True)
+        if args.json:
+            results.append(_result(run))
+        else:
+            print(run.summary(), flush=True)
+    if args.json:
+        print(json.dumps({"apis": results, "failed": failed}, indent=2), flush=True)
     if failed:
         print(
             f"tiergate: contract tests failed for {failed} of {len(wanted)} APIs", file=sys.stderr
         )
         return 1
     return 0
+
+
+def _result(run: ContractRun) -> dict[str, Any]:
+    return {
+        "api": run.api,
+        "url": run.url,
+        "ok": run.ok,
+        "operations": run.operations,
+        "cases": run.cases,
+        "failures": len(run.failures),
+        "errors": len(run.errors),
+        "without_success": run.without_success,
+    }

@@ -11,6 +11,7 @@ same document back.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from sqlalchemy import Table, delete, select, update
 
 from gateway.registry import schema as t
 from gateway.registry.credentials import hash_credential, new_secret
+from gateway.registry.end_users import CUSTOMER_ID, USERNAME
+from gateway.registry.passwords import hash_password
 from gateway.registry.store import Registry
 
 VERSION = 1
@@ -136,15 +139,24 @@ SECTIONS: tuple[Section, ...] = (
         _created,
     ),
 )
-USERS_CREATED_ELSEWHERE = (
-    "users[{index}] {name!r} is not in the registry: create users with `tiergate users create` "
-    "(a user needs a password, which a document never holds)"
-)
+BAD_USER = "users[{index}]: {problem}"
+
+
+def _new_user(_: dict[str, Any]) -> dict[str, Any]:
+    """A user the document lists and the registry lacks: a document never holds a password,
+    so the user gets a new one, shown once (like a client's new secret)."""
+    password = secrets.token_urlsafe(18)
+    return {
+        "created_at": time.time(),
+        "password_hash": hash_password(password),
+        "failed_attempts": 0,
+        "_secret": password,
+    }
 
 
 def _users_section() -> Section | None:
     """End users, when the registry has them: name, customer and whether disabled; never
-    the password hash or sign-in counters. `apply` updates users but cannot create them."""
+    the password hash or sign-in counters. A user `apply` creates gets a new password."""
     table = t.metadata.tables.get("users")
     if table is None:
         return None
@@ -153,7 +165,7 @@ def _users_section() -> Section | None:
         Field("customer_id", "customer"),
         Field("disabled_at", "disabled_at"),
     )
-    return Section("users", table, "username", fields, _created)
+    return Section("users", table, "username", fields, _new_user)
 
 
 def sections() -> list[Section]:
@@ -207,6 +219,18 @@ def check_document(document: Any) -> list[str]:
                 problems.append(f"{section.name}[{index}]: {key} is missing")
             for unknown in sorted(set(entry) - names):
                 problems.append(f"{section.name}[{index}]: unknown field {unknown!r}")
+            if section.name == "users":
+                problems += _user_problems(index, entry)
+    return problems
+
+
+def _user_problems(index: int, entry: dict[str, Any]) -> list[str]:
+    """What `tiergate users create` would refuse, refused before anything is written."""
+    problems = []
+    if isinstance(entry.get("username"), str) and not USERNAME.match(entry["username"]):
+        problems.append(BAD_USER.format(index=index, problem="username is not a valid name"))
+    if not isinstance(entry.get("customer"), str) or not CUSTOMER_ID.match(entry["customer"]):
+        problems.append(BAD_USER.format(index=index, problem="customer must be cus_NNNN"))
     return problems
 
 
@@ -219,8 +243,6 @@ async def plan_changes(registry: Registry, document: dict[str, Any], prune: bool
         have = {entry[key]: entry for entry in current[section.name]}
         want = {entry[key]: section.normalised(entry) for entry in document.get(section.name, [])}
         for name, entry in sorted(want.items()):
-            if name not in have and section.name == "users":
-                continue  # reported by check_users
             if name not in have:
                 changes.append(Change("create", section, name, None, entry))
             elif have[name] != entry:
@@ -231,9 +253,10 @@ async def plan_changes(registry: Registry, document: dict[str, Any], prune: bool
     return changes + deletes[::-1]  # delete what depends on others first
 
 
-async def apply_changes(registry: Registry, changes: list[Change]) -> dict[str, str]:
-    """Make the changes in one transaction; returns the secrets of clients created."""
-    secrets: dict[str, str] = {}
+async def apply_changes(registry: Registry, changes: list[Change]) -> list[tuple[str, str, str]]:
+    """Make the changes in one transaction; returns (section, key, secret) of what was
+    created with a new secret: clients' secrets and users' passwords, to show once."""
+    shown: list[tuple[str, str, str]] = []
     async with registry.engine.begin() as conn:
         for change in changes:
             section, table = change.section, change.section.table
@@ -249,18 +272,6 @@ async def apply_changes(registry: Registry, changes: list[Change]) -> dict[str, 
             extra = section.on_create(change.after)
             secret = extra.pop("_secret", None)
             if secret is not None:
-                secrets[change.key] = secret
+                shown.append((section.name, change.key, secret))
             await conn.execute(table.insert().values(**values, **extra))
-    return secrets
-
-
-async def check_users(registry: Registry, document: dict[str, Any]) -> list[str]:
-    """Users the document lists that the registry lacks: `apply` cannot create them."""
-    if _users_section() is None:
-        return []
-    have = {entry["username"] for entry in (await export_state(registry)).get("users", [])}
-    return [
-        USERS_CREATED_ELSEWHERE.format(index=index, name=entry.get("username"))
-        for index, entry in enumerate(document.get("users", []))
-        if entry.get("username") not in have
-    ]
+    return shown

@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     apply.add_argument(
         "--prune", action="store_true", help="also delete what the document does not list"
     )
+    apply.add_argument("--json", action="store_true", help="print the changes as JSON")
     apply.set_defaults(handler=_run(_apply))
 
 
@@ -51,32 +52,58 @@ async def _apply(registry: Registry, config: GatewayConfig, args: argparse.Names
         document = yaml.safe_load(text)  # JSON is YAML too
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         print(CANNOT_READ.format(path=args.file, reason=error), file=sys.stderr)
-        return 1
+        return 2  # an input that cannot be loaded (the CLI's exit-code rule)
     problems = declarative.check_document(document)
     if problems:
         for problem in problems:
             print(f"{args.file}: {problem}", file=sys.stderr)
-        return 1
-    problems = await declarative.check_users(registry, document)
-    if problems:
-        for problem in problems:
-            print(f"{args.file}: {problem}", file=sys.stderr)
-        return 1
+        return 2
     changes = await declarative.plan_changes(registry, document, args.prune)
+    secrets: list[tuple[str, str, str]] = []
+    if changes and not args.dry_run:
+        secrets = await declarative.apply_changes(registry, changes)
+        actor = cli_actor()
+        for change in changes:
+            action = f"apply {change.verb} {change.section.name}"
+            await audit.append(registry, actor, action, change.key, change.before, change.after)
+    if args.json:
+        _print_applied(changes, secrets, applied=bool(changes) and not args.dry_run)
+    else:
+        _describe_applied(changes, secrets, args.dry_run)
+    return 0
+
+
+def _describe_applied(
+    changes: list[declarative.Change], secrets: list[tuple[str, str, str]], dry_run: bool
+) -> None:
     for change in changes:
         print("\n".join(change.describe()))
     if not changes:
         print("no changes: the registry matches the document")
-        return 0
-    if args.dry_run:
+    elif dry_run:
         print(f"{len(changes)} changes (dry run: nothing applied)")
-        return 0
-    secrets = await declarative.apply_changes(registry, changes)
-    actor = cli_actor()
-    for change in changes:
-        action = f"apply {change.verb} {change.section.name}"
-        await audit.append(registry, actor, action, change.key, change.before, change.after)
-    print(f"{len(changes)} changes applied")
-    for client_id, secret in secrets.items():
-        print(f"new secret of client {client_id} (shown once): {secret}")
-    return 0
+    else:
+        print(f"{len(changes)} changes applied")
+    for section, key, secret in secrets:
+        what = "password of user" if section == "users" else "secret of client"
+        print(f"new {what} {key} (shown once): {secret}")
+
+
+def _print_applied(
+    changes: list[declarative.Change], secrets: list[tuple[str, str, str]], applied: bool
+) -> None:
+    result = {
+        "changes": [
+            {
+                "change": change.verb,
+                "section": change.section.name,
+                "key": change.key,
+                "before": change.before,
+                "after": change.after,
+            }
+            for change in changes
+        ],
+        "applied": applied,
+        "new_secrets": [{"section": s, "key": k, "secret": v} for s, k, v in secrets],
+    }
+    print(json.dumps(result, indent=2))

@@ -3,6 +3,7 @@ on a broken one or an unreachable base URL."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,6 +133,16 @@ def test_a_drifted_api_fails_with_a_readable_report(config_file: Path, capsys) -
     assert "Response violates schema" in captured.err
     assert '"name" is a required property' in captured.err
     assert "contract tests failed for 1 of 1 APIs" in captured.err
+
+
+def test_json_gives_each_api_s_result(config_file: Path, capsys) -> None:
+    with serve_asgi(widgets_app(broken=False, lost=True)) as server:
+        assert contract_test(config_file, server.url, "--json") == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["failed"] == 1
+    [api] = result["apis"]
+    assert api["api"] == "widgets" and api["ok"] is False and api["cases"] > 0
+    assert api["without_success"] == ["GET /widgets/{widget_id}"]
 
 
 def test_an_unreachable_base_url_fails(config_file: Path, capsys) -> None:

@@ -38,11 +38,11 @@ async def _populate(url: str) -> dict[str, str]:
         await registry.aclose()
 
 
-async def _add_user(url: str) -> None:
+async def _sign_in(url: str, username: str, password: str) -> str:
     registry = Registry.from_url(url)
     await registry.start()
     try:
-        await registry.create_user("alice", "another password here", "cus_0001")
+        return (await registry.check_password(username, password)).outcome
     finally:
         await registry.aclose()
 
@@ -90,20 +90,25 @@ def test_export_then_apply_on_a_fresh_registry_reproduces_the_state(
 
     assert document["users"] == [{"username": "alice", "customer": "cus_0001", "disabled_at": None}]
     assert "argon2" not in exported  # no password hash
-    # A user needs a password, which the document never holds: apply cannot create one.
-    monkeypatch.setenv("TIERGATE_REGISTRY_URL", target)
-    assert main(["apply", str(state), "--dry-run"]) == 1
-    assert "create users with `tiergate users create`" in capsys.readouterr().err
-    asyncio.run(_add_user(target))
-
     code, dry = _cli(capsys, target, monkeypatch, "apply", str(state), "--dry-run")
     assert code == 0 and "+ consumers acme" in dry and "(dry run: nothing applied)" in dry
+    assert "+ users alice" in dry
+    code, dry_json = _cli(capsys, target, monkeypatch, "apply", str(state), "--dry-run", "--json")
+    planned = json.loads(dry_json)
+    assert code == 0 and planned["applied"] is False and planned["new_secrets"] == []
+    assert {"change": "create", "section": "users", "key": "alice"}.items() <= next(
+        c for c in planned["changes"] if c["section"] == "users"
+    ).items()
     code, empty = _cli(capsys, target, monkeypatch, "export", "--json")
     assert [json.loads(empty)[s] for s in ("consumers", "clients", "keys")] == [[], [], []]
 
     code, applied = _cli(capsys, target, monkeypatch, "apply", str(state))
     assert code == 0 and "changes applied" in applied
     assert applied.count("new secret of client") == 2  # clients get new secrets, shown once
+    # A document never holds a password: a user apply creates gets a new one, shown once.
+    password = applied.split("new password of user alice (shown once): ")[1].split()[0]
+    assert asyncio.run(_sign_in(target, "alice", password)) == "ok"
+    assert asyncio.run(_sign_in(target, "alice", "correct horse battery")) == "invalid"
     code, again = _cli(capsys, target, monkeypatch, "export", "--yaml")
     assert again == exported  # the same document back
     code, idempotent = _cli(capsys, target, monkeypatch, "apply", str(state))
@@ -131,7 +136,14 @@ def test_apply_refuses_a_document_it_does_not_understand(tmp_path, monkeypatch, 
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"version": 1, "consumers": [{"plan": "x", "colour": 1}]}))
     monkeypatch.setenv("TIERGATE_REGISTRY_URL", f"sqlite:///{tmp_path}/r.db")
-    assert main(["apply", str(bad)]) == 1
+    assert main(["apply", str(bad)]) == 2  # an input that cannot be loaded
     err = capsys.readouterr().err
     assert "consumers[0]: id is missing" in err and "unknown field 'colour'" in err
+    users = {"version": 1, "users": [{"username": "a b", "customer": "42"}]}
+    bad.write_text(yaml.safe_dump(users))
+    assert main(["apply", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "users[0]: username is not a valid name" in err
+    assert "users[0]: customer must be cus_NNNN" in err
+    assert main(["apply", str(tmp_path / "missing.yaml")]) == 2
     assert check_document([]) == ["the document must be a mapping"]

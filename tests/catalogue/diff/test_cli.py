@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -53,6 +54,22 @@ def test_cli_exit_codes_and_dependants(tmp_path, estate):
     result = run_cli(tmp_path, copy.deepcopy(BASE))
     assert result.returncode == 0
     assert "no breaking changes" in result.stdout
+
+
+def test_json_lists_the_changes_with_the_same_exit_codes(tmp_path, estate):
+    removed = changed(lambda d: d["paths"].pop("/orders/{order_id}"))
+    result = run_cli(tmp_path, removed, "--json", "--config", str(estate), "--api", "stock")
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["api"] == "stock" and report["breaking"] == 1
+    assert report["dependants"] == ["orders-proc", "shop"]
+    assert {
+        "breaking": True,
+        "where": "GET /orders/{order_id}",
+        "message": "operation removed",
+    } in (report["changes"])
+    result = run_cli(tmp_path, copy.deepcopy(BASE), "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["changes"] == []
 
 
 def test_compatible_changes_are_listed_and_exit_0(tmp_path):
