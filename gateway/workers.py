@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.config.models import GatewayConfig
+from gateway.reload.component import WORKER_ENV
 from gateway.server import ListenerFailed, Worker, run
 
 log = logging.getLogger("tiergate.workers")
@@ -90,6 +91,7 @@ def admin_port(config: GatewayConfig, index: int) -> int:
 def _worker_main(config: GatewayConfig, index: int, port: int, ready: Any) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
     signal.signal(signal.SIGHUP, lambda *_: print(f"tiergate: worker {index}: SIGHUP", flush=True))
+    os.environ[WORKER_ENV] = str(index)  # the admin reload endpoint asks the supervisor
     try:
         sock = reuse_port_socket(config.listeners.public.host, port, listen=True)
         run(config, Worker(index, sock, admin_port(config, index), ready.set))

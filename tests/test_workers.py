@@ -108,6 +108,42 @@ def test_sighup_is_passed_on_and_a_dead_worker_is_started_again(two_workers):
     assert [r.status_code for r in replies] == [200] * 20
 
 
+def reloads_counted(admin: str) -> int:
+    text = httpx.get(f"{admin}/metrics", timeout=10).text
+    return int(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "tiergate_config_reload"
+            for sample in family.samples
+            if sample.labels.get("result") == "success"
+        )
+    )
+
+
+def test_a_reload_through_one_worker_s_admin_api_reloads_every_worker(two_workers):
+    process, _ = two_workers
+    # The latest admin URL of each worker (one may have been started again meanwhile).
+    workers = {
+        int(i): (int(pid), admin) for i, pid, admin in READY.findall(process.log.read_text())
+    }
+    token = (process.log.parent / "var" / "admin-token").read_text().strip()
+    before = {index: reloads_counted(admin) for index, (_, admin) in workers.items()}
+    answer = httpx.post(
+        f"{workers[0][1]}/admin/config/reload",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=20,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["workers"] == "every worker reloads"
+    wait_for(process, r"tiergate: worker 1: SIGHUP")
+    deadline = time.monotonic() + 20
+    while reloads_counted(workers[1][1]) <= before[1]:  # the other worker loaded it too
+        assert time.monotonic() < deadline, process.log.read_text()
+        time.sleep(0.1)
+    assert reloads_counted(workers[0][1]) > before[0]
+
+
 class Slow:
     def __init__(self) -> None:
         self.arrived = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from gateway.app import Gateway
 
 RELOAD_REFUSED = "The new config was not applied; the gateway still serves the previous one."
+# Set by `tiergate up --workers N` in each worker: the supervisor is the parent process.
+WORKER_ENV = "TIERGATE_WORKER_INDEX"
 
 
 class ReloadComponent(Component):
@@ -52,7 +55,13 @@ class ReloadComponent(Component):
             return ProblemResponse(  # type: ignore[return-value]
                 422, RELOAD_REFUSED, problems=result.problems, at=result.at
             )
-        return JSONResponse(result.public())
+        answer = result.public()
+        if os.environ.get(WORKER_ENV) is not None:
+            # This worker has checked and loaded the file; the supervisor passes SIGHUP on to
+            # every worker, so they all load it (this one again, with nothing left to change).
+            os.kill(os.getppid(), signal.SIGHUP)
+            answer["workers"] = "every worker reloads"
+        return JSONResponse(answer)
 
     def _collect(self) -> Iterator[Any]:
         total = CounterMetricFamily(
