@@ -21,6 +21,7 @@ from sqlalchemy import Column, Float, MetaData, String, Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.registry.credentials import hash_credential
+from gateway.registry.schema import create_tables
 
 PENDING_TTL = 600.0  # seconds a started sign-in may take
 MAX_ID_CHARS = 64
@@ -60,8 +61,7 @@ class SessionStore:
         self.engine = engine
 
     async def start(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all, checkfirst=True)
+        await create_tables(self.engine, metadata)
 
     async def begin_sign_in(self, state: str, code_verifier: str, next_path: str) -> str:
         """A pending sign-in; returns the id for the cookie."""

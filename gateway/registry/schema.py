@@ -7,6 +7,9 @@ random values, so a fast hash is right); user passwords as argon2id hashes.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from sqlalchemy import (
     Column,
     Float,
@@ -218,10 +221,26 @@ INDEXES = [
 
 
 async def create_schema(engine: AsyncEngine) -> int:
-    """Create missing tables and run pending migrations; return the schema version.
+    """Create missing tables and run pending migrations; return the schema version."""
+    async with _schema_lock(engine) as conn:
+        return await _create_and_migrate(conn)
 
-    PostgreSQL: one transaction under an advisory lock, so concurrent nodes queue up.
-    SQLite: `BEGIN IMMEDIATE` takes the write lock; the busy timeout makes others wait.
+
+async def create_tables(engine: AsyncEngine, tables: MetaData) -> None:
+    """Create another part's own tables (the catalogue's sessions) under the same lock as
+    the registry's schema work: concurrent nodes would otherwise race on PostgreSQL's
+    catalogue, even with IF NOT EXISTS."""
+    async with _schema_lock(engine) as conn:
+        for table in tables.sorted_tables:
+            await conn.execute(CreateTable(table, if_not_exists=True))
+
+
+@contextlib.asynccontextmanager
+async def _schema_lock(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One transaction that holds the schema lock, committed at the end.
+
+    PostgreSQL: an advisory lock, so concurrent nodes queue up. SQLite: `BEGIN IMMEDIATE`
+    takes the write lock; the busy timeout makes others wait.
     """
     async with engine.connect() as conn:
         if conn.dialect.name == "sqlite":
@@ -232,12 +251,11 @@ async def create_schema(engine: AsyncEngine) -> int:
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY}
             )
         try:
-            version = await _create_and_migrate(conn)
+            yield conn
         except BaseException:
             await conn.rollback()
             raise
         await conn.commit()
-    return version
 
 
 async def _create_and_migrate(conn: AsyncConnection) -> int:

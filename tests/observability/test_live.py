@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 
 import httpx
 import pytest
@@ -136,12 +137,19 @@ def test_trace_context_is_continued_and_exported(stack, caplog):
     gateway, public, _ = stack
     caplog.set_level(logging.INFO, logger=LOGGER_NAME)
     logging.getLogger(LOGGER_NAME).addHandler(caplog.handler)
+    exporter = gateway.services["span_exporter"]
     try:
         r = httpx.get(
             public + "/experience/bin/v1/get",
             params={"show_env": "1"},
             headers={"traceparent": f"00-{TRACE}-{PARENT}-01", "tracestate": "v=1"},
         )
+        # The span ends, and the access-log line is written (by its own thread), once the
+        # response is complete: the client may read the body a moment before that.
+        deadline = time.monotonic() + 5
+        while not exporter.get_finished_spans() or not caplog.records:
+            assert time.monotonic() < deadline, "no span or no access-log line within 5 s"
+            time.sleep(0.01)
     finally:
         logging.getLogger(LOGGER_NAME).removeHandler(caplog.handler)
     sent = r.json()["headers"]
@@ -149,8 +157,7 @@ def test_trace_context_is_continued_and_exported(stack, caplog):
     assert (version, trace_id, flags) == ("00", TRACE, "01")
     assert span_id != PARENT
     assert sent["Tracestate"] == "v=1"
-    spans = gateway.services["span_exporter"].get_finished_spans()
-    span = spans[-1]
+    span = exporter.get_finished_spans()[-1]
     assert format(span.context.trace_id, "032x") == TRACE
     assert format(span.context.span_id, "016x") == span_id  # upstream's parent = our span
     assert format(span.parent.span_id, "016x") == PARENT
