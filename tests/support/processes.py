@@ -17,7 +17,7 @@ import yaml
 
 from tests.support.configs import add_contracts
 from tests.support.environment import clean_environ
-from tests.support.servers import free_port
+from tests.support.servers import free_port, free_port_block
 
 
 class GatewayProcess:
@@ -35,7 +35,8 @@ def write_config(tmp_path: Path, apis: list[dict[str, Any]], **top: Any) -> Path
     raw = {
         "listeners": {
             "public": {"host": "127.0.0.1", "port": free_port()},
-            "admin": {"host": "127.0.0.1", "port": free_port()},
+            # worker i of `up --workers N` listens on the admin port + i
+            "admin": {"host": "127.0.0.1", "port": free_port_block(4)},
         },
         **top,
         "apis": apis,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import threading
 import time
@@ -26,6 +27,31 @@ def free_socket(host: str = "127.0.0.1") -> socket.socket:
 def free_port() -> int:
     with free_socket() as sock:
         return int(sock.getsockname()[1])
+
+
+# Below the kernel's ephemeral range (32768-60999 by default), where outgoing
+# connections of other tests can't take a port between this check and the bind.
+_BLOCK_RANGE = range(20000, 32000)
+
+
+def free_port_block(count: int, host: str = "127.0.0.1") -> int:
+    """The first of `count` consecutive free ports: `up --workers N` gives worker i the
+    admin port + i, so a test that takes one free port can find the next one in use."""
+    for _ in range(200):
+        first = random.randrange(_BLOCK_RANGE.start, _BLOCK_RANGE.stop - count)
+        if all(_bindable(host, port) for port in range(first, first + count)):
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports on {host}")
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 class UvicornThread:
