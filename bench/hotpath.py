@@ -87,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
                     if redis_url:
                         argv += ["--redis", redis_url]
                     out = subprocess.run(
-                        argv, cwd=source, capture_output=True, text=True, check=True, timeout=300
+                        argv, cwd=source, capture_output=True, text=True, timeout=300
                     )
+                    if out.returncode:
+                        raise SystemExit(f"the {name} child failed:\n{out.stderr}")
                     samples[name].append(float(out.stdout.strip().splitlines()[-1]))
                 print(
                     f"round {index + 1}: "

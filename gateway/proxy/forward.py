@@ -247,10 +247,16 @@ class Forwarder:
         return response.status
 
 
+# Headers of the upstream's answer the gateway sets itself: the listener adds its own
+# Date (a second one would be two lines of a singleton field, RFC 9110 §6.6.1; nginx
+# replaces it the same way) and the request id is the gateway's.
+_REPLACED = HOP_BY_HOP | {b"date", b"x-request-id"}
+
+
 def _response_headers(upstream: RawHeaders, ctx: RequestContext) -> RawHeaders:
     listed = connection_tokens(upstream)
-    drop = HOP_BY_HOP | listed if listed else HOP_BY_HOP
-    out = [(k, v) for k, v in upstream if k not in drop and k != b"x-request-id"]
+    drop = _REPLACED | listed if listed else _REPLACED
+    out = [(k, v) for k, v in upstream if k not in drop]
     out.append((b"x-request-id", ctx.request_id.encode()))
     if ctx.response_headers:
         out.extend(ctx.response_headers)

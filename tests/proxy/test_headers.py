@@ -154,3 +154,15 @@ def test_drop_set_covers_mixed_spellings():
     default = request_drop_set()
     assert {b"x_consumer_id", b"x-consumer_id", b"x_scopes", b"x-original-url"} <= default
     assert b"x-http-method-override" not in request_drop_set(["x-http-method-override"])
+
+
+def test_the_client_gets_one_date_header(tmp_path, upstream):
+    """The upstream's Date and the listener's own would make two field lines of a
+    singleton field (RFC 9110 §6.6.1); like nginx, the gateway sends its own."""
+    api = {"name": "shop", "upstream": {"targets": [upstream.url]}}
+    config = make_config(tmp_path, [api])
+    with serve_gateway(config) as gw:
+        head = "GET /experience/shop/v1/x HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n"
+        response = raw_request(gw.url, head.encode())
+    assert response.status == 200
+    assert [name for name, _ in response.fields if name == "date"] == ["date"]

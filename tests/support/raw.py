@@ -12,6 +12,7 @@ class RawResponse:
     status: int
     headers: dict[str, str]
     body: bytes
+    fields: list[tuple[str, str]]  # every field line, in order (duplicates kept)
 
     def json(self) -> object:
         return json.loads(self.body)
@@ -27,13 +28,14 @@ def raw_request(url: str, request: bytes, timeout: float = 10.0) -> RawResponse:
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    headers = {}
+    fields = []
     for line in lines[1:]:
         name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
+        fields.append((name.strip().lower(), value.strip()))
+    headers = dict(fields)
     if headers.get("transfer-encoding") == "chunked":
         body = _dechunk(body)
-    return RawResponse(int(lines[0].split()[1]), headers, body)
+    return RawResponse(int(lines[0].split()[1]), headers, body, fields)
 
 
 def _dechunk(data: bytes) -> bytes:
