@@ -9,6 +9,8 @@ import httpx
 import pytest
 
 from gateway.config.errors import ConfigError
+from gateway.config.models import ListenerConfig
+from gateway.listener import protocol_for
 from tests.support.configs import make_config
 from tests.support.edge import (
     exchange,
@@ -161,3 +163,91 @@ def test_both_listeners_are_built_with_their_own_limits(tmp_path):
     assert admin.config.http.limits.max_concurrency == 4
     assert public.config.proxy_headers is False and admin.config.proxy_headers is False
     assert public.config.server_header is False
+
+
+# -- the response head leaves with the first body bytes ------------------------------
+
+
+def _lengths(data: bytes) -> list[int]:
+    return [
+        int(line.split(b":")[1])
+        for line in data.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    ]
+
+
+def test_head_on_a_kept_alive_connection_is_answered_and_the_next_request_served(
+    tmp_path, upstream
+):
+    """HEAD writes no body: its held head must still leave when the response completes."""
+    config = _config(tmp_path, upstream.url)
+    with (
+        serve_gateway(config) as gw,
+        socket.create_connection(("127.0.0.1", gw.port), timeout=5) as sock,
+    ):
+        sock.sendall(b"HEAD /experience/shop/v1/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        head = read_response(sock, timeout=3)
+        assert status_of(head) == 200 and head.endswith(b"\r\n\r\n")
+        assert _lengths(head)[0] > 0  # the length a GET would have, and no body
+        sock.sendall(b"GET /experience/shop/v1/y HTTP/1.1\r\nHost: a\r\n\r\n")
+        data = read_response(sock, timeout=3)
+        assert status_of(data) == 200
+        assert data.partition(b"\r\n\r\n")[2].startswith(b"{")
+    assert [r["path"] for r in upstream.requests] == ["/x", "/y"]
+
+
+def test_pipelined_requests_are_answered_in_order_each_head_with_its_body(tmp_path, upstream):
+    config = _config(tmp_path, upstream.url)
+    requests = b"".join(
+        f"GET /experience/shop/v1/p{i} HTTP/1.1\r\nHost: a\r\n\r\n".encode() for i in range(3)
+    )
+    with serve_gateway(config) as gw:
+        data, _ = exchange(
+            gw.port,
+            requests
+            + b"HEAD /experience/shop/v1/h HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        )
+    responses = data.split(b"HTTP/1.1 ")[1:]
+    assert [r[:3] for r in responses] == [b"200"] * 4
+    for index, response in enumerate(responses[:3]):
+        head, _, body = response.partition(b"\r\n\r\n")
+        assert f'"/p{index}"'.encode() in body and len(body) == _lengths(head)[0]
+    assert responses[3].endswith(b"\r\n\r\n")  # HEAD: the head alone, then the close
+
+
+def test_expect_100_continue_goes_out_before_the_final_response(tmp_path, upstream):
+    config = _config(tmp_path, upstream.url)
+    with (
+        serve_gateway(config) as gw,
+        socket.create_connection(("127.0.0.1", gw.port), timeout=5) as sock,
+    ):
+        sock.sendall(
+            b"POST /experience/shop/v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+            b"Content-Type: text/plain\r\nExpect: 100-continue\r\n\r\n"
+        )
+        interim = sock.recv(65536)
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(b"hello")
+        rest = interim.removeprefix(b"HTTP/1.1 100 Continue\r\n\r\n")
+        final = rest or read_response(sock, timeout=3)
+        assert status_of(final) == 200
+    assert upstream.requests[0]["body"] == "hello"
+
+
+def test_an_app_that_fails_after_its_head_closes_the_connection_with_the_head_sent(tmp_path):
+    """What is held is written before the connection closes, never dropped silently."""
+
+    async def broken(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]}
+        )
+        raise RuntimeError("the body never comes")
+
+    protocol = protocol_for(ListenerConfig.model_validate({}))
+    with serve_asgi(broken, http=protocol, lifespan="off", log_level="critical") as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        data, closed = exchange(port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert closed
+    assert status_of(data) == 200 and data.endswith(b"\r\n\r\n")
