@@ -25,3 +25,11 @@ def no_script_error() -> type[Exception]:
     from redis.exceptions import NoScriptError
 
     return NoScriptError
+
+
+@functools.cache
+def response_error() -> type[Exception]:
+    """redis.exceptions.ResponseError: an error reply (NOSCRIPT among them)."""
+    from redis.exceptions import ResponseError
+
+    return ResponseError

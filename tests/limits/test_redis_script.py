@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from limits import parse
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from gateway.config.limits import QuotaConfig, RateLimitingConfig
-from gateway.limits.engine import Limiter, Rule, Verdict
+from gateway.limits.engine import Limiter, Rule, StorageUnavailable, Verdict
 from gateway.limits.headers import policy_name
 from gateway.limits.memory import LazyMemoryStorage
 from gateway.limits.redis_script import SCRIPT, OneTrip
@@ -280,3 +281,41 @@ async def test_one_request_is_one_round_trip(redis_url):
         assert limiter.one_trip.round_trips - trips < 50
     finally:
         await limiter.aclose()
+
+
+async def test_a_stalled_redis_times_out_and_its_late_replies_are_never_read_as_new_ones(
+    tmp_path,
+):
+    """Redis stops answering (SIGSTOP) with a batch on the wire: those requests get the
+    fail mode within the storage timeout. Resumed, Redis still writes the old replies;
+    the next requests must get their own answers, not those (the connection that
+    carried the cut-off batch is dropped, never reused)."""
+    server = RedisServer(tmp_path).start()
+    settings = RateLimitingConfig(key_prefix="t" + os.urandom(6).hex(), storage_timeout=0.3)
+    limiter = Limiter(server.url, settings)
+    await limiter.start()
+    item = parse("100/minute")
+    rules = (Rule(policy_name("p", item), item, "plan", "moving-window"),)
+    assert server.process is not None
+    try:
+        assert (await limiter.check(rules, "warm")).windows[0].remaining == 99
+        server.process.send_signal(signal.SIGSTOP)
+        started = asyncio.get_running_loop().time()
+        stalled = await asyncio.gather(
+            *(limiter.check(rules, f"stalled-{i}") for i in range(5)), return_exceptions=True
+        )
+        assert all(isinstance(r, StorageUnavailable) for r in stalled), stalled
+        assert asyncio.get_running_loop().time() - started < 2
+        server.process.send_signal(signal.SIGCONT)
+        limiter.down_until = 0.0  # the next try is not held back by the outage marker
+        await asyncio.sleep(0.2)  # the stalled batch's replies are written now
+        for expected in (98, 97, 96):  # "warm" again: its own count, in order
+            verdict = await limiter.check(rules, "warm")
+            assert verdict.windows[0].remaining == expected
+        fresh = await limiter.check(rules, "fresh")
+        assert fresh.windows[0].remaining == 99
+    finally:
+        if server.process is not None and server.process.poll() is None:
+            server.process.send_signal(signal.SIGCONT)
+        await limiter.aclose()
+        server.stop()
