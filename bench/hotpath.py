@@ -119,8 +119,8 @@ async def _drive(
 ) -> float:
     from scenarios import API_PREFIX, CONTRACT, UPSTREAM_PATH, gateway_config, scenarios
 
-    from gateway.app import Gateway
     from gateway.loading import validate_config
+    from gateway.stack import build_gateway
 
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "contract.yaml").write_text(CONTRACT)
@@ -149,7 +149,7 @@ async def _drive(
             from gateway.observability.access_log import configure_access_log
 
             configure_access_log(open(os.devnull, "wb"))  # noqa: SIM115
-        gateway = Gateway(config)
+        gateway = build_gateway(config)
         await gateway.startup()
         path = (API_PREFIX + UPSTREAM_PATH).encode()
         try:

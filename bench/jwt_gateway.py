@@ -26,6 +26,7 @@ import jwt
 
 from gateway.app import Gateway
 from gateway.loading import validate_config
+from gateway.stack import build_gateway
 
 IN_FLIGHT = 32
 UPSTREAM = """
@@ -62,7 +63,7 @@ def config(tmp: Path, upstream: str, jwt_policy: dict[str, Any] | None) -> Any:
 
 
 def mint(gateway: Gateway) -> str:
-    ring = gateway.services["issuer"]
+    ring = gateway.services.issuer
     kid, alg, key = ring.signing_key()
     now = int(time.time())
     claims = {
@@ -117,7 +118,7 @@ async def drive(gateway: Gateway, token: str | None, requests: int) -> float:
 
 
 async def scenario(tmp: Path, upstream: str, policy: dict | None, requests: int) -> float:
-    gateway = Gateway(config(tmp, upstream, policy))
+    gateway = build_gateway(config(tmp, upstream, policy))
     await gateway.startup()
     try:
         return await drive(gateway, mint(gateway) if policy is not None else None, requests)

@@ -25,12 +25,13 @@ from gateway.loading import validate_config
 from gateway.pipeline import build_chain
 from gateway.policies import POLICIES
 from gateway.routing import RouteTable
+from gateway.services import Services
 
 ISSUER = "http://bench.tiergate"
 
 
 class Issuer:
-    """The built-in server's services["issuer"] interface, with one key."""
+    """The built-in server's key ring interface (Services.issuer), with one key."""
 
     def __init__(self, kid: str, public: Any) -> None:
         self.issuer, self.audience, self._keys = ISSUER, "tiergate", {kid: public}
@@ -63,7 +64,7 @@ def make_policy(tmp: Path, cache_size: int, issuer: Issuer) -> tuple[Any, Any]:
         ],
     }
     config = validate_config(raw, tmp / "tiergate.yaml", env={})
-    services = {"issuer": issuer, "revocations": Revocations()}
+    services = Services(issuer=issuer, revocations=Revocations())
     (chain,) = [build_chain(POLICIES, config, api, services) for api in config.apis]
     verify, decide = chain  # jwt verifies the token, authorize decides on it
 

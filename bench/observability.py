@@ -116,8 +116,8 @@ def _measure(modes: list[str], sources: dict[str, Path], rounds: int, requests: 
 async def _drive(mode: str, requests: int) -> dict[str, object]:
     from hotpath import _load
 
-    from gateway.app import Gateway
     from gateway.loading import validate_config
+    from gateway.stack import build_gateway
 
     metrics, log, exporter = MODES[mode]
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,12 +143,12 @@ async def _drive(mode: str, requests: int) -> dict[str, object]:
             from gateway.observability.access_log import configure_access_log
 
             configure_access_log(open(os.devnull, "wb"))  # noqa: SIM115
-        gateway = Gateway(config)
+        gateway = build_gateway(config)
         await gateway.startup()
         path = b"/experience/bench/v1/data.json"
         try:
             await _load(gateway, path, 1000)
-            exporter_ = gateway.services.get("span_exporter")
+            exporter_ = gateway.services.span_exporter
             if exporter_ is not None:
                 exporter_.clear()
             started = time.process_time()

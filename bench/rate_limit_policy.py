@@ -23,6 +23,7 @@ from gateway.limits.engine import Limiter
 from gateway.pipeline import BuildContext
 from gateway.policies.rate_limit import RateLimitPolicy
 from gateway.routing import RouteTable
+from gateway.services import Services
 from tests.support.configs import make_config
 
 N = 20_000
@@ -53,7 +54,7 @@ async def measure(storage: str, strategy: str, identity: Identity | None) -> tup
     limiter = Limiter(config.limits_storage, config.rate_limiting)
     api = config.apis[0]
     policy = RateLimitPolicy(
-        api.policy_configs["rate-limit"], BuildContext(config, api, {"limiter": limiter})
+        api.policy_configs["rate-limit"], BuildContext(config, api, Services(limiter=limiter))
     )
     route = RouteTable(config.apis).routes[0]
     ctx = RequestContext(

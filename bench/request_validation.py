@@ -23,6 +23,7 @@ from gateway.operations import load_route_contract, resolve  # noqa: E402
 from gateway.pipeline import build_chain  # noqa: E402
 from gateway.policies import POLICIES  # noqa: E402
 from gateway.routing import RouteTable  # noqa: E402
+from gateway.services import Services  # noqa: E402
 from tests.support.configs import make_config  # noqa: E402
 
 CONTRACT = ROOT / "tests" / "policies" / "contracts" / "shop.yaml"
@@ -53,7 +54,7 @@ async def run(iterations: int) -> None:
     config = make_config(tmp, [{**api, "policies": {"request-validation": {}}}])
     route = RouteTable(config.apis).routes[0]
     contract = load_route_contract(config, config.apis[0])
-    (policy,) = build_chain(POLICIES, config, config.apis[0], {}, contract)
+    (policy,) = build_chain(POLICIES, config, config.apis[0], Services(), contract)
     for name, (method, path, query, headers, body) in CASES.items():
 
         async def receive(body: bytes = body) -> dict:

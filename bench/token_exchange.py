@@ -26,9 +26,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.app import Gateway
 from gateway.oauth.tokens import mint_access_token
 from gateway.registry import Registry
+from gateway.stack import build_gateway
 from tests.support.estate import estate_config, run_async, var_dir
 from tests.support.servers import serve_asgi
 
@@ -56,10 +56,10 @@ def main() -> None:
         # the per-IP /oauth/token limit would stop the cold case: every exchange counts
         limits = config.rate_limiting.model_copy(update={"token_endpoint_limit": None})
         config = config.model_copy(update={"rate_limiting": limits})
-        gateway = Gateway(config)
+        gateway = build_gateway(config)
         with var_dir(Path(tmp) / "var"), serve_asgi(gateway) as server:
             url = server.url
-            ring = gateway.services["issuer"]
+            ring = gateway.services.issuer
 
             async def setup():
                 registry = Registry.from_url(config.registry_url)
@@ -74,7 +74,7 @@ def main() -> None:
                     await registry.aclose()
 
             user, app, secret, _svc = run_async(setup())
-            credentials = gateway.services["service_credentials"]["mobile"]
+            credentials = gateway.services.service_credentials["mobile"]
 
             def user_token() -> str:
                 return mint_access_token(ring, app, ["mobile:read"], "gold", user=user)[0]

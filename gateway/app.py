@@ -3,6 +3,9 @@
 `Gateway.__call__` is the hot path and stays a plain ASGI callable. Everything
 else (health, OAuth, catalogue) lives in a Starlette shell that also owns the
 lifespan, where clients, stores and policy chains are built once.
+
+The gateway is given everything it uses (services, policies, components, guards,
+observers); `gateway.stack.build_gateway` builds them in start-up order.
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,81 +24,92 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 from starlette.routing import Route as StarletteRoute
 
-from gateway.admin.identity import IdentityAdminComponent
-from gateway.cache.component import CacheComponent
-from gateway.catalogue.component import CatalogueComponent
 from gateway.channels import GuardedChannels, RequestRejected
-from gateway.components import Component
+from gateway.components import Component, ComponentFactory
 from gateway.config.models import GatewayConfig
-from gateway.context import RequestContext
+from gateway.context import Observer, RequestContext, UnroutedObserver
 from gateway.framing import framing_problem
-from gateway.limits.component import LimitsComponent
-from gateway.oauth.component import OAuthComponent
 from gateway.observability.access_log import log_outside, log_request
-from gateway.observability.component import ObservabilityComponent
 from gateway.observability.tracecontext import from_headers as trace_from_headers
 from gateway.operations import load_route_contract, resolve
-from gateway.pipeline import build_chain, policy_name
-from gateway.policies import policies as registered_policies
+from gateway.pipeline import PolicySpec, build_chain, policy_name
 from gateway.problem import ProblemResponse
 from gateway.proxy.forward import ClientDisconnected, Forwarder, UpstreamStreamBroken
 from gateway.proxy.headers import ForwardedPolicy
 from gateway.proxy.upstreams import Upstreams
-from gateway.registry.component import RegistryComponent
-from gateway.reload.component import ReloadComponent
 from gateway.routing import BAD_PATH, PathRejected, Route, RouteTable, normalise_path
-from gateway.types import Message, Receive, Scope, Send
+from gateway.services import Services
+from gateway.types import Message, Receive, Scope, Send, ShellGuard
 from gateway.websocket import WebSockets
+
+if TYPE_CHECKING:
+    from gateway.observability.tracing import SpanTracer
 
 NOT_FOUND = "No API is published at '{path}'."
 METHOD_NOT_ALLOWED = "This path does not accept {method}; allowed: {allowed}."
 CLIENT_GONE = "The client closed the connection before its request body arrived."
 NOT_READY = "The gateway is still starting."
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
-
-
-# Start-up order: stores first, then what uses them.
-COMPONENTS: tuple[Callable[[Gateway], Component], ...] = (
-    RegistryComponent,
-    OAuthComponent,
-    IdentityAdminComponent,
-    LimitsComponent,
-    CacheComponent,
-    ObservabilityComponent,
-    CatalogueComponent,
-    ReloadComponent,
-)
+NO_COMPONENT = "this gateway has no {kind} component"
+C = TypeVar("C", bound=Component)
 
 
 class Gateway:
     """ASGI entry point of the public listener."""
 
-    def __init__(self, config: GatewayConfig, services: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        services: Services,
+        policies: Mapping[str, PolicySpec],
+        components: Sequence[Component | ComponentFactory] = (),
+        *,
+        shell_guards: Sequence[ShellGuard] = (),
+        observers: Sequence[Observer] = (),
+        unrouted_observers: Sequence[UnroutedObserver] = (),
+        tracer: SpanTracer | None = None,
+    ) -> None:
+        """`components` in start-up order (stopped in reverse); a factory is called with
+        this gateway, for a component that reads the running gateway."""
         self.config = config
-        self.policies = registered_policies()  # entry points, loaded on first use
+        self.services = services
+        self.policies = policies
         self.table = RouteTable(config.apis)
         self.forwarded = ForwardedPolicy(config.trusted_proxies)
-        self.services: dict[str, Any] = services if services is not None else {}
-        self.upstreams = Upstreams(config, gateway_app=self)
+        self.upstreams = Upstreams(
+            config, gateway_app=self, credentials=services.service_credentials
+        )
         self.access_log = config.access_log
         self.ready = False
         self.in_flight = 0
-        # Guards run before the shell's own endpoints (e.g. a per-IP limit on /oauth/token).
-        # Each is `async (scope, client_ip) -> ASGI response | None`; components add them.
-        self.shell_guards: list[Any] = []
-        # Called with (ctx, status) after every API request: metrics, data flow, spans.
-        self.observers: list[Any] = []
-        # Called with (method, status) for every request no API handled, the listener's
-        # refusals included (method ""): metrics count them under api="".
-        self.unrouted_observers: list[Any] = []
-        self.tracer: Any = None  # a SpanTracer when span export is configured
-        self.components = [factory(self) for factory in COMPONENTS]
+        # Run before the shell's own endpoints (e.g. a per-IP limit on /oauth/token).
+        self.shell_guards = tuple(shell_guards)
+        # Called after every API request: metrics, data flow, spans.
+        self.observers = tuple(observers)
+        # Called for every request no API handled, the listener's refusals included.
+        self.unrouted_observers = tuple(unrouted_observers)
+        self.tracer = tracer  # a span per request when span export is configured
+        self.components = tuple(
+            each if isinstance(each, Component) else each(self) for each in components
+        )
         self.websockets = WebSockets(self)
         self.shell = Starlette(
             routes=self._shell_routes(),
             lifespan=self._lifespan,
             exception_handlers={HTTPException: _http_problem, Exception: _crash_problem},
         )
+
+    def component(self, kind: type[C]) -> C:
+        """This gateway's component of class `kind` (e.g. the reload component, for SIGHUP)."""
+        for each in self.components:
+            if isinstance(each, kind):
+                return each
+        raise LookupError(NO_COMPONENT.format(kind=kind.__name__))
+
+    def client_ip(self, scope: Scope) -> str:
+        """The client's address for the shell's endpoints, as the trusted proxies say."""
+        peer = scope["client"][0] if scope.get("client") else ""
+        return self.forwarded.client_ip(peer, scope["headers"])
 
     # -- start-up -------------------------------------------------------------
 
@@ -351,8 +365,4 @@ async def _crash_problem(request: Request, exc: Exception) -> Response:
     return ProblemResponse(500, "The gateway failed to handle this request.")  # type: ignore[return-value]
 
 
-def create_app(config: GatewayConfig) -> Gateway:
-    return Gateway(config)
-
-
-__all__ = ["Gateway", "create_app"]
+__all__ = ["Gateway"]

@@ -1,10 +1,13 @@
 """Parts of the gateway that own state or endpoints beside the request path
-(registry, OAuth server, catalogue, metrics...): the base class. They are listed in
-start-up order in `gateway.app.COMPONENTS`.
+(registry, OAuth server, catalogue, metrics...): the base class. `gateway.stack`
+builds them in start-up order, each given exactly what it uses.
 
-A component is built from the Gateway at construction time, contributes routes to
-the public shell and/or the admin listener, and opens/closes what it owns in
-start()/stop(). Whatever policies need at build time goes into `gateway.services`.
+A component contributes routes to the public shell and/or the admin listener and
+opens/closes what it owns in start()/stop(); the gateway starts them in the order
+it is given and stops them in reverse. A component that needs the running gateway
+(the catalogue calls it in-process, a reload swaps its routes) is given to the
+Gateway as a factory, called with the gateway once it exists. No component changes
+the gateway: the services it provides are handed over in `gateway.services.Services`.
 """
 
 from __future__ import annotations
@@ -22,9 +25,6 @@ class Component:
 
     name = "component"
 
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
-
     def public_routes(self) -> list[BaseRoute]:
         return []
 
@@ -39,4 +39,6 @@ class Component:
 
 
 class ComponentFactory(Protocol):
+    """Builds a component that reads the running gateway (its routes, listeners, pools)."""
+
     def __call__(self, gateway: Gateway) -> Component: ...

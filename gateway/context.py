@@ -78,3 +78,10 @@ class RequestContext:
             if key == name:
                 return value
         return None
+
+
+# Called after every API request with its context and status: metrics, data flow, spans.
+Observer = Callable[[RequestContext, int], None]
+# Called with (method, status) for every request no API handled, the listener's refusals
+# included (method ""): metrics count them under api="".
+UnroutedObserver = Callable[[str, int], None]

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from gateway.config.models import ApiConfig, GatewayConfig
 from gateway.context import RequestContext
+from gateway.services import Services
 from gateway.types import ASGIApp
 
 
@@ -25,11 +26,12 @@ class Policy(Protocol):
 
 @dataclass(slots=True)
 class BuildContext:
-    """What a policy may use when it is built at start-up."""
+    """What a policy may use when it is built at start-up. `services` holds the services
+    its spec declares in `needs`; the other fields are None."""
 
     config: GatewayConfig
     api: ApiConfig
-    services: Mapping[str, Any] = field(default_factory=dict)  # registry, limiter, jwks...
+    services: Services = field(default_factory=Services)
     contract: Any = None  # the API's compiled contract (operation table), None without one
 
 
@@ -40,6 +42,8 @@ class PolicySpec:
     config_model: type[BaseModel]
     build: Callable[[Any, BuildContext], Policy | None]  # None: nothing to do for this API
     description: str = ""
+    # The Services fields the policy uses (e.g. ("limiter",)); it is built with those only.
+    needs: tuple[str, ...] = ()
 
 
 # Priorities, highest first. Kept in one place so the order reads top to bottom.
@@ -70,15 +74,19 @@ def build_chain(
     specs: Mapping[str, PolicySpec],
     config: GatewayConfig,
     api: ApiConfig,
-    services: Mapping,
+    services: Services,
     contract: Any = None,
 ) -> tuple[Policy, ...]:
-    """Instantiate the API's configured policies in priority order."""
-    ctx = BuildContext(config=config, api=api, services=services, contract=contract)
+    """Instantiate the API's configured policies in priority order, each given the
+    services its spec declares it needs."""
     ordered = sorted(api.policy_configs.items(), key=lambda kv: -specs[kv[0]].priority)
     chain = []
     for name, policy_config in ordered:
-        policy = specs[name].build(policy_config, ctx)
+        spec = specs[name]
+        ctx = BuildContext(
+            config=config, api=api, services=services.only(spec.needs), contract=contract
+        )
+        policy = spec.build(policy_config, ctx)
         if policy is None:
             continue  # configured, but the API gives it nothing to do (e.g. no binding)
         with contextlib.suppress(AttributeError):  # a slotted policy without a `name` slot

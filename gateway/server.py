@@ -20,6 +20,8 @@ from gateway.config.models import GatewayConfig
 from gateway.listener import listener_options
 from gateway.observability.access_log import configure_access_log, flush_access_log
 from gateway.reload import reload_on_signal
+from gateway.reload.component import ReloadComponent
+from gateway.stack import build_gateway
 from gateway.tls import ListenerTLS, SecureResponses
 
 
@@ -143,13 +145,13 @@ async def _serve(server: uvicorn.Server, servers: list[uvicorn.Server]) -> None:
 def sighup_handlers(gateway: Gateway) -> list[Callable[[], None]]:
     """What SIGHUP does, in order: each entry is a plain callable run on the event loop
     (reload the config; other reloadable parts append theirs)."""
-    return [reload_on_signal(gateway.services["reloader"])]
+    return [reload_on_signal(gateway.component(ReloadComponent).reloader)]
 
 
 async def serve(config: GatewayConfig, worker: Worker | None = None) -> None:
     if config.access_log:
         configure_access_log()
-    gateway = Gateway(config)
+    gateway = build_gateway(config)
     servers = build_servers(config, gateway, worker)
     loop = asyncio.get_running_loop()
 

@@ -18,6 +18,7 @@ from gateway.config.models import ApiConfig, GatewayConfig
 from gateway.context import RequestContext
 from gateway.pipeline import BuildContext, Policy, PolicySpec
 from gateway.routing import Route
+from gateway.services import Services
 
 DEFAULT_API: dict[str, Any] = {
     "name": "example",
@@ -37,17 +38,17 @@ def build_policy(
     raw: Any = True,
     *,
     api: Mapping[str, Any] | ApiConfig | None = None,
-    services: Mapping[str, Any] | None = None,
+    services: Services | None = None,
     contract: Any = None,
 ) -> Policy | None:
     """Validate `raw` and build the policy for one API, as start-up does (None: the policy
-    has nothing to do for this API and stays out of its chain)."""
+    has nothing to do for this API and stays out of its chain). The policy is given the
+    fields of `services` its spec names in `needs`, as at start-up."""
     api_config = api if isinstance(api, ApiConfig) else ApiConfig.model_validate(api or DEFAULT_API)
     config = GatewayConfig(apis=[api_config])
     policy_config: BaseModel = validate_policy_config(spec, raw, config)
-    context = BuildContext(
-        config=config, api=api_config, services=dict(services or {}), contract=contract
-    )
+    given = (services or Services()).only(spec.needs)
+    context = BuildContext(config=config, api=api_config, services=given, contract=contract)
     return spec.build(policy_config, context)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from gateway.app import Gateway
+from gateway.stack import build_gateway
 from tests.support.configs import make_config
 from tests.support.raw import get
 from tests.support.servers import serve_asgi
@@ -23,7 +23,7 @@ def gateway(tmp_path_factory):
             {"name": "local", "base_path": "/h", "hosts": ["[::1]"], "upstream": target},
             {"name": "writes", "base_path": "/w", "methods": ["POST"], "upstream": target},
         ]
-        with serve_asgi(Gateway(make_config(tmp_path, apis))) as gw:
+        with serve_asgi(build_gateway(make_config(tmp_path, apis))) as gw:
             yield gw.url
 
 
@@ -109,7 +109,7 @@ def test_health_endpoints(gateway):
 
 
 def test_readyz_is_503_before_start_up(tmp_path):
-    app = Gateway(make_config(tmp_path, []))
+    app = build_gateway(make_config(tmp_path, []))
     with serve_asgi(app, lifespan="off") as gw:
         response = httpx.get(f"{gw.url}/readyz")
     assert response.status_code == 503

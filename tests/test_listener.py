@@ -144,9 +144,9 @@ def test_concurrency_cap_answers_503_with_retry_after(tmp_path):
 
 
 def test_both_listeners_are_built_with_their_own_limits(tmp_path):
-    from gateway.app import Gateway
     from gateway.listener import EdgeProtocol
     from gateway.server import build_servers
+    from gateway.stack import build_gateway
 
     config = make_config(
         tmp_path,
@@ -156,7 +156,7 @@ def test_both_listeners_are_built_with_their_own_limits(tmp_path):
             "admin": {"port": 0, "max_concurrency": 4},
         },
     )
-    public, admin = build_servers(config, Gateway(config))
+    public, admin = build_servers(config, build_gateway(config))
     assert issubclass(public.config.http, EdgeProtocol)
     assert public.config.http.limits.max_header_bytes == 4096
     assert public.config.timeout_keep_alive == 7

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import Gateway
+from gateway.stack import build_gateway
 from tests.support.configs import make_config
 from tests.support.raw import raw_request
 from tests.support.servers import serve_asgi
@@ -47,7 +47,7 @@ def gw(tmp_path_factory) -> Iterator[Any]:
             },
         ]
         config = make_config(tmp, apis, rate_limiting={"token_endpoint_limit": "1/minute"})
-        with serve_asgi(Gateway(config)) as server:
+        with serve_asgi(build_gateway(config)) as server:
             yield SimpleNamespace(url=server.url)
 
 

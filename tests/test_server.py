@@ -1,7 +1,7 @@
 import httpx
 
-from gateway.app import Gateway
 from gateway.server import uvicorn_options
+from gateway.stack import build_gateway
 from tests.support.configs import make_config
 from tests.support.servers import serve_asgi
 
@@ -9,7 +9,7 @@ from tests.support.servers import serve_asgi
 def test_a_local_client_cannot_spoof_its_address(tmp_path, httpbin_url):
     config = make_config(tmp_path, [{"name": "bin", "upstream": {"targets": [httpbin_url]}}])
     options = {k: v for k, v in uvicorn_options(config).items() if k != "timeout_graceful_shutdown"}
-    with serve_asgi(Gateway(config), **options) as gw:
+    with serve_asgi(build_gateway(config), **options) as gw:
         r = httpx.get(
             f"{gw.url}/experience/bin/v1/headers?show_env=1",
             headers={"X-Forwarded-For": "203.0.113.9"},

@@ -276,7 +276,7 @@ def test_an_api_without_websocket_refuses_upgrades(tmp_path):
 
 
 def test_only_the_listed_operations_accept_upgrades(tmp_path):
-    from gateway.app import Gateway
+    from gateway.stack import build_gateway
     from tests.support.configs import make_config, write_contract
 
     contract = write_contract(
@@ -290,7 +290,7 @@ def test_only_the_listed_operations_accept_upgrades(tmp_path):
             "upstream": {"targets": [upstream.url]},
             "websocket": {"operations": ["GET /rooms/{room}"]},
         }
-        with serve_asgi(Gateway(make_config(tmp_path, [api]))) as gw:
+        with serve_asgi(build_gateway(make_config(tmp_path, [api]))) as gw:
             base = gw.url.replace("http://", "ws://") + "/live"
 
             async def attempts():
@@ -334,7 +334,7 @@ class Firehose:
 
 
 def test_back_pressure_holds_the_upstream_while_the_client_does_not_read(tmp_path):
-    from gateway.app import Gateway
+    from gateway.stack import build_gateway
     from tests.support.configs import make_config
 
     # 2,500 x 64 KiB = 160 MiB: far beyond what the sockets and queues on the way can
@@ -347,7 +347,7 @@ def test_back_pressure_holds_the_upstream_while_the_client_does_not_read(tmp_pat
             "upstream": {"targets": [upstream.url]},
             "websocket": {"max_message_bytes": 70000, "idle_timeout": 60},
         }
-        with serve_asgi(Gateway(make_config(tmp_path, [api]))) as gw:
+        with serve_asgi(build_gateway(make_config(tmp_path, [api]))) as gw:
             url = gw.url.replace("http://", "ws://") + "/feed/x"
 
             async def slow_reader():

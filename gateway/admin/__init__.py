@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -14,9 +14,13 @@ from gateway.admin.audit import AuditTrail, audit_route
 from gateway.admin.tokens import AdminAuthentication, AdminTokens
 from gateway.problem import ProblemResponse
 
+if TYPE_CHECKING:
+    from gateway.app import Gateway
 
-def create_admin_app(gateway: Any) -> Any:
-    registry = gateway.services.get("registry")
+
+def create_admin_app(gateway: Gateway) -> AdminAuthentication:
+    """The admin listener's app: the audit trail and every component's admin routes."""
+    registry = gateway.services.registry
     routes: list[BaseRoute] = [audit_route(registry, gateway.config.admin_token)]
     for component in gateway.components:
         routes.extend(component.admin_routes())

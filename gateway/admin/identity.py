@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from starlette.requests import Request
@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.admin.auth import require_admin
 from gateway.components import Component
-from gateway.config.models import NAME_PATTERN
+from gateway.config.models import NAME_PATTERN, GatewayConfig
 from gateway.oauth.keys import rotate_signing_key
 from gateway.oauth.service_secrets import remember_secret
 from gateway.problem import ProblemResponse
@@ -24,9 +24,7 @@ from gateway.registry.plans import (
     unknown_operations,
     unknown_plan,
 )
-
-if TYPE_CHECKING:
-    from gateway.app import Gateway
+from gateway.services import CredentialsTable
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 SCOPE_PATTERN = r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}$"
@@ -93,10 +91,12 @@ class Rotation(_Body):
 class IdentityAdminComponent(Component):
     name = "identity-admin"
 
-    def __init__(self, gateway: Gateway) -> None:
-        super().__init__(gateway)
-        self.registry: Registry = gateway.services["registry"]
-        self.config = gateway.config
+    def __init__(
+        self, config: GatewayConfig, registry: Registry, credentials: CredentialsTable
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.credentials = credentials  # the embedded services' identities (OAuth start)
 
     def admin_routes(self) -> list[BaseRoute]:
         token = self.config.admin_token
@@ -196,7 +196,7 @@ class IdentityAdminComponent(Component):
         client, secret = await self.registry.rotate_client_secret(
             request.path_params["client_id"], body.overlap_seconds
         )
-        _use_rotated_secret(self.gateway, client.client_id, client.api, secret)
+        self._use_rotated_secret(client.client_id, client.api, secret)
         return JSONResponse(
             {**client.public(), "client_secret": secret}, status_code=201, headers=_NO_STORE
         )
@@ -319,17 +319,16 @@ class IdentityAdminComponent(Component):
             {"kid": key.kid, "alg": key.alg, "activates_at": key.activates_at}, status_code=201
         )
 
+    def _use_rotated_secret(self, client_id: str, api: str | None, secret: str) -> None:
+        """An embedded service's rotated secret: kept for restarts and used from now on."""
+        held = self.credentials.get(api or "")
+        if held is None or held.get("client_id") != client_id:
+            return
+        remember_secret(self.config.registry_url, client_id, secret)
+        held["client_secret"] = secret
+
 
 _NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _use_rotated_secret(gateway: Gateway, client_id: str, api: str | None, secret: str) -> None:
-    """An embedded service's rotated secret: kept for restarts and used from now on."""
-    held = gateway.services.get("service_credentials", {}).get(api or "")
-    if held is None or held.get("client_id") != client_id:
-        return
-    remember_secret(gateway.config.registry_url, client_id, secret)
-    held["client_secret"] = secret
 
 
 class _AnyMethod:

@@ -8,8 +8,6 @@ from typing import Any
 from gateway.cache.redis_store import RedisResponseStore
 from gateway.cache.store import ResponseStore
 
-SERVICE = "response-cache"
-
 
 class CacheRegistry:
     """The stores of every API with a response cache, by API name."""

@@ -25,6 +25,7 @@ from gateway.catalogue.sign_in import (
 from gateway.catalogue.viewer import ViewerPolicy
 from gateway.catalogue.views import CatalogueViews
 from gateway.components import Component
+from gateway.services import Services
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -32,36 +33,47 @@ if TYPE_CHECKING:
 SWAGGER_ASSETS = Path(swagger_ui.__file__).parent / "static"
 OWN_ASSETS = Path(__file__).parent / "static"
 Endpoint = Callable[[Request], Awaitable[Response]]
+NEEDS_OAUTH = "catalogue.sign_in needs the registry and the built-in authorization server"
 
 
 class CatalogueComponent(Component):
     name = "catalogue"
 
-    def __init__(self, gateway: Gateway) -> None:
-        super().__init__(gateway)
-        settings = gateway.config.catalogue.sign_in
+    def __init__(self, gateway: Gateway, services: Services) -> None:
+        """`gateway` is the running gateway: sign-in redeems its codes at its token
+        endpoint, in-process."""
+        self.config = config = gateway.config
+        self.services = services
+        settings = config.catalogue.sign_in
         self.sign_in = None
-        if gateway.config.catalogue.enabled and settings is not None:
-            self.sign_in = CatalogueSignIn(gateway, settings)
+        if config.catalogue.enabled and settings is not None:
+            if services.registry is None or services.issuer is None:
+                raise RuntimeError(NEEDS_OAUTH)
+            self.sign_in = CatalogueSignIn(
+                gateway, settings, services.registry, services.issuer, services.limiter
+            )
 
     async def start(self) -> None:
         if self.sign_in is not None:
             await self.sign_in.start()
-            line = self.sign_in.demo_line(self.gateway.config.oauth.demo_users)
+            line = self.sign_in.demo_line(self.config.oauth.demo_users)
             if line:
                 print(line, flush=True)
 
     def public_routes(self) -> list[BaseRoute]:
-        config = self.gateway.config
+        config = self.config
+        services = self.services
         if not config.catalogue.enabled:
             return []
         # Contracts are read once here; a bad contract stops start-up, not a request.
+        viewer = ViewerPolicy(
+            config.catalogue,
+            AdminTokens.from_config(config),
+            services.issuer,
+            services.revocations,
+        )
         views = CatalogueViews(
-            build_catalogue(config),
-            ViewerPolicy(config.catalogue, AdminTokens.from_config(config), self.gateway.services),
-            config.catalogue.title,
-            self.gateway.services,
-            self.sign_in,
+            build_catalogue(config), viewer, config.catalogue.title, services.dataflow, self.sign_in
         )
         routes: list[BaseRoute] = [
             Route("/catalogue", views.index, methods=["GET", "HEAD"]),
@@ -82,7 +94,8 @@ class CatalogueComponent(Component):
         if self.sign_in is None:
             return routes
         sign_in = self.sign_in
-        service = SelfService(self.gateway, sign_in, views.render)
+        assert services.registry is not None  # checked with the sign-in above
+        service = SelfService(config, sign_in, views.render, services.registry, services.limiter)
 
         def guarded(endpoint: Endpoint) -> Endpoint:
             async def run(request: Request) -> Response:

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from gateway.catalogue.sign_in import CSRF_FIELD, CatalogueSignIn, Refused, Viewer, sign_in_link
-from gateway.limits.engine import StorageUnavailable
+from gateway.config.models import GatewayConfig
+from gateway.limits.engine import Limiter, StorageUnavailable
 from gateway.registry import ApiKeyRecord, Conflict, Registry
-
-if TYPE_CHECKING:
-    from gateway.app import Gateway
 
 KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ROTATION_OVERLAP = 3600.0  # seconds the old key keeps working after a rotation
@@ -39,19 +37,22 @@ TOO_MANY_KEYS = (
 
 
 class SelfService:
-    def __init__(self, gateway: Gateway, sign_in: CatalogueSignIn, render: Any) -> None:
-        self.gateway = gateway
-        self.config = gateway.config
+    def __init__(
+        self,
+        config: GatewayConfig,
+        sign_in: CatalogueSignIn,
+        render: Any,
+        registry: Registry,
+        limiter: Limiter | None,
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.limiter = limiter
         self.sign_in = sign_in
         self.render = render  # (request, template, context, status, viewer) -> Response
         settings = sign_in.config
         self.apis = list(settings.key_apis)
         self.plan = settings.key_plan
-
-    @property
-    def registry(self) -> Registry:
-        registry: Registry = self.gateway.services["registry"]
-        return registry
 
     # -- pages -------------------------------------------------------------------------
 
@@ -125,7 +126,7 @@ class SelfService:
         plan = self.plan or await self._consumer_plan(consumer)
         plan_config = self.config.plans.get(plan) if plan else None
         usage: dict[str, Any] | None = None
-        limiter = self.gateway.services.get("limiter")
+        limiter = self.limiter
         if limiter is not None:
             try:
                 usage = await limiter.usage(

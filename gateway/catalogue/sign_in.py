@@ -32,12 +32,13 @@ from starlette.responses import RedirectResponse, Response
 
 from gateway.catalogue.sessions import PENDING_TTL, SessionStore
 from gateway.config.catalogue import SignInConfig
-from gateway.limits.engine import Rule, StorageUnavailable
+from gateway.limits.engine import Limiter, Rule, StorageUnavailable
 from gateway.limits.headers import policy_name
 from gateway.oauth.client_auth import read_form
 from gateway.oauth.errors import OAuth2Error
+from gateway.oauth.keys import KeyRing
 from gateway.oauth.tokens import verify_access_token
-from gateway.registry import Conflict
+from gateway.registry import Conflict, Registry
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -83,9 +84,21 @@ class Refused(Exception):
 
 
 class CatalogueSignIn:
-    def __init__(self, gateway: Gateway, config: SignInConfig) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        config: SignInConfig,
+        registry: Registry,
+        issuer: KeyRing,
+        limiter: Limiter | None,
+    ) -> None:
+        """`gateway` is the running gateway: its token endpoint is called in-process and
+        its trusted proxies say who the client is."""
         self.gateway = gateway
         self.config = config
+        self.registry = registry
+        self.issuer = issuer
+        self.limiter = limiter
         oauth = gateway.config.oauth
         self.base_url = (config.base_url or oauth.issuer).rstrip("/")
         self.redirect_uri = self.base_url + CALLBACK_PATH
@@ -106,7 +119,7 @@ class CatalogueSignIn:
             self.start_rules = (Rule(policy_name(name, item), item, name, "moving-window"),)
 
     async def start(self) -> None:
-        registry = self.gateway.services["registry"]
+        registry = self.registry
         self.store = SessionStore(registry.engine)
         await self.store.start()
         if await registry.client(self.client_id) is None:
@@ -137,7 +150,7 @@ class CatalogueSignIn:
         session = await self.store.get(session_id)
         if session is None:
             return None
-        user = await self.gateway.services["registry"].user(session.username)
+        user = await self.registry.user(session.username)
         if user is None or user.disabled:
             await self.store.delete_user(session.username)
             return None
@@ -211,7 +224,7 @@ class CatalogueSignIn:
         if "error" in params or not params.get("code"):
             raise Refused(400, REFUSED.format(error=params.get("error", "no code")[:64]))
         token = await self._redeem(request, params["code"], pending.code_verifier)
-        claims = verify_access_token(self.gateway.services["issuer"], token["access_token"])
+        claims = verify_access_token(self.issuer, token["access_token"])
         if claims is None or claims.get("client_id") != self.client_id:
             raise Refused(400, EXCHANGE_FAILED.format(reason="the token does not verify"))
         session_id = await self.store.create(str(claims["sub"]), self.config.session_ttl)
@@ -238,7 +251,7 @@ class CatalogueSignIn:
     # -- helpers ---------------------------------------------------------------------------
 
     async def _limit_start(self, request: Request) -> None:
-        limiter = self.gateway.services.get("limiter")
+        limiter = self.limiter
         if limiter is None or not self.start_rules:
             return
         try:

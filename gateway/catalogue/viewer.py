@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import jwt
 from starlette.requests import Request
@@ -10,14 +10,23 @@ from starlette.requests import Request
 from gateway.admin.tokens import AdminTokens
 from gateway.config.catalogue import CatalogueConfig
 
+if TYPE_CHECKING:
+    from gateway.oauth.keys import KeyRing
+    from gateway.oauth.revocations import RevocationCache
+
 
 class ViewerPolicy:
     def __init__(
-        self, config: CatalogueConfig, admin: AdminTokens, services: dict[str, Any]
+        self,
+        config: CatalogueConfig,
+        admin: AdminTokens,
+        issuer: KeyRing | None,
+        revocations: RevocationCache | None,
     ) -> None:
         self.config = config
         self.admin = admin  # any admin token, read-only ones included, may read the catalogue
-        self.services = services
+        self.issuer = issuer
+        self.revocations = revocations
 
     def sees_internal(self, request: Request) -> bool:
         if self.config.anonymous_sees_internal:
@@ -30,13 +39,13 @@ class ViewerPolicy:
         return self._token_has_scope(token)
 
     def _token_has_scope(self, token: str) -> bool:
-        issuer = self.services.get("issuer")
+        issuer = self.issuer
         scope = self.config.internal_scope
         if issuer is None or not scope:
             return False
         try:
             kid = jwt.get_unverified_header(token).get("kid")
-            key = issuer.public_keys().get(kid)
+            key = issuer.public_keys().get(kid) if isinstance(kid, str) else None
             if key is None:
                 return False
             claims = jwt.decode(
@@ -48,7 +57,7 @@ class ViewerPolicy:
             )
         except jwt.PyJWTError:
             return False
-        revocations = self.services.get("revocations")
+        revocations = self.revocations
         if revocations is not None and revocations.is_revoked(claims.get("jti", "")):
             return False
         return scope in str(claims.get("scope", "")).split()

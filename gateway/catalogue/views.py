@@ -15,6 +15,7 @@ from gateway.catalogue.graph import related, render_svg
 from gateway.catalogue.model import TIER_ORDER, ApiEntry, Catalogue
 from gateway.catalogue.sign_in import CSRF_FIELD, CatalogueSignIn, Refused, Viewer, sign_in_link
 from gateway.catalogue.viewer import ViewerPolicy
+from gateway.observability.dataflow import DataFlow
 from gateway.problem import ProblemResponse
 
 NO_SUCH_API = "No API named '{name}' is in the catalogue."
@@ -46,10 +47,10 @@ class CatalogueViews:
         catalogue: Catalogue,
         viewer: ViewerPolicy,
         title: str,
-        services: dict[str, Any],
+        dataflow: DataFlow | None,
         sign_in: CatalogueSignIn | None = None,
     ) -> None:
-        self.services = services
+        self.dataflow = dataflow
         self.catalogue = catalogue
         self.viewer = viewer
         self.title = title
@@ -59,7 +60,7 @@ class CatalogueViews:
 
     def _traffic(self) -> dict[tuple[str, str], dict[str, object]]:
         """Live calls/min and error rate per edge, from the gateway's own counters."""
-        flow = self.services.get("dataflow")
+        flow = self.dataflow
         if flow is None:
             return {}
         return {(str(e["from"]), str(e["to"])): e for e in flow.snapshot()}

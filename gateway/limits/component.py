@@ -1,11 +1,9 @@
-"""The `limits` component: owns the limiter's storage for the gateway's lifetime,
-publishes it as services["limiter"], guards the OAuth endpoints that authenticate clients
+"""The `limits` component: owns the limiter's storage for the gateway's lifetime
+(handed over as Services.limiter), guards the OAuth endpoints that authenticate clients
 (/oauth/token, /oauth/introspect, /oauth/revoke) per client IP and serves
 GET /admin/usage/{consumer} on the admin listener."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
 
 from limits import parse
 from starlette.requests import Request
@@ -14,13 +12,11 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.admin.auth import require_admin
 from gateway.components import Component
+from gateway.config.models import GatewayConfig
 from gateway.limits.engine import Limiter, Rule, StorageUnavailable
 from gateway.limits.headers import policy_name, rate_limit_headers
 from gateway.problem import ProblemResponse
-from gateway.types import Scope
-
-if TYPE_CHECKING:
-    from gateway.app import Gateway
+from gateway.types import Scope, ShellGuard
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a secret
 INTROSPECTION_PATHS = ("/oauth/introspect", "/oauth/revoke")
@@ -36,10 +32,10 @@ UNKNOWN_PLAN = "Plan {plan!r} is not defined; defined plans: {known}."
 class LimitsComponent(Component):
     name = "limits"
 
-    def __init__(self, gateway: Gateway) -> None:
-        super().__init__(gateway)
-        self.config = gateway.config
-        self.limiter: Limiter | None = None
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.limiter = Limiter(config.limits_storage, config.rate_limiting)
+        self.running = False
         settings = self.config.rate_limiting
         # path → (rules, refusal text); introspect and revoke share one counter.
         self.guarded: dict[str, tuple[tuple[Rule, ...], str]] = {}
@@ -52,25 +48,25 @@ class LimitsComponent(Component):
             rules = _ip_rules("introspection", settings.introspection_endpoint_limit)
             for path in INTROSPECTION_PATHS:
                 self.guarded[path] = (rules, INTROSPECTION_LIMITED)
-        if self.guarded:
-            gateway.shell_guards.append(self.guard_oauth_endpoints)
+
+    def shell_guards(self) -> tuple[ShellGuard, ...]:
+        """The guards to run before the shell's endpoints: none when no limit is set."""
+        return (self.guard_oauth_endpoints,) if self.guarded else ()
 
     async def start(self) -> None:
-        self.limiter = Limiter(self.config.limits_storage, self.config.rate_limiting)
         await self.limiter.start()
-        self.gateway.services["limiter"] = self.limiter
+        self.running = True
 
     async def stop(self) -> None:
-        if self.limiter is not None:
+        if self.running:
+            self.running = False
             await self.limiter.aclose()
-            self.gateway.services.pop("limiter", None)
-            self.limiter = None
 
     # -- the OAuth endpoints per client IP (credential stuffing, secret guessing) ----
 
-    async def guard_oauth_endpoints(self, scope: Scope, client_ip: str) -> Any:
+    async def guard_oauth_endpoints(self, scope: Scope, client_ip: str) -> ProblemResponse | None:
         guarded = self.guarded.get(scope["path"])
-        if guarded is None or scope["method"] != "POST" or self.limiter is None:
+        if guarded is None or scope["method"] != "POST" or not self.running:
             return None
         rules, refusal = guarded
         try:
@@ -101,7 +97,6 @@ class LimitsComponent(Component):
 
     async def usage(self, request: Request) -> Response:
         """Usage of one consumer this UTC day and month; `?plan=` adds its quotas."""
-        assert self.limiter is not None
         plan_name = request.query_params.get("plan")
         plans = self.config.plans
         if plan_name and plan_name not in plans:

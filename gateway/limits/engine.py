@@ -149,7 +149,7 @@ def period_keys(now: datetime) -> dict[str, tuple[str, int, int]]:
 
 
 class Limiter:
-    """Shared by every rate-limit policy and guard of one gateway (services["limiter"])."""
+    """Shared by every rate-limit policy and guard of one gateway (Services.limiter)."""
 
     def __init__(self, url: str, settings: RateLimitingConfig) -> None:
         self.url = url

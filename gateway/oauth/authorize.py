@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -26,12 +27,13 @@ from limits import parse
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from gateway.limits.engine import Rule, StorageUnavailable
+from gateway.limits.engine import Limiter, Rule, StorageUnavailable
 from gateway.limits.headers import policy_name
 from gateway.oauth.client_auth import read_form
 from gateway.oauth.errors import OAuth2Error as _Base
 from gateway.problem import ProblemResponse
 from gateway.registry.end_users import SignIn
+from gateway.types import Scope
 
 if TYPE_CHECKING:
     from gateway.config.models import OAuthConfig
@@ -91,11 +93,11 @@ class SignInPage:
         self,
         server: StarletteAuthorizationServer,
         oauth: OAuthConfig,
-        services: dict[str, Any],
-        client_ip: Any,
+        limiter: Limiter | None,
+        client_ip: Callable[[Scope], str],
     ) -> None:
         self.server = server
-        self.services = services
+        self.limiter = limiter
         self.client_ip = client_ip  # (starlette scope) -> the client IP the gateway trusts
         self.secure = oauth.issuer.startswith("https://")
         self.cookie = CSRF_COOKIE_SECURE if self.secure else CSRF_COOKIE
@@ -165,7 +167,7 @@ class SignInPage:
         return response
 
     async def _limit(self, request: Request, username: str) -> None:
-        limiter = self.services.get("limiter")
+        limiter = self.limiter
         if limiter is None:
             return
         subjects = [("ip", "ip:" + self.client_ip(request.scope))]

@@ -5,23 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from starlette.routing import BaseRoute
 
 from gateway.components import Component
 from gateway.config import contract_path
 from gateway.config.models import ApiConfig, GatewayConfig
+from gateway.limits.engine import Limiter
 from gateway.oauth.demo import ensure_demo
 from gateway.oauth.endpoints import OAuthEndpoints
 from gateway.oauth.keys import KeyRing, ensure_signing_key
 from gateway.oauth.revocations import RevocationCache
 from gateway.oauth.service_secrets import load_secrets, save_secrets, secrets_path
 from gateway.policies._contract import load_contract
-from gateway.registry import Registry
-
-if TYPE_CHECKING:
-    from gateway.app import Gateway
+from gateway.services import CredentialsTable
+from gateway.types import Scope
 
 INTERNAL_TOKEN_ENDPOINT = "http://tiergate.internal/oauth/token"  # noqa: S105
 
@@ -29,19 +29,25 @@ INTERNAL_TOKEN_ENDPOINT = "http://tiergate.internal/oauth/token"  # noqa: S105
 class OAuthComponent(Component):
     name = "oauth"
 
-    def __init__(self, gateway: Gateway) -> None:
-        super().__init__(gateway)
-        registry: Registry = gateway.services["registry"]
-        oauth = gateway.config.oauth
-        self.ring = KeyRing(registry, oauth)
-        self.revocations = RevocationCache(registry, oauth.refresh_interval)
+    def __init__(
+        self,
+        config: GatewayConfig,
+        ring: KeyRing,
+        revocations: RevocationCache,
+        limiter: Limiter | None,
+        credentials: CredentialsTable,
+        client_ip: Callable[[Scope], str],
+    ) -> None:
+        """`credentials` is filled at start with the embedded services' identities;
+        `client_ip` is the running gateway's (it follows a reload's trusted proxies)."""
+        self.config = config
+        self.ring = ring
+        self.revocations = revocations
+        self.credentials = credentials
         self.endpoints = OAuthEndpoints(
-            registry, self.ring, self.revocations, oauth, gateway.services, self._client_ip
+            ring.registry, ring, revocations, config.oauth, limiter, client_ip
         )
-        self._tasks: list[asyncio.Task] = []
-        gateway.services["issuer"] = self.ring
-        gateway.services["revocations"] = self.revocations
-        gateway.services.setdefault("service_credentials", {})
+        self._tasks: list[asyncio.Task[None]] = []
 
     def public_routes(self) -> list[BaseRoute]:
         return self.endpoints.routes()
@@ -51,24 +57,23 @@ class OAuthComponent(Component):
         await self.ring.refresh()
         await self.revocations.refresh()
         # RFC 8414 scopes_supported: read from the contracts once, off the event loop.
-        self.endpoints.scopes_supported[:] = await asyncio.to_thread(
-            _all_scopes, self.gateway.config
-        )
-        demo = await ensure_demo(self.ring.registry, self.gateway.config.oauth)
+        config = self.config
+        self.endpoints.scopes_supported[:] = await asyncio.to_thread(_all_scopes, config)
+        demo = await ensure_demo(self.ring.registry, config.oauth)
         if demo:
             print("\n".join(demo), flush=True)
         self._tasks = [
             asyncio.create_task(self.ring.run()),
             asyncio.create_task(self.revocations.run()),
         ]
-        credentials = self.gateway.services["service_credentials"]
-        path = secrets_path(self.gateway.config.registry_url)
+        credentials = self.credentials
+        path = secrets_path(config.registry_url)
         kept = load_secrets(path)
         held = dict(kept)
-        for api in self.gateway.config.apis:
+        for api in config.apis:
             if not _in_process(api) or not api.depends_on:
                 continue
-            scopes = service_scopes(self.gateway.config, api)
+            scopes = service_scopes(config, api)
             client, secret = await self.ring.registry.provision_service_client(
                 api.name, api.tier, scopes, keep=kept.get(f"svc-{api.name}")
             )
@@ -80,10 +85,6 @@ class OAuthComponent(Component):
             }
         if kept != held:
             save_secrets(path, kept)
-
-    def _client_ip(self, scope: Any) -> str:
-        peer = scope["client"][0] if scope.get("client") else ""
-        return str(self.gateway.forwarded.client_ip(peer, scope["headers"]))
 
     async def stop(self) -> None:
         self.endpoints.server.threads.shutdown(wait=False)

@@ -4,6 +4,7 @@ metadata, RFC 7662 introspection and RFC 7009 revocation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gateway.config.models import OAuthConfig
+from gateway.limits.engine import Limiter
 from gateway.oauth.authorize import SignInPage
 from gateway.oauth.client_auth import authenticate, authenticate_client, read_form
 from gateway.oauth.errors import (
@@ -37,6 +39,7 @@ from gateway.oauth.revocations import RevocationCache
 from gateway.oauth.server import StarletteAuthorizationServer
 from gateway.oauth.tokens import verify_access_token
 from gateway.registry import Registry
+from gateway.types import Scope
 
 CLIENT_CREDENTIALS = "client_credentials"
 AUTH_METHODS = list(CONFIDENTIAL_METHODS)
@@ -53,8 +56,8 @@ class OAuthEndpoints:
         ring: KeyRing,
         revocations: RevocationCache,
         oauth: OAuthConfig,
-        services: dict[str, Any],
-        client_ip: Any,
+        limiter: Limiter | None,
+        client_ip: Callable[[Scope], str],
     ) -> None:
         self.registry = registry
         self.ring = ring
@@ -64,7 +67,7 @@ class OAuthEndpoints:
         self.server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
         self.server.register_grant(RefreshTokenGrant)
         self.server.register_grant(TokenExchangeGrant)
-        self.sign_in = SignInPage(self.server, oauth, services, client_ip)
+        self.sign_in = SignInPage(self.server, oauth, limiter, client_ip)
         self.scopes_supported: list[str] = []
         base = ring.issuer.rstrip("/")
         self.metadata = {

@@ -81,7 +81,7 @@ async def ensure_signing_key(registry: Registry, oauth: OAuthConfig) -> None:
 
 
 class KeyRing:
-    """`gateway.services["issuer"]`: issuer/audience, the signing key and the public keys,
+    """`Services.issuer`: issuer/audience, the signing key and the public keys,
     kept in memory and refreshed from the registry every `refresh_interval` seconds."""
 
     def __init__(self, registry: Registry, oauth: OAuthConfig) -> None:

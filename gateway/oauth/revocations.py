@@ -1,4 +1,4 @@
-"""`gateway.services["revocations"]`: revoked token ids, in memory, refreshed from the
+"""`Services.revocations`: revoked token ids, in memory, refreshed from the
 registry every `refresh_interval` seconds so a revocation reaches every node within 5 s.
 
 An id is kept until its token's `exp` plus KEPT_AFTER_EXP, not just until `exp`: the jwt

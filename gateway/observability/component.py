@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -14,9 +14,15 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.admin.auth import require_admin
 from gateway.components import Component
-from gateway.context import RequestContext
+from gateway.config.models import GatewayConfig
+from gateway.context import Observer, RequestContext, UnroutedObserver
 from gateway.observability.dataflow import DataFlow
 from gateway.observability.metrics import GatewayMetrics
+from gateway.services import Services
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+    from gateway.observability.tracing import SpanTracer
 
 UNKNOWN_ROUTE = "other"  # the route label of an API without a contract
 
@@ -24,31 +30,25 @@ UNKNOWN_ROUTE = "other"  # the route label of an API without a contract
 class ObservabilityComponent(Component):
     name = "observability"
 
-    def __init__(self, gateway: Any) -> None:
-        super().__init__(gateway)
-        config = gateway.config.observability
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        settings = config.observability
         self.metrics = (
-            GatewayMetrics(config.metrics.consumer_label) if config.metrics.enabled else None
+            GatewayMetrics(settings.metrics.consumer_label) if settings.metrics.enabled else None
         )
-        self.dataflow = DataFlow(config.metrics.dataflow_window)
-        self.tracer: Any = None
-
-    async def start(self) -> None:
-        gateway = self.gateway
-        config = gateway.config
-        if config.observability.tracing.exporter != "none":
+        self.dataflow = DataFlow(settings.metrics.dataflow_window)
+        self.tracer: SpanTracer | None = None
+        if settings.tracing.exporter != "none":
             # Optional heavy dependency: tracing loads the OpenTelemetry SDK, only when on.
             from gateway.observability.tracing import SpanTracer
 
-            self.tracer = SpanTracer(config.observability.tracing)
-            gateway.services["span_exporter"] = self.tracer.memory
-            gateway.tracer = self.tracer
-        if self.metrics is not None:
-            self.metrics.add_gauges(self._gauges)
-        gateway.services["dataflow"] = self.dataflow
-        gateway.observers.append(self.observe)
-        if self.metrics is not None:
-            gateway.unrouted_observers.append(self.metrics.observe_unrouted)
+            self.tracer = SpanTracer(settings.tracing)
+
+    def observers(self) -> tuple[Observer, ...]:
+        return (self.observe,)
+
+    def unrouted_observers(self) -> tuple[UnroutedObserver, ...]:
+        return (self.metrics.observe_unrouted,) if self.metrics is not None else ()
 
     async def stop(self) -> None:
         if self.tracer is not None:
@@ -63,42 +63,11 @@ class ObservabilityComponent(Component):
             self.metrics.observe(ctx, status, seconds, route)
         self.dataflow.record(ctx, status)
         span = ctx.log.pop("_span", None)
-        if span is not None:
+        if span is not None and self.tracer is not None:
             self.tracer.end(span, ctx, status, route)
 
-    def _gauges(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        gateway = self.gateway
-        yield GaugeMetricFamily(
-            "tiergate_in_flight_requests", "Requests being handled now.", value=gateway.in_flight
-        )
-        ejected = GaugeMetricFamily(
-            "tiergate_circuit_open",
-            "1 while a target is ejected or unhealthy.",
-            labels=["api", "target"],
-        )
-        for api, targets in gateway.upstreams.state().items():
-            for target in targets:
-                is_open = bool(target["ejected_for"]) or not target["healthy"]
-                ejected.add_metric([api, str(target["target"])], 1.0 if is_open else 0.0)
-        yield ejected
-        limiter = gateway.services.get("limiter")
-        errors = getattr(limiter, "storage_errors", None)
-        if errors is not None:
-            yield CounterMetricFamily(
-                "tiergate_ratelimit_storage_errors",
-                "Rate-limit storage failures (fail-open or fail-closed).",
-                value=float(errors),
-            )
-        cache_errors = getattr(gateway.services.get("response-cache"), "errors", None)
-        if cache_errors is not None:
-            yield CounterMetricFamily(
-                "tiergate_response_cache_storage_errors",
-                "Response-cache Redis failures (each served from upstream).",
-                value=float(cache_errors),
-            )
-
     def admin_routes(self) -> list[BaseRoute]:
-        token = self.gateway.config.admin_token
+        token = self.config.admin_token
         routes: list[BaseRoute] = [
             Route("/admin/dataflow", require_admin(token, self._dataflow), methods=["GET"])
         ]
@@ -116,3 +85,48 @@ class ObservabilityComponent(Component):
         return JSONResponse(
             {"window_seconds": self.dataflow.window, "edges": self.dataflow.snapshot()}
         )
+
+
+class GatewayGauges(Component):
+    """Values read off the running gateway at each scrape of /metrics: requests in flight,
+    open circuits, rate-limit and response-cache storage errors."""
+
+    name = "gauges"
+
+    def __init__(self, gateway: Gateway, metrics: GatewayMetrics, services: Services) -> None:
+        self.gateway = gateway
+        self.metrics = metrics
+        self.services = services
+
+    async def start(self) -> None:
+        self.metrics.add_gauges(self._gauges)
+
+    def _gauges(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        gateway = self.gateway
+        yield GaugeMetricFamily(
+            "tiergate_in_flight_requests", "Requests being handled now.", value=gateway.in_flight
+        )
+        ejected = GaugeMetricFamily(
+            "tiergate_circuit_open",
+            "1 while a target is ejected or unhealthy.",
+            labels=["api", "target"],
+        )
+        for api, targets in gateway.upstreams.state().items():
+            for target in targets:
+                is_open = bool(target["ejected_for"]) or not target["healthy"]
+                ejected.add_metric([api, str(target["target"])], 1.0 if is_open else 0.0)
+        yield ejected
+        limiter = self.services.limiter
+        if limiter is not None:
+            yield CounterMetricFamily(
+                "tiergate_ratelimit_storage_errors",
+                "Rate-limit storage failures (fail-open or fail-closed).",
+                value=float(limiter.storage_errors),
+            )
+        caches = self.services.response_cache
+        if caches is not None:
+            yield CounterMetricFamily(
+                "tiergate_response_cache_storage_errors",
+                "Response-cache Redis failures (each served from upstream).",
+                value=float(caches.errors),
+            )

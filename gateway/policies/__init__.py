@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from gateway.pipeline import PolicySpec
+from gateway.services import NAMES
 
 GROUP = "tiergate.policies"
 NOT_LOADABLE = "cannot be loaded: {error}"
@@ -25,6 +26,7 @@ WRONG_NAME = "publishes a PolicySpec named {actual!r}; the entry point and the s
 BAD_MODEL = "config_model must be a pydantic BaseModel subclass, not {kind}"
 BAD_PRIORITY = "priority must be an integer, not {kind}"
 NOT_CALLABLE = "build must be callable: build(config, BuildContext) -> policy"
+BAD_NEEDS = "needs must be a tuple of Services field names ({known}), not {needs!r}"
 TWICE = "is published twice: by {first} and by {second}; uninstall one"
 NO_BUILTINS = (
     "no policies are registered under the entry-point group {group!r}; "
@@ -69,6 +71,10 @@ def load_spec(entry: EntryPoint) -> PolicySpec:
         raise PluginError(entry.name, source, BAD_PRIORITY.format(kind=_kind(spec.priority)))
     if not callable(spec.build):
         raise PluginError(entry.name, source, NOT_CALLABLE)
+    needs = spec.needs
+    if not isinstance(needs, tuple) or not all(isinstance(n, str) and n in NAMES for n in needs):
+        problem = BAD_NEEDS.format(known=", ".join(NAMES), needs=needs)
+        raise PluginError(entry.name, source, problem)
     return spec
 
 

@@ -22,6 +22,8 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
+from gateway.services import JwksTable
+
 logger = logging.getLogger("tiergate.jwks")
 
 MAX_DOCUMENT_BYTES = 512 * 1024
@@ -191,11 +193,6 @@ async def _get_json(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
     return document
 
 
-def shared_keys(services: Mapping[str, Any], make: JwksKeys) -> JwksKeys:
-    """One JwksKeys per (issuer, URL) for the whole gateway, kept in services["jwks"]."""
-    registry = services.get("jwks")
-    if registry is None and isinstance(services, dict):
-        registry = services.setdefault("jwks", {})
-    if registry is None:
-        return make
-    return registry.setdefault((make.issuer, make.jwks_uri, make.discovery_url), make)
+def shared_keys(table: JwksTable, make: JwksKeys) -> JwksKeys:
+    """One JwksKeys per (issuer, URL) for the whole gateway, kept in Services.jwks."""
+    return table.setdefault((make.issuer, make.jwks_uri, make.discovery_url), make)

@@ -6,7 +6,7 @@ Config:
       api-key: {}            # or {allow_query: false, cache_ttl: 5}
 
 Keys look like `tg_<8-char prefix>_<43-char secret>`; the registry stores only the
-SHA-256 hex of the whole key (`services["registry"].api_key_by_hash`).
+SHA-256 hex of the whole key (`Services.registry.api_key_by_hash`).
 
 This policy verifies a key when one is sent and records it in `ctx.credentials["apiKey"]`
 with its grants (scopes, operations); a key that is not valid for this API is refused
@@ -99,11 +99,9 @@ class _Key:
 
 class ApiKeyPolicy:
     def __init__(self, config: ApiKeyConfig, build: BuildContext) -> None:
-        registry = build.services.get("registry")
+        registry = build.services.registry
         if registry is None:
-            raise RuntimeError(
-                "the api-key policy needs the registry (services['registry'] is missing)"
-            )
+            raise RuntimeError("the api-key policy needs the registry (Services.registry is None)")
         self.registry = registry
         self.api = build.api.name
         self.allow_query = config.allow_query
@@ -275,4 +273,5 @@ SPEC = PolicySpec(
     config_model=ApiKeyConfig,
     build=build,
     description="Partner API keys in X-API-Key, hashed lookup, scoped to APIs, bound to a plan.",
+    needs=("registry",),
 )

@@ -20,7 +20,7 @@ A token that is sent and fails is recorded in `ctx.auth_error`, and authorize an
 401 with the challenges of every scheme the operation accepts.
 
 A verified token is cached until its `exp` (bounded LRU keyed by the token string);
-revocation (`services["revocations"].is_revoked(jti)`) is checked on every request.
+revocation (`Services.revocations.is_revoked(jti)`) is checked on every request.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ import math
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt as pyjwt
 from pydantic import Field, field_validator, model_validator
@@ -52,7 +52,11 @@ from gateway.policies._jwks import (
     shared_keys,
 )
 from gateway.problem import ProblemResponse
+from gateway.services import Services
 from gateway.types import ASGIApp
+
+if TYPE_CHECKING:
+    from gateway.oauth.keys import KeyRing
 
 OIDC_SUFFIX = "/.well-known/openid-configuration"
 RFC8414_SUFFIX = "/.well-known/oauth-authorization-server"
@@ -269,17 +273,25 @@ class _Issuer:
     algorithms: tuple[str, ...]
     token_type: str | None
     leeway: float
-    builtin: Any  # services["issuer"] for the built-in server, else None
+    builtin: KeyRing | None  # the built-in server's key ring (Services.issuer), else None
     jwks: JwksKeys | None
 
     def publishes(self, kid: str | None) -> bool:
         """Is the key still published (cheap: checked on every verified-token cache hit)?"""
-        keys = self.jwks.keys if self.jwks is not None else self.builtin.public_keys()
+        keys: Collection[str | None]
+        if self.jwks is not None:
+            keys = self.jwks.keys
+        elif self.builtin is not None:
+            keys = self.builtin.public_keys()
+        else:
+            return False
         return kid in keys or (kid is None and len(keys) == 1)
 
     async def key_for(self, kid: str | None) -> VerificationKey | None:
         if self.jwks is not None:
             return await self.jwks.key_for(kid)
+        if self.builtin is None:
+            return None
         keys = self.builtin.public_keys()
         if kid is None and len(keys) == 1:
             kid = next(iter(keys))
@@ -311,7 +323,7 @@ class JwtPolicy:
                 )
             self.issuers[issuer.name] = issuer
         self.single = next(iter(self.issuers.values())) if len(self.issuers) == 1 else None
-        self.revocations = build.services.get("revocations")
+        self.revocations = build.services.revocations
         self.hide = config.hide_credentials
         self.cache_size = config.cache_size
         self.cache: OrderedDict[str, _Verified] = OrderedDict()
@@ -400,13 +412,13 @@ class JwtPolicy:
         return _Verified(identity, float(claims["exp"]), _jti(claims), issuer, kid)
 
 
-def _make_issuer(config: IssuerConfig, services: Mapping[str, Any]) -> _Issuer:
+def _make_issuer(config: IssuerConfig, services: Services) -> _Issuer:
     if config.builtin:
-        server = services.get("issuer")
+        server = services.issuer
         if server is None:
             raise RuntimeError(
                 "the jwt policy trusts the built-in issuer, but no authorization server is "
-                "running (services['issuer'] is missing)"
+                "running (Services.issuer is None)"
             )
         return _Issuer(
             name=server.issuer,
@@ -433,7 +445,7 @@ def _make_issuer(config: IssuerConfig, services: Mapping[str, Any]) -> _Issuer:
         token_type=config.token_type,
         leeway=config.leeway,
         builtin=None,
-        jwks=shared_keys(services, keys),
+        jwks=shared_keys(services.jwks, keys),
     )
 
 
@@ -613,4 +625,5 @@ SPEC = PolicySpec(
     config_model=JwtConfig,
     build=build,
     description="OAuth2 bearer JWTs from the built-in server or external OIDC issuers.",
+    needs=("issuer", "revocations", "jwks"),
 )

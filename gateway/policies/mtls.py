@@ -238,4 +238,5 @@ SPEC = PolicySpec(
     config_model=MtlsConfig,
     build=build,
     description="Client certificates verified by the listener, mapped to consumers.",
+    needs=("registry",),  # registered certificates are looked up as API-key records
 )

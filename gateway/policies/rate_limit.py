@@ -36,7 +36,7 @@ from gateway.config.limits import (
     undefined_plans,
 )
 from gateway.context import RequestContext
-from gateway.limits.engine import Limiter, Rule, StorageUnavailable, Verdict
+from gateway.limits.engine import Rule, StorageUnavailable, Verdict
 from gateway.limits.headers import policy_name, rate_limit_headers
 from gateway.pipeline import PRIORITY, BuildContext, PolicySpec
 from gateway.problem import ProblemResponse
@@ -46,7 +46,7 @@ RATE_LIMITED = (
 )
 QUOTA_EXCEEDED = "The {period} quota of {quota} requests is used up; it renews in {retry} s."
 STORAGE_DOWN = "Rate limits cannot be checked right now; retry in {retry} s."
-NO_LIMITER = "policy rate-limit needs the limits component (services['limiter'])"
+NO_LIMITER = "policy rate-limit needs the limits component (Services.limiter is None)"
 
 
 class RateLimitConfig(StrictModel):
@@ -99,8 +99,8 @@ def _sorted(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
 
 class RateLimitPolicy:
     def __init__(self, config: RateLimitConfig, ctx: BuildContext) -> None:
-        limiter = ctx.services.get("limiter")
-        if not isinstance(limiter, Limiter):
+        limiter = ctx.services.limiter
+        if limiter is None:
             raise RuntimeError(NO_LIMITER)
         problems = undefined_plans(
             ctx.config.plans,
@@ -209,4 +209,5 @@ SPEC = PolicySpec(
     config_model=RateLimitConfig,
     build=build,
     description="Plans, per-API/per-operation limits, anonymous per-IP limits and quotas.",
+    needs=("limiter",),
 )

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, model_validator
 
 from gateway.cache.redis_store import RedisResponseStore
-from gateway.cache.registry import SERVICE, CacheRegistry
+from gateway.cache.registry import CacheRegistry
 from gateway.cache.store import Entry, ResponseStore
 from gateway.config.base import StrictModel
 from gateway.context import RequestContext
@@ -330,8 +330,8 @@ def _rules(config: ResponseCacheConfig, ctx: BuildContext) -> dict[int, Operatio
 
 
 def build(config: ResponseCacheConfig, ctx: BuildContext) -> ResponseCachePolicy:
-    registry = ctx.services.get(SERVICE)
-    if not isinstance(registry, CacheRegistry):
+    registry = ctx.services.response_cache
+    if registry is None:
         registry = CacheRegistry()  # no cache component: works, but cannot be purged
     if config.storage == "redis":
         url = config.redis_url or _limits_redis_url(ctx.config.limits_storage)
@@ -350,4 +350,5 @@ SPEC = PolicySpec(
     config_model=ResponseCacheConfig,
     build=build,
     description="Caches safe responses honouring Cache-Control, Vary and ETag.",
+    needs=("response_cache",),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +25,22 @@ from gateway.proxy.transport import Transport
 # API can call the tier below through the gateway without a socket.
 GATEWAY_STATE_KEY = "tiergate.gateway"
 # Key in an in-process app's lifespan state: its service credentials
-# ({"client_id", "client_secret", "token_endpoint"}), provisioned by the identity
-# component into gateway.services["service_credentials"][api_name].
+# ({"client_id", "client_secret", "token_endpoint"}), provisioned by the OAuth
+# component into Services.service_credentials[api_name] before the upstreams start.
 CREDENTIALS_STATE_KEY = "tiergate.service_credentials"
 
 
 class Upstreams:
     def __init__(
-        self, config: GatewayConfig, gateway_app: Any = None, http: Transport | None = None
+        self,
+        config: GatewayConfig,
+        gateway_app: Any = None,
+        http: Transport | None = None,
+        credentials: Mapping[str, dict[str, str]] | None = None,
     ) -> None:
         self.config = config
         self.gateway_app = gateway_app
+        self.credentials = credentials if credentials is not None else {}
         self.http: Transport = http or H1Transport()
         # TLS upstreams: the lean client speaks plain HTTP only; aiohttp verifies
         # certificates against the system's CAs (SSL_CERT_FILE/SSL_CERT_DIR honoured).
@@ -84,7 +89,7 @@ class Upstreams:
         `keep` carry over; the others are built afresh. Returns the new upstreams, the
         pools no longer used and their health-check tasks, for the caller to drain and stop.
         """
-        new = Upstreams(config, self.gateway_app, self.http)
+        new = Upstreams(config, self.gateway_app, self.http, self.credentials)
         new.tls, new._asgi = self.tls, self._asgi
         try:
             for api in config.apis:
@@ -125,10 +130,9 @@ class Upstreams:
         if not url.startswith("asgi:"):
             return self.http
         if url not in self._asgi:
-            services = getattr(self.gateway_app, "services", {})
             state = {
                 GATEWAY_STATE_KEY: self.gateway_app,
-                CREDENTIALS_STATE_KEY: services.get("service_credentials", {}).get(api),
+                CREDENTIALS_STATE_KEY: self.credentials.get(api),
             }
             transport = AsgiTransport(load_asgi(url), state)
             await transport.startup()

@@ -9,7 +9,7 @@ request already routed finishes on the route, chain and pool it started with.
 
 What did not change is kept: an API whose config, contract file and the global
 settings are unchanged keeps its route, chain (and the caches policies hold) and pool
-(breakers, health). Stores shared through `gateway.services` (rate-limit counters,
+(breakers, health). Stores shared through `Services` (rate-limit counters,
 registry, key ring, JWKS) are never rebuilt. Pools no longer used are drained: their
 health checks stop and their idle connections close once their requests are done.
 """
@@ -251,7 +251,7 @@ async def _drain(
 
 
 async def _sync_plans(gateway: Gateway) -> None:
-    registry = gateway.services.get("registry")
+    registry = gateway.services.registry
     plans = configured_plans(gateway.config)
     if registry is not None and plans:
         try:

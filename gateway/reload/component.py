@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.admin.auth import require_admin
 from gateway.components import Component
+from gateway.observability.metrics import GatewayMetrics
 from gateway.problem import ProblemResponse
 from gateway.reload import Reloader, watch
 
@@ -28,25 +29,23 @@ WORKER_ENV = "TIERGATE_WORKER_INDEX"
 class ReloadComponent(Component):
     name = "reload"
 
-    def __init__(self, gateway: Gateway) -> None:
-        super().__init__(gateway)
+    def __init__(self, gateway: Gateway, metrics: GatewayMetrics | None) -> None:
+        self.admin_token = gateway.config.admin_token  # a restart-only setting
+        self.metrics = metrics
         self.reloader = Reloader(gateway)
-        gateway.services["reloader"] = self.reloader
 
     async def start(self) -> None:
         self.reloader.started()
         if os.environ.get(watch.ENV) == "1":
             self.reloader.in_background(watch.watch(self.reloader))
-        for component in self.gateway.components:
-            metrics = getattr(component, "metrics", None)
-            if component.name == "observability" and metrics is not None:
-                metrics.add_gauges(self._collect)
+        if self.metrics is not None:
+            self.metrics.add_gauges(self._collect)
 
     async def stop(self) -> None:
         await self.reloader.aclose()
 
     def admin_routes(self) -> list[BaseRoute]:
-        endpoint = require_admin(self.gateway.config.admin_token, self.reload)
+        endpoint = require_admin(self.admin_token, self.reload)
         return [Route("/admin/config/reload", endpoint, methods=["POST"])]
 
     async def reload(self, request: Request) -> Response:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.app import Gateway
 from gateway.loading import load_config
+from gateway.stack import build_gateway
 from tests.support.browser import chromium
 from tests.support.servers import UvicornThread, serve_asgi
 
@@ -121,7 +121,7 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def gateway_server(estate: Path) -> Iterator[UvicornThread]:
-    with serve_asgi(Gateway(load_config(estate, env={}))) as server:
+    with serve_asgi(build_gateway(load_config(estate, env={}))) as server:
         yield server
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import yaml
 
-from gateway.app import Gateway
 from gateway.loading import load_config
+from gateway.stack import build_gateway
 from tests.catalogue.conftest import write_estate
 from tests.support.registry import registry_call
 from tests.support.servers import UvicornThread
@@ -79,7 +79,7 @@ def signed_in_estate(root: Path, **settings: Any) -> Iterator[SignedInEstate]:
     registry_url = f"sqlite:///{root}/registry.db"
     server = UvicornThread(None)
     path = _configure(root, server.url, registry_url, settings)
-    server.config.app = Gateway(load_config(path, env={}))
+    server.config.app = build_gateway(load_config(path, env={}))
     estate = SignedInEstate(server.url, registry_url, server)
     for username, customer in (
         (STAFF, "cus_0001"),

@@ -266,7 +266,8 @@ def _on_registry(estate, action):
 
 
 def test_demo_start_up_says_who_signs_in_to_the_catalogue(tmp_path):
-    from gateway.app import Gateway
+    from gateway.catalogue.component import CatalogueComponent
+    from gateway.stack import build_gateway
     from tests.support.configs import make_config
 
     config = make_config(
@@ -277,7 +278,7 @@ def test_demo_start_up_says_who_signs_in_to_the_catalogue(tmp_path):
             "sign_in": {"staff": ["ana"], "partners": {"ben": "acme"}, "key_apis": ["partner"]}
         },
     )
-    sign_in = next(c for c in Gateway(config).components if c.name == "catalogue").sign_in
+    sign_in = build_gateway(config).component(CatalogueComponent).sign_in
     assert sign_in.demo_line(config.oauth.demo_users) == (
         "  catalogue: open http://127.0.0.1:8080/catalogue, Sign in as ana (staff: internal "
         "APIs) or ben (acme's API keys)"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.app import Gateway
+from gateway.stack import build_gateway
 from tests.limits.redis_server import RedisServer
 from tests.limits.support import UPSTREAM, burst, timed_get
 from tests.support.configs import make_config
@@ -48,7 +48,7 @@ def _config(tmp_path, storage: str, **settings):
 
 def test_two_gateways_sharing_redis_admit_exactly_100_in_total(http, tmp_path, redis_server):
     config = _config(tmp_path, redis_server.url, storage_timeout=10)  # exactness, not timeouts
-    with serve_asgi(Gateway(config)) as one, serve_asgi(Gateway(config)) as two:
+    with serve_asgi(build_gateway(config)) as one, serve_asgi(build_gateway(config)) as two:
         urls = [f"{one.url}/experience/open/v1/x", f"{two.url}/experience/open/v1/x"]
         responses = burst(urls, 500)
     ok = [r for r in responses if r.status_code == 200]
@@ -69,7 +69,7 @@ def test_redis_outage_keeps_the_fail_mode_and_recovers(http, tmp_path, redis_ser
     caplog.set_level("WARNING", logger="tiergate.limits")
     timeout = 0.25
     config = _config(tmp_path, redis_server.url, storage_timeout=timeout, retry_after_error=0.2)
-    gateway = Gateway(config)
+    gateway = build_gateway(config)
     with serve_asgi(gateway) as gw:
         open_url = f"{gw.url}/experience/open/v1/x"
         closed_url = f"{gw.url}/experience/closed/v1/x"
@@ -78,7 +78,7 @@ def test_redis_outage_keeps_the_fail_mode_and_recovers(http, tmp_path, redis_ser
             assert r.status_code == 200 and r.headers["x-ratelimit-remaining"] == left
 
         redis_server.stop()
-        limiter = gateway.services["limiter"]
+        limiter = gateway.services.limiter
         for _ in range(5):
             r, took = timed_get(http, open_url)
             assert r.status_code == 200  # fail-open serves...

@@ -14,9 +14,9 @@ import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import OAuth2Client
 
-from gateway.app import Gateway
 from gateway.observability import access_log
 from gateway.registry import Registry
+from gateway.stack import build_gateway
 from tests.oauth.sign_in import PASSWORD, REDIRECT, sign_in
 from tests.support.estate import estate_config, run_async, var_dir
 from tests.support.servers import serve_asgi
@@ -30,7 +30,7 @@ def served(tmp_path_factory):
     previous = access_log._sink
     access_log.configure_access_log(stream)
     try:
-        with var_dir(tmp_path / "var"), serve_asgi(Gateway(config)) as server:
+        with var_dir(tmp_path / "var"), serve_asgi(build_gateway(config)) as server:
 
             async def setup() -> str:
                 registry = Registry.from_url(config.registry_url)

@@ -44,7 +44,7 @@ def test_introspection_active_then_inactive_after_revocation(gw, registry_url):
     )
     assert r.status_code == 200
     assert _introspect(gw, client, token).json() == {"active": False}
-    assert gw.gateway.services["revocations"].is_revoked(body["jti"])
+    assert gw.gateway.services.revocations.is_revoked(body["jti"])
 
 
 def test_introspection_of_garbage_and_foreign_tokens_is_inactive(gw, registry_url):
@@ -95,7 +95,7 @@ def test_revocation_reaches_another_node_within_5_seconds(tmp_path, registry_url
         jti = _introspect(b, client, token).json()["jti"]
         revoked_at = time.monotonic()
         assert httpx.post(f"{a.url}/oauth/revoke", data={"token": token}, auth=client).is_success
-        while not b.gateway.services["revocations"].is_revoked(jti):
+        while not b.gateway.services.revocations.is_revoked(jti):
             assert time.monotonic() - revoked_at < 5, "revocation did not reach node B in 5 s"
             time.sleep(0.1)
         assert _introspect(b, client, token).json() == {"active": False}

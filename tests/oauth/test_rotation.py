@@ -56,4 +56,4 @@ def test_rotation_keeps_the_old_key_published_until_its_tokens_expire(tmp_path, 
             f"{gw.url}/oauth/introspect", data={"token": old_token}, auth=client
         ).json()
         assert introspected["active"] is True
-        assert old_kid in gw.gateway.services["issuer"].public_keys()
+        assert old_kid in gw.gateway.services.issuer.public_keys()

@@ -24,7 +24,7 @@ def test_in_process_api_gets_a_service_identity_and_obtains_a_token(tmp_path, ht
         {"name": "bin", "tier": "experience", "upstream": {"targets": [httpbin_url]}},
     ]
     with running_gateway(tmp_path, f"sqlite:///{tmp_path}/r.db", apis) as gw:
-        credentials = gw.gateway.services["service_credentials"]
+        credentials = gw.gateway.services.service_credentials
         assert set(credentials) == {"order-fulfilment"}  # in-process and depends on a tier
         assert credentials["order-fulfilment"]["client_id"] == "svc-order-fulfilment"
         assert credentials["order-fulfilment"]["token_endpoint"] == (
@@ -69,7 +69,7 @@ def test_an_embedded_service_keeps_its_credentials_across_a_restart(tmp_path, ht
     runs = []
     for _ in range(2):  # the same gateway started twice: a restart
         with running_gateway(tmp_path, registry, _service_apis(httpbin_url)) as gw:
-            runs.append(dict(gw.gateway.services["service_credentials"]["order-fulfilment"]))
+            runs.append(dict(gw.gateway.services.service_credentials["order-fulfilment"]))
             r = httpx.get(f"{gw.url}/process/order-fulfilment/v1/whoami")
             assert r.status_code == 200, r.text
     assert runs[0] == runs[1]
@@ -82,7 +82,7 @@ def test_a_rotated_service_secret_overlaps_and_is_used_after_a_restart(tmp_path,
     registry = f"sqlite:///{tmp_path}/r.db"
     auth = {"authorization": f"Bearer {ADMIN_TOKEN}"}
     with running_gateway(tmp_path, registry, _service_apis(httpbin_url)) as gw:
-        held = gw.gateway.services["service_credentials"]["order-fulfilment"]
+        held = gw.gateway.services.service_credentials["order-fulfilment"]
         old = held["client_secret"]
         rotated = httpx.post(
             f"{gw.admin_url}/admin/clients/svc-order-fulfilment/rotate",
@@ -100,7 +100,7 @@ def test_a_rotated_service_secret_overlaps_and_is_used_after_a_restart(tmp_path,
     assert _accepted(registry, "svc-order-fulfilment", old)  # within the overlap
     assert _accepted(registry, "svc-order-fulfilment", new)
     with running_gateway(tmp_path, registry, _service_apis(httpbin_url)) as gw:
-        after = gw.gateway.services["service_credentials"]["order-fulfilment"]["client_secret"]
+        after = gw.gateway.services.service_credentials["order-fulfilment"]["client_secret"]
         immediate = httpx.post(
             f"{gw.admin_url}/admin/clients/svc-order-fulfilment/rotate",
             headers=auth,
@@ -120,7 +120,7 @@ def test_tiergate_clients_rotate_updates_the_embedded_service_file(
 
     registry = f"sqlite:///{tmp_path}/r.db"
     with running_gateway(tmp_path, registry, _service_apis(httpbin_url)) as gw:
-        old = gw.gateway.services["service_credentials"]["order-fulfilment"]["client_secret"]
+        old = gw.gateway.services.service_credentials["order-fulfilment"]["client_secret"]
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TIERGATE_REGISTRY_URL", registry)
     code = main(["clients", "rotate", "svc-order-fulfilment", "--overlap", "0", "--json"])
@@ -131,6 +131,6 @@ def test_tiergate_clients_rotate_updates_the_embedded_service_file(
         "svc-order-fulfilment": new
     }
     with running_gateway(tmp_path, registry, _service_apis(httpbin_url)) as gw:
-        held = gw.gateway.services["service_credentials"]["order-fulfilment"]["client_secret"]
+        held = gw.gateway.services.service_credentials["order-fulfilment"]["client_secret"]
     assert held == new
     assert main(["clients", "rotate", "nobody"]) == 1

@@ -4,8 +4,8 @@ import time
 
 import httpx
 
-from gateway.app import Gateway
 from gateway.observability import access_log
+from gateway.stack import build_gateway
 from tests.support.configs import make_config
 from tests.support.servers import serve_asgi
 
@@ -27,7 +27,7 @@ def test_one_json_line_per_request_without_credentials(tmp_path, httpbin_url, mo
     config = make_config(
         tmp_path, [{"name": "bin", "upstream": {"targets": [httpbin_url]}}], access_log=True
     )
-    with serve_asgi(Gateway(config)) as gw, httpx.Client(base_url=gw.url) as client:
+    with serve_asgi(build_gateway(config)) as gw, httpx.Client(base_url=gw.url) as client:
         ids = []
         for status in (200, 418, 200):
             r = client.get(
@@ -51,7 +51,10 @@ def test_without_the_sink_lines_go_to_the_logger(tmp_path, httpbin_url, monkeypa
     config = make_config(
         tmp_path, [{"name": "bin", "upstream": {"targets": [httpbin_url]}}], access_log=True
     )
-    with caplog.at_level("INFO", logger=access_log.LOGGER_NAME), serve_asgi(Gateway(config)) as gw:
+    with (
+        caplog.at_level("INFO", logger=access_log.LOGGER_NAME),
+        serve_asgi(build_gateway(config)) as gw,
+    ):
         r = httpx.get(f"{gw.url}/experience/bin/v1/get")
     mine = [rec for rec in caplog.records if rec.name == access_log.LOGGER_NAME]
     lines = [json.loads(rec.getMessage()) for rec in mine]

@@ -12,9 +12,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.admin import create_admin_app
-from gateway.app import Gateway
 from gateway.listener import listener_options
 from gateway.observability.access_log import LOGGER_NAME
+from gateway.stack import build_gateway
 from tests.support.configs import make_config, write_contract
 from tests.support.servers import serve_asgi
 
@@ -43,7 +43,7 @@ def stack(tmp_path, httpbin_url):
         admin_token=ADMIN_TOKEN,
         observability={"tracing": {"exporter": "memory"}},
     )
-    gateway = Gateway(config)
+    gateway = build_gateway(config)
     with (
         # the public listener as `tiergate up` runs it: its refusals reach the metrics
         serve_asgi(gateway, **listener_options(config.listeners.public, gateway.refused)) as public,
@@ -137,7 +137,7 @@ def test_trace_context_is_continued_and_exported(stack, caplog):
     gateway, public, _ = stack
     caplog.set_level(logging.INFO, logger=LOGGER_NAME)
     logging.getLogger(LOGGER_NAME).addHandler(caplog.handler)
-    exporter = gateway.services["span_exporter"]
+    exporter = gateway.services.span_exporter
     try:
         r = httpx.get(
             public + "/experience/bin/v1/get",

@@ -111,7 +111,7 @@ def place_order(estate: SimpleNamespace, **headers: str) -> httpx.Response:
 
 
 def test_one_trace_id_across_every_hop_and_the_span_tree(estate) -> None:
-    exporter = estate.gateway.services["span_exporter"]
+    exporter = estate.gateway.services.span_exporter
     exporter.clear()
     placed = place_order(estate)
     assert placed.status_code == 201, placed.text
@@ -151,7 +151,7 @@ def test_a_callers_trace_is_continued_through_the_tiers(estate) -> None:
     assert placed.status_code == 201, placed.text
     lines = log_lines(estate.log, trace_id, HOPS)
     assert {line["api"] for line in lines} == HOPS
-    spans = estate.gateway.services["span_exporter"].get_finished_spans()
+    spans = estate.gateway.services.span_exporter.get_finished_spans()
     root = next(
         s
         for s in spans

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = r"""
 import asyncio, json, sys, tempfile
 from pathlib import Path
-from gateway.app import Gateway
+from gateway.stack import build_gateway
 from gateway.loading import validate_config
 
 async def main(upstream):
@@ -26,7 +26,7 @@ async def main(upstream):
                "upstream": {"targets": [upstream]},
                "policies": {"request-validation": False}}
         raw = {"access_log": False, "registry_url": f"sqlite:///{tmp}/r.db", "apis": [api]}
-        gateway = Gateway(validate_config(raw, Path(tmp) / "tiergate.yaml", env={}))
+        gateway = build_gateway(validate_config(raw, Path(tmp) / "tiergate.yaml", env={}))
         await gateway.startup()
         sent, seen = [], []
         scope = {"type": "http", "http_version": "1.1", "method": "GET", "scheme": "http",
@@ -40,9 +40,8 @@ async def main(upstream):
         async def send(message):
             sent.append(message)
 
-        observe = gateway.observers[0]
-        gateway.observers[0] = lambda ctx, status: (
-            seen.append(dict(ctx.log)), observe(ctx, status))
+        # Sees each request's log before the observability component ends its span.
+        gateway.observers = (lambda ctx, status: seen.append(dict(ctx.log)), *gateway.observers)
         try:
             await gateway(scope, receive, send)
         finally:

@@ -85,7 +85,7 @@ def count_key_lookups(gateway) -> list[str]:
         if "api_keys" in statement:
             statements.append(statement)
 
-    event.listen(gateway.services["registry"].engine.sync_engine, "before_cursor_execute", seen)
+    event.listen(gateway.services.registry.engine.sync_engine, "before_cursor_execute", seen)
     return statements
 
 

@@ -60,6 +60,21 @@ def test_a_plugin_that_publishes_no_valid_spec_is_named(value, problem):
     assert problem in str(error.value)
 
 
+def test_a_plugin_needing_what_is_no_service_is_named(tmp_path, monkeypatch):
+    (tmp_path / "needy_policy_mod.py").write_text(
+        "from pydantic import BaseModel\n"
+        "from gateway.pipeline import PolicySpec\n"
+        "class Config(BaseModel): pass\n"
+        "SPEC = PolicySpec('needy', 100, Config, lambda c, ctx: None, needs=('database',))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError) as error:
+        discover([_entry("needy", "needy_policy_mod:SPEC")])
+    assert str(error.value).startswith("policy plugin 'needy'")
+    assert "needs must be a tuple of Services field names" in str(error.value)
+    assert "'database'" in str(error.value)
+
+
 def test_a_name_published_twice_is_refused():
     entry = _entry("jwt", "gateway.policies.jwt:SPEC")
     with pytest.raises(PluginError, match="published twice"):

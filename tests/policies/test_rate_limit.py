@@ -8,8 +8,8 @@ import re
 import time
 
 from gateway.admin import create_admin_app
-from gateway.app import Gateway
 from gateway.cli import main
+from gateway.stack import build_gateway
 from tests.limits import conftest as limits_fixtures
 from tests.limits.support import UPSTREAM, burst, with_test_identity
 from tests.support.configs import make_config, write_contract
@@ -36,7 +36,7 @@ def _items(value: str, pattern: re.Pattern) -> list[tuple]:
 
 def test_500_concurrent_requests_admit_exactly_100(http, tmp_path):
     config = make_config(tmp_path, [_api(anonymous=["100/minute"])])
-    with serve_asgi(Gateway(config)) as gw:
+    with serve_asgi(build_gateway(config)) as gw:
         responses = burst([f"{gw.url}/experience/shop/v1/items"], 500)
         body = http.get(f"{gw.url}/experience/shop/v1/items").json()
         assert body["status"] == 429 and "anonymous/minute" in body["detail"]
@@ -69,7 +69,7 @@ def test_500_concurrent_requests_admit_exactly_100(http, tmp_path):
 def test_sliding_window_counter_is_exact_within_a_window(http, tmp_path):
     api = _api(anonymous=["50/hour"], strategy="sliding-window-counter")
     config = make_config(tmp_path, [api])
-    with serve_asgi(Gateway(config)) as gw:
+    with serve_asgi(build_gateway(config)) as gw:
         responses = burst([f"{gw.url}/experience/shop/v1/items"], 200)
     assert sum(r.status_code == 200 for r in responses) == 50
     refused = [r for r in responses if r.status_code == 429]
@@ -92,7 +92,7 @@ def test_plans_count_the_verified_consumer_and_operations_override(http, tmp_pat
         api["contract"] = write_contract(tmp_path, "shop", ["GET /items", "POST /orders"])
         api["policies"]["test-identity"] = {}
         config = make_config(tmp_path, [api], plans=plans)
-        with serve_asgi(Gateway(config)) as gw:
+        with serve_asgi(build_gateway(config)) as gw:
             url = f"{gw.url}/experience/shop/v1/items"
             alice = {"x-test-consumer": "alice;free"}
 
@@ -131,7 +131,7 @@ def test_quotas_usage_admin_route_and_cli(http, tmp_path, capsys):
         api = _api()
         api["policies"]["test-identity"] = {}
         config = make_config(tmp_path, [api], plans=plans, admin_token="s3cret")
-        gateway = Gateway(config)
+        gateway = build_gateway(config)
         with (
             serve_asgi(gateway) as gw,
             serve_asgi(create_admin_app(gateway), lifespan="off") as adm,
@@ -178,7 +178,7 @@ def test_quotas_usage_admin_route_and_cli(http, tmp_path, capsys):
 
 def test_token_endpoint_is_limited_per_client_ip(http, tmp_path):
     config = make_config(tmp_path, [], rate_limiting={"token_endpoint_limit": "3/minute"})
-    with serve_asgi(Gateway(config)) as gw:
+    with serve_asgi(build_gateway(config)) as gw:
         token = f"{gw.url}/oauth/token"
         codes = [
             http.post(token, data={"grant_type": "client_credentials"}).status_code
@@ -195,6 +195,6 @@ def test_token_endpoint_is_limited_per_client_ip(http, tmp_path):
 
 def test_token_endpoint_limit_can_be_turned_off(http, tmp_path):
     config = make_config(tmp_path, [], rate_limiting={"token_endpoint_limit": None})
-    with serve_asgi(Gateway(config)) as gw:
+    with serve_asgi(build_gateway(config)) as gw:
         codes = {http.post(f"{gw.url}/oauth/token").status_code for _ in range(40)}
         assert 429 not in codes

@@ -7,13 +7,13 @@ import httpx
 import pytest
 
 from gateway.admin import create_admin_app
-from gateway.app import Gateway
 from gateway.config.errors import ConfigError
 from gateway.context import Identity
 from gateway.listener import listener_options
 from gateway.pipeline import PRIORITY, PolicySpec
 from gateway.policies import POLICIES
 from gateway.policies.response_cache import ENTRY_TOO_BIG
+from gateway.stack import build_gateway
 from tests.support.configs import make_config
 from tests.support.servers import serve_asgi
 
@@ -95,7 +95,7 @@ def served(tmp_path, request):
     origin = Origin()
     with serve_asgi(origin, lifespan="off") as up:
         extra = {"test-identity": {}} if "test-identity" in POLICIES else None
-        gateway = Gateway(_config(tmp_path, up.url, policy, extra))
+        gateway = build_gateway(_config(tmp_path, up.url, policy, extra))
         options = listener_options(gateway.config.listeners.public)
         with (
             serve_asgi(gateway, **options) as gw,
@@ -182,7 +182,7 @@ def test_shareable_per_consumer_keys_by_verified_consumer(identity_policy, serve
 @pytest.mark.parametrize("served", [{"max_bytes": 4096, "max_entry_bytes": 2048}], indirect=True)
 def test_memory_is_bounded_least_recently_used_first(served):
     url, _origin, _, gateway = served
-    store = gateway.services["response-cache"].stores["shop"]
+    store = gateway.services.response_cache.stores["shop"]
     for i in range(6):
         httpx.get(url, params={"cc": "max-age=60", "pad": "1000", "n": str(i)})
     assert store.bytes <= 4096 and 0 < len(store) < 6

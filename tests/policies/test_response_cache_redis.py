@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from gateway.admin import create_admin_app
-from gateway.app import Gateway
 from gateway.config.errors import ConfigError
 from gateway.listener import listener_options
 from gateway.policies.response_cache import BAD_REDIS_URL, REDIS_URL_REQUIRED
+from gateway.stack import build_gateway
 from tests.limits.redis_server import RedisServer
 from tests.policies.test_response_cache import ADMIN, Origin
 from tests.support.configs import make_config
@@ -92,7 +92,7 @@ def _nodes(tmp_path, redis_server: RedisServer) -> Iterator[dict]:
     }
     with serve_asgi(origin, lifespan="off") as up:
         config = _config(tmp_path, up.url, policy)
-        a, b = Gateway(config), Gateway(config)
+        a, b = build_gateway(config), build_gateway(config)
         options = listener_options(config.listeners.public)
         with (
             serve_asgi(a, **options) as gw_a,
@@ -181,8 +181,8 @@ def test_requests_succeed_from_upstream_while_redis_is_down(two_nodes):
         assert r.status_code == 200 and r.headers["x-cache"] == "MISS"
     assert origin.calls == before + 3
     gateway_a, gateway_b = two_nodes["gateways"]
-    assert gateway_a.services["response-cache"].errors >= 2  # lookup and store, each request
-    assert gateway_b.services["response-cache"].errors >= 2
+    assert gateway_a.services.response_cache.errors >= 2  # lookup and store, each request
+    assert gateway_b.services.response_cache.errors >= 2
     purge = httpx.delete(f"{two_nodes['admin_a']}/admin/cache", headers=ADMIN, timeout=5)
     assert purge.status_code == 503
     assert purge.headers["content-type"] == "application/problem+json"

@@ -7,7 +7,7 @@ from itertools import count
 
 import httpx
 
-from gateway.app import Gateway
+from gateway.stack import build_gateway
 from tests.support.configs import make_config
 from tests.support.servers import free_port, serve_asgi
 from tests.support.upstreams import echo, raw_server, read_head
@@ -15,7 +15,7 @@ from tests.support.upstreams import echo, raw_server, read_head
 
 def gateway_for(tmp_path, targets, **upstream):
     api = {"name": "svc", "base_path": "/svc", "upstream": {"targets": targets, **upstream}}
-    return serve_asgi(Gateway(make_config(tmp_path, [api])))
+    return serve_asgi(build_gateway(make_config(tmp_path, [api])))
 
 
 def test_round_robin_over_targets(tmp_path):

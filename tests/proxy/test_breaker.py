@@ -13,11 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from gateway.app import Gateway
 from gateway.config.models import CircuitBreakerConfig, UpstreamConfig
 from gateway.proxy.balancer import Target, TargetPool
 from gateway.proxy.breaker import CLOSED, HALF_OPEN, OPEN
 from gateway.proxy.errors import UPSTREAM_INVALID
+from gateway.stack import build_gateway
 from tests.support.configs import make_config
 from tests.support.faults import FaultInjector
 from tests.support.servers import serve_asgi
@@ -28,7 +28,7 @@ OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
 
 def gateway_for(tmp_path, targets, **upstream):
     api = {"name": "svc", "base_path": "/svc", "upstream": {"targets": targets, **upstream}}
-    return serve_asgi(Gateway(make_config(tmp_path, [api])))
+    return serve_asgi(build_gateway(make_config(tmp_path, [api])))
 
 
 def breakers(gw) -> list[str]:

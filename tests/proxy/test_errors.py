@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from gateway.app import Gateway
+from gateway.stack import build_gateway
 from tests.support.configs import make_config
 from tests.support.servers import free_port, serve_asgi
 from tests.support.upstreams import raw_server, read_head
@@ -95,7 +95,7 @@ def gw(tmp_path_factory):
             api("early-answer", early_answer),
             api("deaf", deaf),
         ]
-        with serve_asgi(Gateway(make_config(tmp_path, apis))) as gateway:
+        with serve_asgi(build_gateway(make_config(tmp_path, apis))) as gateway:
             yield gateway.url
 
 

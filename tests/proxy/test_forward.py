@@ -7,7 +7,7 @@ import socket
 import httpx
 import pytest
 
-from gateway.app import Gateway
+from gateway.stack import build_gateway
 from tests.support.configs import make_config
 from tests.support.raw import raw_request
 from tests.support.servers import serve_asgi
@@ -55,7 +55,7 @@ def gw(tmp_path_factory, httpbin_url):
                 "upstream": {"targets": [upstream.url + "/base"]},
             },
         ]
-        with serve_asgi(Gateway(make_config(tmp_path, apis))) as gateway:
+        with serve_asgi(build_gateway(make_config(tmp_path, apis))) as gateway:
             yield gateway.url
 
 
@@ -135,7 +135,7 @@ def test_forwarded_headers_from_a_trusted_proxy_are_extended(tmp_path):
             [{"name": "echo", "base_path": "/echo", "upstream": {"targets": [upstream.url]}}],
             trusted_proxies=["127.0.0.0/8"],
         )
-        with serve_asgi(Gateway(config)) as gateway:
+        with serve_asgi(build_gateway(config)) as gateway:
             response = httpx.get(
                 f"{gateway.url}/echo/x",
                 headers={

@@ -14,8 +14,8 @@ import time
 import httpx
 import pytest
 
-from gateway.app import Gateway
 from gateway.proxy.errors import UPSTREAM_HEADERS_TOO_LARGE, UPSTREAM_INVALID
+from gateway.stack import build_gateway
 from tests.support.configs import make_config
 from tests.support.servers import serve_asgi
 from tests.support.upstreams import raw_server, read_head
@@ -113,7 +113,7 @@ def gw(tmp_path_factory):
             }
             for name, url in targets.items()
         ]
-        with serve_asgi(Gateway(make_config(tmp_path, apis))) as gateway:
+        with serve_asgi(build_gateway(make_config(tmp_path, apis))) as gateway:
             yield gateway.url
 
 

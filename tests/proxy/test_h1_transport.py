@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 
-from gateway.app import Gateway
 from gateway.proxy.errors import UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
 from gateway.proxy.h1_transport import H1Transport
 from gateway.proxy.transport import UpstreamRequest
+from gateway.stack import build_gateway
 from tests.support.configs import make_config
 from tests.support.servers import free_port, serve_asgi
 
@@ -188,7 +188,7 @@ async def test_failures_map_to_upstream_errors():
 
 def test_gateway_forwards_through_it(tmp_path, httpbin_url):
     config = make_config(tmp_path, [{"name": "bin", "upstream": {"targets": [httpbin_url]}}])
-    with serve_asgi(Gateway(config)) as gw, httpx.Client(base_url=gw.url) as client:
+    with serve_asgi(build_gateway(config)) as gw, httpx.Client(base_url=gw.url) as client:
         r = client.get("/experience/bin/v1/headers?show_env=1", headers={"Connection": "x-drop"})
         headers = r.json()["headers"]
         assert r.status_code == 200

@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from gateway.app import Gateway
+from gateway.stack import build_gateway
 from tests.support.configs import make_config
 from tests.support.servers import serve_asgi
 from tests.support.upstreams import echo
@@ -42,7 +42,7 @@ def test_health_check_takes_a_target_out_and_back(tmp_path):
     with serve_asgi(flaky) as sick, serve_asgi(echo) as good:
         upstream = {"targets": [sick.url, good.url], "health_check": check, "retries": 0}
         config = make_config(tmp_path, [{"name": "svc", "base_path": "/svc", "upstream": upstream}])
-        with serve_asgi(Gateway(config)) as gw:
+        with serve_asgi(build_gateway(config)) as gw:
 
             def healthy() -> list[bool]:
                 targets = httpx.get(f"{gw.url}/readyz").json()["apis"]["svc"]

@@ -5,7 +5,7 @@ import threading
 
 import httpx
 
-from gateway.app import Gateway
+from gateway.stack import build_gateway
 from tests.support.configs import make_config
 from tests.support.servers import serve_asgi
 
@@ -27,7 +27,7 @@ def test_an_https_target_gets_a_tls_handshake(tmp_path):
     target = f"https://127.0.0.1:{port}"
     config = make_config(tmp_path, [{"name": "tls", "upstream": {"targets": [target]}}])
     try:
-        with serve_asgi(Gateway(config)) as gw:
+        with serve_asgi(build_gateway(config)) as gw:
             r = httpx.get(f"{gw.url}/experience/tls/v1/x", timeout=30)
         thread.join(10)
     finally:

@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from gateway.app import Gateway
 from gateway.config.models import ConnectionLimitsConfig
 from gateway.proxy.errors import UPSTREAM_SATURATED, UpstreamSaturated
 from gateway.proxy.slots import ConnectionSlots
+from gateway.stack import build_gateway
 from tests.support.configs import make_config
 from tests.support.servers import serve_asgi
 
@@ -43,7 +43,7 @@ class Slow:
 def gateway_for(tmp_path, url, limits, connect=2.0):
     upstream = {"targets": [url], "connection_limits": limits, "timeouts": {"connect": connect}}
     api = {"name": "svc", "base_path": "/svc", "upstream": upstream}
-    return serve_asgi(Gateway(make_config(tmp_path, [api])))
+    return serve_asgi(build_gateway(make_config(tmp_path, [api])))
 
 
 def _burst(url: str, count: int) -> list[httpx.Response]:

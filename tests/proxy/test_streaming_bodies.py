@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from gateway.app import Gateway
+from gateway.stack import build_gateway
 from tests.support.configs import make_config
 from tests.support.servers import serve_asgi
 from tests.support.upstreams import handshake, raw_server, read_head
@@ -43,7 +43,7 @@ def gw(tmp_path_factory):
             {"name": "chunked", "base_path": "/chunked", "upstream": {"targets": [chunked]}},
             {"name": "long", "base_path": "/long", "upstream": {"targets": [long]}},
         ]
-        with serve_asgi(Gateway(make_config(tmp_path, apis))) as gateway:
+        with serve_asgi(build_gateway(make_config(tmp_path, apis))) as gateway:
             yield gateway.url
 
 
@@ -164,7 +164,7 @@ def test_client_aborting_an_upload_does_not_trip_the_breaker(tmp_path, in_proces
             "base_path": "/up",
             "upstream": {"targets": [target, other], "circuit_breaker": breaker},
         }
-        with serve_asgi(Gateway(make_config(tmp_path, [api]))) as gateway:
+        with serve_asgi(build_gateway(make_config(tmp_path, [api]))) as gateway:
             host, port = gateway.url.removeprefix("http://").split(":")
             with socket.create_connection((host, int(port)), timeout=5) as sock:
                 sock.sendall(

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from gateway.app import Gateway
+from gateway.stack import build_gateway
 from tests.support.configs import make_config
 from tests.support.processes import tiergate_up, write_config
 from tests.support.servers import serve_asgi
@@ -57,7 +57,7 @@ def test_https_target_is_verified_and_used(tmp_path):
         api = {"name": "secure", "base_path": "/secure", "upstream": {"targets": [target]}}
         # Not trusted: refused, as any unverifiable certificate must be.
         untrusted = make_config(tmp_path, [dict(api, upstream={**api["upstream"], "retries": 0})])
-        with serve_asgi(Gateway(untrusted)) as gw:
+        with serve_asgi(build_gateway(untrusted)) as gw:
             assert httpx.get(f"{gw.url}/secure/x").status_code == 502
         # Trusted through the standard OpenSSL variable: forwarded over TLS.
         config = write_config(tmp_path, [api], access_log=False)

@@ -8,8 +8,8 @@ import ssl
 import httpx
 import pytest
 
-from gateway.app import Gateway
 from gateway.config import ConfigError
+from gateway.stack import build_gateway
 from tests.support.certs import TestCA
 from tests.support.configs import make_config
 from tests.support.servers import serve_asgi
@@ -48,7 +48,7 @@ def _status(tmp_path, record_system, **tls) -> int:
         "base_path": "/records",
         "upstream": {"targets": [record_system["url"]], "retries": 0, "tls": tls},
     }
-    with serve_asgi(Gateway(make_config(tmp_path, [api]))) as gw:
+    with serve_asgi(build_gateway(make_config(tmp_path, [api]))) as gw:
         response = httpx.get(f"{gw.url}/records/x")
     if response.status_code != 200:
         assert response.headers["content-type"] == "application/problem+json"

@@ -8,12 +8,12 @@ import httpx
 import pytest
 
 from gateway.admin import create_admin_app
-from gateway.app import Gateway
 from gateway.config.models import UpstreamConfig
 from gateway.config.targets import CanaryConfig
 from gateway.context import Identity
 from gateway.proxy.balancer import Target, TargetPool
 from gateway.proxy.canary import Canary
+from gateway.stack import build_gateway
 from gateway.testing import request_context
 from tests.support.configs import make_config
 from tests.support.servers import free_port, serve_asgi
@@ -77,7 +77,7 @@ def test_nine_to_one_over_two_thousand_requests(tmp_path):
     with serve_asgi(echo) as heavy, serve_asgi(echo) as light:
         targets = [{"url": heavy.url, "weight": 9}, {"url": light.url, "weight": 1}]
         config = make_config(tmp_path, [_api(targets)])
-        with serve_asgi(Gateway(config)) as gw, httpx.Client(base_url=gw.url) as client:
+        with serve_asgi(build_gateway(config)) as gw, httpx.Client(base_url=gw.url) as client:
             ports = Counter(client.get("/svc/x").json()["port"] for _ in range(2000))
             state = client.get("/readyz").json()["apis"]["svc"]
     assert abs(ports[heavy.port] / 2000 - 0.9) <= 0.03, ports
@@ -103,7 +103,7 @@ def canary_gateway(tmp_path_factory):
             },
         )
         config = make_config(tmp_path, [api], trusted_proxies=["127.0.0.1/32"])
-        gateway = Gateway(config)
+        gateway = build_gateway(config)
         with (
             serve_asgi(gateway) as gw,
             serve_asgi(create_admin_app(gateway), lifespan="off") as admin,

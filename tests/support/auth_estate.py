@@ -10,8 +10,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
-from gateway.app import Gateway
 from gateway.registry import Registry
+from gateway.stack import build_gateway
 from tests.support.configs import make_config
 from tests.support.servers import serve_asgi
 from tests.support.tokens import BUILTIN_ISSUER, SigningKey
@@ -40,9 +40,9 @@ def identity_gateway(
     url = database or f"sqlite:///{tmp_path}/registry.db"
     oauth = {"issuer": BUILTIN_ISSUER, "key_activation_delay": 0, "refresh_interval": 0.5}
     config = make_config(tmp_path, apis, registry_url=url, oauth=oauth, **top)
-    gateway = Gateway(config)
+    gateway = build_gateway(config)
     with serve_asgi(gateway) as server:
-        kid, alg, private = gateway.services["issuer"].signing_key()
+        kid, alg, private = gateway.services.issuer.signing_key()
         yield SimpleNamespace(
             url=server.url,
             gateway=gateway,

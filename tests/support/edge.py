@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from gateway.app import Gateway
 from gateway.config.models import GatewayConfig
 from gateway.listener import listener_options
+from gateway.stack import build_gateway
 from tests.support.servers import UvicornThread, serve_asgi
 
 
@@ -71,7 +71,7 @@ class CountingUpstream:
 def serve_gateway(config: GatewayConfig, **options: Any) -> Iterator[UvicornThread]:
     """The gateway behind the public listener's own protocol, on a free port."""
     merged = {**listener_options(config.listeners.public), **options}
-    with serve_asgi(Gateway(config), **merged) as server:
+    with serve_asgi(build_gateway(config), **merged) as server:
         yield server
 
 

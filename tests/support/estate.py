@@ -238,15 +238,15 @@ def var_dir(path: Path) -> Iterator[Path]:
 @contextmanager
 def serve_estate(tmp_path: Path, **kwargs: Any) -> Iterator[tuple[str, GatewayConfig]]:
     """The estate's gateway (all tier APIs in-process) on a real socket: (url, config)."""
-    from gateway.app import Gateway
+    from gateway.stack import build_gateway
     from tests.support.servers import serve_asgi
 
     config = estate_config(tmp_path, **kwargs)
-    gateway = Gateway(config)
+    gateway = build_gateway(config)
     with var_dir(tmp_path / "var"), serve_asgi(gateway) as server:
         if kwargs.get("only") is None:
-            credentials = provision(server.url, config, gateway.services["service_credentials"])
-            credentials.issuer = gateway.services["issuer"]
+            credentials = provision(server.url, config, gateway.services.service_credentials)
+            credentials.issuer = gateway.services.issuer
         else:
             credentials = Credentials()
         _ACTIVE.append(credentials)

@@ -17,6 +17,7 @@ import yaml
 
 from gateway.admin import create_admin_app
 from gateway.app import Gateway
+from gateway.stack import build_gateway
 from tests.support.configs import make_config
 from tests.support.servers import _no_signals, free_socket
 
@@ -41,7 +42,7 @@ def running_gateway(
     # The file the config names as its source: what a reload reads again.
     raw = {"access_log": False, "registry_url": registry_url, "oauth": oauth, **top, "apis": apis}
     (tmp_path / "tiergate.yaml").write_text(yaml.safe_dump(raw))
-    gateway = Gateway(config)
+    gateway = build_gateway(config)
     sockets = [free_socket(), free_socket()]
     servers = [
         uvicorn.Server(uvicorn.Config(gateway, log_level="warning", lifespan="on")),

@@ -25,6 +25,7 @@ from apis._shared.service_client import (
     ServiceUnavailable,
 )
 from gateway.app import Gateway
+from gateway.stack import build_gateway
 from tests.support.configs import make_config
 from tests.support.servers import free_port, serve_asgi
 
@@ -80,7 +81,7 @@ def gateway_for(tmp_path: Path, upstream_url: str) -> Gateway:
             }
         ],
     )
-    return Gateway(config)
+    return build_gateway(config)
 
 
 async def test_in_process_mode_calls_the_gateway_app_and_propagates_trace_headers(

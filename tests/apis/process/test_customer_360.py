@@ -14,7 +14,7 @@ import pytest
 from apis.process import customer_360
 from apis.system.customers import create_app as customers_app
 from apis.system.orders import create_app as orders_app
-from gateway.app import Gateway
+from gateway.stack import build_gateway
 from tests.support.estate import auth_headers, estate_config
 from tests.support.faults import FaultInjector
 from tests.support.servers import serve_asgi
@@ -39,7 +39,7 @@ def systems(tmp_path: Path) -> Iterator[Systems]:
             {"customers": [crm_server.url], "orders": [erp_server.url]},
             only=["customers", "orders"],
         )
-        with serve_asgi(Gateway(config)) as gateway:
+        with serve_asgi(build_gateway(config)) as gateway:
             yield Systems(gateway.url, crm, erp)
 
 

@@ -22,7 +22,7 @@ from apis.process.order_fulfilment.store import COMPLETED, FAILED, RESERVED, Sag
 from apis.system.customers import create_app as customers_app
 from apis.system.inventory import create_app as inventory_app
 from apis.system.orders import create_app as orders_app
-from gateway.app import Gateway
+from gateway.stack import build_gateway
 from tests.apis.system.conftest import Backend
 from tests.support.estate import auth_headers, estate_config, unique_key
 from tests.support.faults import FaultInjector
@@ -93,7 +93,7 @@ def _stack(tmp_path: Path, backend: Backend) -> Iterator[Stack]:
                 ]
             }
         )
-        with serve_asgi(Gateway(config)) as gateway:
+        with serve_asgi(build_gateway(config)) as gateway:
             db_url = backend.url_for("fulfilment")
             env = {
                 "TIERGATE_GATEWAY_URL": gateway.url,
