@@ -176,7 +176,7 @@ class Forwarder:
             if ctx.trace.state:
                 out.append((b"tracestate", ctx.trace.state))
         if ctx.identity is not None:
-            out.extend(identity_headers(ctx.identity))
+            out.extend(identity_headers(ctx.identity, ctx.route.api.tier != "system"))
         if ctx.upstream_headers:
             out.extend(ctx.upstream_headers)
         if length is not None and not chunked and length <= BUFFER_REQUEST_LIMIT:

@@ -106,7 +106,10 @@ def strip_hop_by_hop(headers: RawHeaders, extra: Iterable[bytes] = ()) -> RawHea
     return [(k, v) for k, v in headers if k not in drop]
 
 
-def identity_headers(identity: Identity) -> RawHeaders:
+def identity_headers(identity: Identity, subject_token: bool = True) -> RawHeaders:
+    """The verified caller as headers for the upstream. `subject_token`: whether the
+    upstream may be handed the user's token, which only an API that calls a tier below
+    needs (a system API gets who the user is, never a token to replay)."""
     out = [
         (b"x-consumer-id", identity.consumer_id.encode()),
         (b"x-consumer-kind", identity.kind.encode()),
@@ -129,7 +132,7 @@ def identity_headers(identity: Identity) -> RawHeaders:
         out.append((b"x-customer-id", user.customer_id.encode()))
         if user.actors:
             out.append((b"x-actor", " ".join(user.actors).encode()))
-        if user.token:
+        if subject_token and user.token:
             out.append((b"x-subject-token", user.token.encode()))
     return out
 

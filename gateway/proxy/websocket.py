@@ -109,7 +109,7 @@ class WebSocketRelay:
         if ctx.trace is not None:
             extra.append((b"traceparent", ctx.trace.traceparent()))
         if ctx.identity is not None:
-            extra.extend(identity_headers(ctx.identity))
+            extra.extend(identity_headers(ctx.identity, ctx.route.api.tier != "system"))
         extra.extend(ctx.upstream_headers)
         out.extend((k.decode("latin-1"), v.decode("latin-1")) for k, v in extra)
         return out

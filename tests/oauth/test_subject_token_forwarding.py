@@ -1,0 +1,110 @@
+"""Which tier gets the signed-in user's token. A process API is given it (X-Subject-Token)
+to exchange for the call below; a system API calls nothing further, so it is told who
+the user is but never handed a token it could replay against other system APIs in the
+acting service's name."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from authlib.common.security import generate_token
+
+from gateway.registry import Registry
+from tests.oauth.sign_in import estate, sign_in
+from tests.support.edge import CountingUpstream
+from tests.support.servers import serve_asgi
+
+EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS = "urn:ietf:params:oauth:token-type:access_token"
+BUILTIN = {"issuers": [{"builtin": True}]}
+
+
+@pytest.fixture(scope="module")
+def tiers(tmp_path_factory):
+    process, system = CountingUpstream(), CountingUpstream()
+    with serve_asgi(process) as process_server, serve_asgi(system) as system_server:
+        apis = [
+            {
+                "name": "customer-360",
+                "tier": "process",
+                "upstream": {"targets": [process_server.url]},
+                "depends_on": ["customers"],
+                "policies": {"jwt": BUILTIN},
+            },
+            {
+                "name": "customers",
+                "tier": "system",
+                "upstream": {"targets": [system_server.url]},
+                "policies": {"jwt": BUILTIN},
+            },
+        ]
+        with estate("sqlite", tmp_path_factory.mktemp("subject"), apis=apis) as built:
+
+            async def provision() -> dict[str, tuple[str, str]]:
+                registry = Registry.from_url(built.registry_url)
+                try:
+                    out = {}
+                    for api, tier, scopes in [
+                        ("mobile", "experience", ["customer-360:read"]),
+                        ("customer-360", "process", ["customers:read"]),
+                    ]:
+                        client, secret = await registry.provision_service_client(api, tier, scopes)
+                        out[api] = (client.client_id, secret)
+                    return out
+                finally:
+                    await registry.aclose()
+
+            yield built, asyncio.run(provision()), process, system
+
+
+def _exchange(url: str, actor: tuple[str, str], subject: str) -> str:
+    answer = httpx.post(
+        f"{url}/oauth/token",
+        data={"grant_type": EXCHANGE, "subject_token": subject, "subject_token_type": ACCESS},
+        auth=actor,
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+def _headers(upstream: CountingUpstream) -> dict[str, str]:
+    return {name: value for name, value in upstream.requests[-1]["headers"]}
+
+
+def test_the_process_api_gets_the_users_token_and_the_system_api_only_the_user(tiers):
+    shop, services, process, system = tiers
+    username = shop.new_user("cus_0042")
+    verifier = generate_token(64)
+    with shop.oauth_client() as oauth, httpx.Client() as browser:
+        authorize, _ = oauth.create_authorization_url(
+            f"{shop.url}/oauth/authorize", code_verifier=verifier
+        )
+        answer = sign_in(browser, shop.url, authorize, username)
+        user_token = oauth.fetch_token(
+            f"{shop.url}/oauth/token",
+            authorization_response=answer.headers["location"],
+            code_verifier=verifier,
+        )["access_token"]
+
+    for_process = _exchange(shop.url, services["mobile"], user_token)
+    r = httpx.get(
+        f"{shop.url}/process/customer-360/v1/customers/cus_0042",
+        headers={"authorization": f"Bearer {for_process}"},
+    )
+    assert r.status_code == 200, r.text
+    seen = _headers(process)
+    assert seen["x-end-user"] == username and seen["x-customer-id"] == "cus_0042"
+    assert seen["x-subject-token"] == for_process  # to exchange for the tier below
+
+    for_system = _exchange(shop.url, services["customer-360"], seen["x-subject-token"])
+    r = httpx.get(
+        f"{shop.url}/system/customers/v1/customers/cus_0042",
+        headers={"authorization": f"Bearer {for_system}", "x-subject-token": "forged"},
+    )
+    assert r.status_code == 200, r.text
+    seen = _headers(system)
+    assert seen["x-end-user"] == username and seen["x-customer-id"] == "cus_0042"
+    assert seen["x-actor"] == "svc-customer-360 svc-mobile"
+    assert "x-subject-token" not in seen  # neither the gateway's nor the client's
