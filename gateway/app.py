@@ -33,7 +33,7 @@ from gateway.observability.access_log import log_outside, log_request
 from gateway.observability.tracecontext import from_headers as trace_from_headers
 from gateway.operations import load_route_contract, resolve
 from gateway.pipeline import PolicySpec, build_chain, policy_name
-from gateway.problem import ProblemResponse
+from gateway.problem import Answer, ProblemResponse
 from gateway.proxy.forward import ClientDisconnected, Forwarder, UpstreamStreamBroken
 from gateway.proxy.headers import ForwardedPolicy
 from gateway.proxy.upstreams import Upstreams
@@ -298,9 +298,9 @@ class Gateway:
     async def _healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def _readyz(self, request: Request) -> Response:
+    async def _readyz(self, request: Request) -> Answer:
         if not self.ready:
-            return ProblemResponse(503, NOT_READY, headers=[("retry-after", "1")])  # type: ignore[return-value]
+            return ProblemResponse(503, NOT_READY, headers=[("retry-after", "1")])
         return JSONResponse({"status": "ready", "apis": self.upstreams.state()})
 
 
@@ -354,6 +354,7 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+# Starlette types an exception handler's answer as a Response; it serves any ASGI app.
 async def _http_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = NOT_FOUND.format(path=request.url.path) if exc.status_code == 404 else str(exc.detail)

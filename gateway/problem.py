@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 PROBLEM_CONTENT_TYPE = b"application/problem+json"
@@ -66,6 +67,11 @@ class ProblemResponse:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
         await send({"type": "http.response.body", "body": self.body})
+
+
+# What an endpoint of the gateway's own answers with: a Starlette response or a problem
+# (any ASGI app serves as a Starlette endpoint's answer).
+Answer = Response | ProblemResponse
 
 
 def problem(status: int, detail: str, **kwargs: object) -> ProblemResponse:

@@ -29,6 +29,7 @@ def create_admin_app(gateway: Gateway) -> AdminAuthentication:
     return AdminAuthentication(recorded, AdminTokens.from_config(gateway.config))
 
 
+# Starlette types an exception handler's answer as a Response; it serves any ASGI app.
 async def _problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = (

@@ -15,12 +15,12 @@ import math
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway.admin.auth import require_admin
 from gateway.admin.tokens import ADMIN_IDENTITY
-from gateway.problem import ProblemResponse
+from gateway.problem import Answer, ProblemResponse
 from gateway.registry import audit
 from gateway.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -108,7 +108,7 @@ def _json(body: bytes) -> Any:
 
 
 def audit_route(registry: Any, token: str | None) -> Route:
-    async def read(request: Request) -> Response:
+    async def read(request: Request) -> Answer:
         params = request.query_params
         try:
             numbers = {name: float(params[name]) for name in ("since", "until") if name in params}
@@ -116,16 +116,16 @@ def audit_route(registry: Any, token: str | None) -> Route:
             before_id = int(params["before_id"]) if "before_id" in params else None
         except ValueError:
             detail = BAD_FILTER.format(name="since, until, limit or before_id", what="a number")
-            return ProblemResponse(400, detail)  # type: ignore[return-value]
+            return ProblemResponse(400, detail)
         if before_id is not None and not 0 < before_id < 2**63:
             detail = BAD_FILTER.format(name="before_id", what="a positive 64-bit integer")
-            return ProblemResponse(400, detail)  # type: ignore[return-value]
+            return ProblemResponse(400, detail)
         if not all(math.isfinite(value) for value in numbers.values()):
             detail = BAD_FILTER.format(name="since or until", what="a finite number")
-            return ProblemResponse(400, detail)  # type: ignore[return-value]
+            return ProblemResponse(400, detail)
         if not 1 <= limit <= audit.MAX_PAGE:
             detail = BAD_FILTER.format(name="limit", what=f"between 1 and {audit.MAX_PAGE}")
-            return ProblemResponse(400, detail)  # type: ignore[return-value]
+            return ProblemResponse(400, detail)
         found = await audit.entries(
             registry,
             **{name: params[name] for name in FILTERS if name in params},

@@ -17,7 +17,7 @@ from gateway.components import Component
 from gateway.config.models import NAME_PATTERN, GatewayConfig
 from gateway.oauth.keys import rotate_signing_key
 from gateway.oauth.service_secrets import remember_secret
-from gateway.problem import ProblemResponse
+from gateway.problem import Answer, ProblemResponse
 from gateway.registry import Conflict, NotFound, Registry, RegistryError
 from gateway.registry.plans import (
     unknown_apis,
@@ -138,14 +138,14 @@ class IdentityAdminComponent(Component):
     async def list_consumers(self, request: Request) -> Response:
         return _items([c.public() for c in await self.registry.list_consumers()])
 
-    async def create_consumer(self, request: Request) -> Response:
+    async def create_consumer(self, request: Request) -> Answer:
         body = await _parse(request, NewConsumer)
         if body.plan and (why := unknown_plan(self.config, body.plan)):
             return _problem(404, why)
         consumer = await self.registry.create_consumer(body.id, body.plan, body.description)
         return JSONResponse(consumer.public(), status_code=201)
 
-    async def get_consumer(self, request: Request) -> Response:
+    async def get_consumer(self, request: Request) -> Answer:
         consumer = await self.registry.consumer(request.path_params["consumer_id"])
         if consumer is None:
             return _problem(404, "No such consumer.")
@@ -164,7 +164,7 @@ class IdentityAdminComponent(Component):
     async def list_clients(self, request: Request) -> Response:
         return _items([c.public() for c in await self.registry.list_clients()])
 
-    async def create_client(self, request: Request) -> Response:
+    async def create_client(self, request: Request) -> Answer:
         body = await _parse(request, NewClient)
         if body.plan and (why := unknown_plan(self.config, body.plan)):
             return _problem(404, why)
@@ -181,7 +181,7 @@ class IdentityAdminComponent(Component):
             {**client.public(), "client_secret": secret}, status_code=201, headers=_NO_STORE
         )
 
-    async def get_client(self, request: Request) -> Response:
+    async def get_client(self, request: Request) -> Answer:
         client = await self.registry.client(request.path_params["client_id"])
         if client is None:
             return _problem(404, "No such client.")
@@ -206,7 +206,7 @@ class IdentityAdminComponent(Component):
     async def list_users(self, request: Request) -> Response:
         return _items([u.public() for u in await self.registry.list_users()])
 
-    async def create_user(self, request: Request) -> Response:
+    async def create_user(self, request: Request) -> Answer:
         body = await _parse(request, NewUser)
         try:
             user = await self.registry.create_user(body.username, body.password, body.customer_id)
@@ -216,7 +216,7 @@ class IdentityAdminComponent(Component):
             return _problem(400, str(error))
         return JSONResponse(user.public(), status_code=201, headers=_NO_STORE)
 
-    async def get_user(self, request: Request) -> Response:
+    async def get_user(self, request: Request) -> Answer:
         user = await self.registry.user(request.path_params["username"])
         if user is None:
             return _problem(404, "No such user.")
@@ -232,7 +232,7 @@ class IdentityAdminComponent(Component):
         now = time.time()
         return _items([k.public(now) for k in await self.registry.list_api_keys()])
 
-    async def create_key(self, request: Request) -> Response:
+    async def create_key(self, request: Request) -> Answer:
         body = await _parse(request, NewKey)
         why = (
             unknown_plan(self.config, body.plan)
@@ -252,7 +252,7 @@ class IdentityAdminComponent(Component):
             {**record.public(time.time()), "key": plaintext}, status_code=201, headers=_NO_STORE
         )
 
-    async def get_key(self, request: Request) -> Response:
+    async def get_key(self, request: Request) -> Answer:
         record = await self.registry.api_key(request.path_params["key_id"])
         if record is None:
             return _problem(404, "No such API key.")
@@ -351,11 +351,11 @@ def _dispatch(methods: dict[str, Any]) -> Any:
 
     allowed = ", ".join(sorted({*methods, "HEAD"} if "GET" in methods else methods))
 
-    async def endpoint(request: Request) -> Response:
+    async def endpoint(request: Request) -> Answer:
         handler = methods.get(request.method if request.method != "HEAD" else "GET")
         if handler is None:
             detail = f"{request.method} is not allowed here; allowed: {allowed}."
-            return ProblemResponse(405, detail, headers=[("allow", allowed)])  # type: ignore[return-value]
+            return ProblemResponse(405, detail, headers=[("allow", allowed)])
         try:
             response: Response = await handler(request)
         except _BadBody as error:
@@ -396,5 +396,5 @@ def _items(items: list[dict[str, Any]]) -> Response:
     return JSONResponse({"items": items})
 
 
-def _problem(status: int, detail: str) -> Response:
-    return ProblemResponse(status, detail)  # type: ignore[return-value]
+def _problem(status: int, detail: str) -> Answer:
+    return ProblemResponse(status, detail)

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import swagger_ui
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -25,6 +24,7 @@ from gateway.catalogue.sign_in import (
 from gateway.catalogue.viewer import ViewerPolicy
 from gateway.catalogue.views import CatalogueViews
 from gateway.components import Component
+from gateway.problem import Answer
 from gateway.services import Services
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 SWAGGER_ASSETS = Path(swagger_ui.__file__).parent / "static"
 OWN_ASSETS = Path(__file__).parent / "static"
-Endpoint = Callable[[Request], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Answer]]
 NEEDS_OAUTH = "catalogue.sign_in needs the registry and the built-in authorization server"
 
 
@@ -98,7 +98,7 @@ class CatalogueComponent(Component):
         service = SelfService(config, sign_in, views.render, services.registry, services.limiter)
 
         def guarded(endpoint: Endpoint) -> Endpoint:
-            async def run(request: Request) -> Response:
+            async def run(request: Request) -> Answer:
                 try:
                     return await endpoint(request)
                 except Refused as error:

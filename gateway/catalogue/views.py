@@ -16,7 +16,7 @@ from gateway.catalogue.model import TIER_ORDER, ApiEntry, Catalogue
 from gateway.catalogue.sign_in import CSRF_FIELD, CatalogueSignIn, Refused, Viewer, sign_in_link
 from gateway.catalogue.viewer import ViewerPolicy
 from gateway.observability.dataflow import DataFlow
-from gateway.problem import ProblemResponse
+from gateway.problem import Answer, ProblemResponse
 
 NO_SUCH_API = "No API named '{name}' is in the catalogue."
 BAD_FILTER = "Unknown {field} '{value}'; use one of: {choices}."
@@ -98,16 +98,16 @@ class CatalogueViews:
                 return ProblemResponse(400, detail)
         return filters
 
-    def _not_found(self, request: Request) -> Response:
+    def _not_found(self, request: Request) -> Answer:
         detail = NO_SUCH_API.format(name=request.path_params["name"])
-        return ProblemResponse(404, detail)  # type: ignore[return-value]
+        return ProblemResponse(404, detail)
 
     # -- HTML -----------------------------------------------------------------
 
-    async def index(self, request: Request) -> Response:
+    async def index(self, request: Request) -> Answer:
         filters = self._filters(request)
         if not isinstance(filters, dict):
-            return filters  # type: ignore[return-value]
+            return filters
         signed_in = await self._signed_in(request)
         visible, internal = await self._visible(request, signed_in)
         shown = [e for e in visible if e.matches(**filters)]
@@ -128,7 +128,7 @@ class CatalogueViews:
             viewer=signed_in,
         )
 
-    async def page(self, request: Request) -> Response:
+    async def page(self, request: Request) -> Answer:
         signed_in = await self._signed_in(request)
         entry, visible = await self._entry(request, signed_in)
         if entry is None:
@@ -174,38 +174,38 @@ class CatalogueViews:
         }
         return _html(template, {**common, **context}, status)
 
-    def refusal(self, request: Request, error: Refused) -> Response:
+    def refusal(self, request: Request, error: Refused) -> Answer:
         """A refused catalogue action: a page for a browser, problem+json otherwise."""
         headers = {"retry-after": str(error.retry_after)} if error.retry_after else {}
         if "text/html" not in request.headers.get("accept", ""):
-            return ProblemResponse(error.status, error.message, headers=headers.items())  # type: ignore[return-value]
+            return ProblemResponse(error.status, error.message, headers=headers.items())
         page = self.render(request, "refused.html", {"message": error.message}, error.status)
         page.headers.update(headers)
         return page
 
     # -- JSON -----------------------------------------------------------------
 
-    async def list_json(self, request: Request) -> Response:
+    async def list_json(self, request: Request) -> Answer:
         filters = self._filters(request, strict=True)
         if not isinstance(filters, dict):
-            return filters  # type: ignore[return-value]
+            return filters
         visible, _ = await self._visible(request, await self._signed_in(request))
         items = [e.summary_json() for e in visible if e.matches(**filters)]
         return JSONResponse({"apis": items, "count": len(items)})
 
-    async def detail_json(self, request: Request) -> Response:
+    async def detail_json(self, request: Request) -> Answer:
         entry, visible = await self._entry(request)
         if entry is None:
             return self._not_found(request)
         return JSONResponse(entry.detail_json({e.name for e in visible}))
 
-    async def contract_json(self, request: Request) -> Response:
+    async def contract_json(self, request: Request) -> Answer:
         entry, _ = await self._entry(request)
         if entry is None:
             return self._not_found(request)
         return JSONResponse(entry.document)
 
-    async def contract_yaml(self, request: Request) -> Response:
+    async def contract_yaml(self, request: Request) -> Answer:
         entry, _ = await self._entry(request)
         if entry is None:
             return self._not_found(request)

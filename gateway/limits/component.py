@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from limits import parse
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from gateway.admin.auth import require_admin
@@ -15,7 +15,7 @@ from gateway.components import Component
 from gateway.config.models import GatewayConfig
 from gateway.limits.engine import Limiter, Rule, StorageUnavailable
 from gateway.limits.headers import policy_name, rate_limit_headers
-from gateway.problem import ProblemResponse
+from gateway.problem import Answer, ProblemResponse
 from gateway.types import Scope, ShellGuard
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a secret
@@ -95,19 +95,19 @@ class LimitsComponent(Component):
         usage = require_admin(self.config.admin_token, self.usage)
         return [Route("/admin/usage/{consumer}", usage, methods=["GET"])]
 
-    async def usage(self, request: Request) -> Response:
+    async def usage(self, request: Request) -> Answer:
         """Usage of one consumer this UTC day and month; `?plan=` adds its quotas."""
         plan_name = request.query_params.get("plan")
         plans = self.config.plans
         if plan_name and plan_name not in plans:
             known = ", ".join(sorted(plans)) or "none"
-            return ProblemResponse(404, UNKNOWN_PLAN.format(plan=plan_name, known=known))  # type: ignore[return-value]
+            return ProblemResponse(404, UNKNOWN_PLAN.format(plan=plan_name, known=known))
         quotas = plans[plan_name].quotas if plan_name else None
         try:
             body = await self.limiter.usage(request.path_params["consumer"], quotas)
         except StorageUnavailable as exc:
             reason = str(exc)
-            return ProblemResponse(  # type: ignore[return-value]
+            return ProblemResponse(
                 503, USAGE_UNAVAILABLE.format(reason=reason), headers=[("retry-after", "5")]
             )
         body["plan"] = plan_name

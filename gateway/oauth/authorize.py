@@ -31,7 +31,7 @@ from gateway.limits.engine import Limiter, Rule, StorageUnavailable
 from gateway.limits.headers import policy_name
 from gateway.oauth.client_auth import read_form
 from gateway.oauth.errors import OAuth2Error as _Base
-from gateway.problem import ProblemResponse
+from gateway.problem import Answer, ProblemResponse
 from gateway.registry.end_users import SignIn
 from gateway.types import Scope
 
@@ -107,14 +107,14 @@ class SignInPage:
             "user": _rules("sign-in-user", oauth.sign_in_limit_per_user),
         }
 
-    async def get(self, request: Request) -> Response:
+    async def get(self, request: Request) -> Answer:
         try:
             data = _strict_query(request.scope.get("query_string", b""))
         except _PageError as error:
             return self._error_page(request, error)
         return await self._consent(request, data)
 
-    async def post(self, request: Request) -> Response:
+    async def post(self, request: Request) -> Answer:
         try:
             form = await read_form(request)
         except _Base:
@@ -150,7 +150,7 @@ class SignInPage:
 
     # -- steps ---------------------------------------------------------------------
 
-    async def _consent(self, request: Request, data: dict[str, str]) -> Response:
+    async def _consent(self, request: Request, data: dict[str, str]) -> Answer:
         oauth_request = self.server.oauth2_request(request, data)
         try:
             grant = await self.server.in_thread(self.server.get_consent_grant, oauth_request)
@@ -246,7 +246,7 @@ class SignInPage:
             "Cache-Control": "no-store",
         }
 
-    def _oauth_error(self, request: Request, error: OAuth2Error) -> Response:
+    def _oauth_error(self, request: Request, error: OAuth2Error) -> Answer:
         if error.redirect_uri:  # validated against the client: RFC 6749 §4.1.2.1
             status, _body, headers = error()
             return Response(
@@ -255,10 +255,10 @@ class SignInPage:
         description = error.description or "The authorization request is not valid."
         return self._error_page(request, _PageError(400, f"{error.error}: {description}"))
 
-    def _error_page(self, request: Request, error: _PageError) -> Response:
+    def _error_page(self, request: Request, error: _PageError) -> Answer:
         headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
         if "text/html" not in request.headers.get("accept", ""):
-            return ProblemResponse(error.status, error.message, headers=headers.items())  # type: ignore[return-value]
+            return ProblemResponse(error.status, error.message, headers=headers.items())
         body = _TEMPLATES.get_template("sign_in_error.html").render(message=error.message)
         return HTMLResponse(
             body, status_code=error.status, headers={**self._headers(None), **headers}

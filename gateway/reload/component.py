@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from gateway.admin.auth import require_admin
 from gateway.components import Component
 from gateway.observability.metrics import GatewayMetrics
-from gateway.problem import ProblemResponse
+from gateway.problem import Answer, ProblemResponse
 from gateway.reload import Reloader, watch
 
 if TYPE_CHECKING:
@@ -48,12 +48,10 @@ class ReloadComponent(Component):
         endpoint = require_admin(self.admin_token, self.reload)
         return [Route("/admin/config/reload", endpoint, methods=["POST"])]
 
-    async def reload(self, request: Request) -> Response:
+    async def reload(self, request: Request) -> Answer:
         result = await self.reloader.reload()
         if not result.ok:
-            return ProblemResponse(  # type: ignore[return-value]
-                422, RELOAD_REFUSED, problems=result.problems, at=result.at
-            )
+            return ProblemResponse(422, RELOAD_REFUSED, problems=result.problems, at=result.at)
         answer = result.public()
         if os.environ.get(WORKER_ENV) is not None:
             # This worker has checked and loaded the file; the supervisor passes SIGHUP on to
