@@ -19,6 +19,9 @@ log = logging.getLogger("tiergate.oauth")
 KEPT_AFTER_EXP = 300.0  # the largest jwt `leeway` IssuerConfig allows
 CLOCK_SKEW = 10.0  # re-read this far back: nodes' clocks and commit order differ
 PURGE_EVERY = 600.0
+# Spent and expired authorization codes are deleted a day after they expire: until then
+# a replayed code is still recognised and revokes what it started (RFC 6749 §4.1.2).
+CODES_KEPT_AFTER_EXPIRY = 86400.0
 
 
 class RevocationCache:
@@ -60,6 +63,7 @@ class RevocationCache:
         if started - self._purged > PURGE_EVERY:
             self._purged = started
             await self.registry.purge_revoked_tokens(started)
+            await self.registry.purge_authorization_codes(started - CODES_KEPT_AFTER_EXPIRY)
 
     async def run(self) -> None:
         while True:

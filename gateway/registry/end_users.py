@@ -218,6 +218,15 @@ class EndUsers:
                 await _revoke_family(conn, row.family_id, "code-reuse", now)
         return None
 
+    async def purge_authorization_codes(self, expired_before: float) -> int:
+        """Delete the codes that expired before `expired_before`; how many. A spent code
+        is kept past its expiry for a while so that its replay is still recognised and
+        ends the family it started (the caller chooses how long)."""
+        codes = t.authorization_codes
+        async with self.engine.begin() as conn:
+            result = await conn.execute(codes.delete().where(codes.c.expires_at < expired_before))
+        return int(result.rowcount or 0)
+
     # -- refresh-token families --------------------------------------------------------
 
     async def start_refresh_family(

@@ -11,7 +11,9 @@ import uuid
 import pytest
 from sqlalchemy import text
 
+from gateway.oauth.revocations import PURGE_EVERY, RevocationCache
 from gateway.registry import Conflict, NotFound, Registry, RegistryError
+from gateway.registry.credentials import hash_credential
 from gateway.registry.end_users import LOCK_AFTER, lock_for
 from gateway.registry.schema import SCHEMA_VERSION
 from tests.support.databases import postgres_database
@@ -102,6 +104,38 @@ async def test_codes_work_once_for_their_client_and_not_after_expiry(registry):
     assert all("code-" not in row[0] for row in hashes)
 
 
+async def test_expired_codes_are_purged_after_the_replay_window(registry):
+    """Codes are one row per sign-in: without a purge the table grows for ever. A code
+    that expired long ago goes; one just spent stays, so its replay is still caught."""
+    options = dict(
+        username=_name(),
+        redirect_uri="http://127.0.0.1/cb",
+        scope="a",
+        code_challenge="c" * 43,
+        code_challenge_method="S256",
+    )
+    for code in ("purge-old", "purge-spent", "purge-live"):
+        await registry.save_authorization_code(code, client_id="cl_p", ttl=60, **options)
+    now = time.time()
+    async with registry.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE authorization_codes SET expires_at = :t WHERE code_hash = :h"),
+            {"t": now - 2 * 86400, "h": hash_credential("purge-old")},
+        )
+    assert await registry.redeem_authorization_code("purge-spent", "cl_p") is not None
+    assert await registry.purge_authorization_codes(now - 86400) >= 1
+    async with registry.engine.connect() as conn:
+        left = (
+            await conn.execute(
+                text("SELECT code_hash FROM authorization_codes WHERE client_id = 'cl_p'")
+            )
+        ).scalars()
+        assert set(left) == {hash_credential("purge-spent"), hash_credential("purge-live")}
+    assert await registry.redeem_authorization_code("purge-spent", "cl_p") is None  # replay
+    assert await registry.redeem_authorization_code("purge-live", "cl_p") is not None
+    assert await registry.purge_authorization_codes(now - 86400) == 0
+
+
 async def test_refresh_rotation_and_reuse_revokes_the_family(registry):
     username = _name()
     family = await registry.start_refresh_family("cl_a", username, "a b", 3600, None)
@@ -180,3 +214,29 @@ async def _migrate(url: str) -> None:
         await store.create_user(_name(), PASSWORD, "cus_0001")
     finally:
         await store.aclose()
+
+
+async def test_the_revocation_refresh_purges_old_codes_on_its_purge_turn(registry):
+    """The node's periodic job is what calls the purge (every PURGE_EVERY seconds)."""
+    options = dict(
+        username=_name(),
+        redirect_uri="http://127.0.0.1/cb",
+        scope="a",
+        code_challenge="c" * 43,
+        code_challenge_method="S256",
+    )
+    await registry.save_authorization_code("sweep-old", client_id="cl_s", ttl=60, **options)
+    async with registry.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE authorization_codes SET expires_at = 1 WHERE code_hash = :h"),
+            {"h": hash_credential("sweep-old")},
+        )
+    cache = RevocationCache(registry, interval=1)
+    await cache.refresh()  # not its purge turn yet: the code stays
+    async with registry.engine.connect() as conn:
+        query = text("SELECT COUNT(*) FROM authorization_codes WHERE client_id = 'cl_s'")
+        assert (await conn.execute(query)).scalar_one() == 1
+    cache._purged -= PURGE_EVERY + 1  # the purge turn has come
+    await cache.refresh()
+    async with registry.engine.connect() as conn:
+        assert (await conn.execute(query)).scalar_one() == 0
