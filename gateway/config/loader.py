@@ -64,6 +64,9 @@ def parse_config(raw: dict[str, Any], source: Path, env: Mapping[str, str]) -> G
     if problems:
         raise ConfigError(str(source), problems)
     _default_issuer(raw)
+    registry = raw.get("registry_url", GatewayConfig.model_fields["registry_url"].default)
+    if isinstance(registry, str):
+        raw["registry_url"] = sqlite_beside(registry, source.resolve().parent)
     try:
         config = GatewayConfig.model_validate(raw)
     except ValidationError as exc:
@@ -104,6 +107,17 @@ def _default_issuer(raw: dict[str, Any]) -> None:
     if ":" in host:
         host = f"[{host}]"
     raw["oauth"] = {**(oauth or {}), "issuer": f"http://{host}:{port}"}
+
+
+def sqlite_beside(url: str, base: Path) -> str:
+    """A SQLite URL with a relative file path, made absolute against `base` (the config
+    file's folder, as for contracts); any other URL as it is."""
+    scheme, sep, rest = url.partition(":///")
+    if not sep or not scheme.split("+", 1)[0] == "sqlite":
+        return url
+    if not rest or rest.startswith(("/", ":memory:", "file:")):
+        return url  # absolute, in memory, or a URI filename
+    return f"{scheme}:///{base / rest}"
 
 
 def contract_path(config: GatewayConfig, contract: str) -> Path:

@@ -203,3 +203,32 @@ def test_scaling_settings_default_to_one_exact_process(tmp_path):
     assert config.rate_limiting.per_worker is False
     default = load_config(write(tmp_path, {"apis": [api()]}), env={})
     assert default.workers == 1
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (None, "sqlite:///{dir}/var/registry.db"),  # the default
+        ("sqlite:///data/r.db", "sqlite:///{dir}/data/r.db"),
+        ("sqlite+aiosqlite:///r.db", "sqlite+aiosqlite:///{dir}/r.db"),
+        ("sqlite:////srv/tiergate/r.db", "sqlite:////srv/tiergate/r.db"),  # absolute
+        ("sqlite://", "sqlite://"),  # in memory
+        ("sqlite:///:memory:", "sqlite:///:memory:"),
+        ("postgresql://u@127.0.0.1/test", "postgresql://u@127.0.0.1/test"),
+    ],
+)
+def test_a_relative_sqlite_registry_is_beside_the_config_file(
+    tmp_path, monkeypatch, given, expected
+):
+    """Like the contracts and var/admin-token: the same database whatever folder a command
+    runs from (relative to the working directory, `up` from / would write /var/registry.db)."""
+    monkeypatch.chdir("/")
+    raw: dict = {"apis": [api()]}
+    if given is not None:
+        raw["registry_url"] = given
+    config = load_config(write(tmp_path, raw), env={})
+    assert config.registry_url == expected.format(dir=tmp_path.resolve())
+    from_env = load_config(
+        tmp_path / "tiergate.yaml", env={"TIERGATE_REGISTRY_URL": "sqlite:///e.db"}
+    )
+    assert from_env.registry_url == f"sqlite:///{tmp_path.resolve()}/e.db"
