@@ -113,7 +113,7 @@ def sqlite_beside(url: str, base: Path) -> str:
     """A SQLite URL with a relative file path, made absolute against `base` (the config
     file's folder, as for contracts); any other URL as it is."""
     scheme, sep, rest = url.partition(":///")
-    if not sep or not scheme.split("+", 1)[0] == "sqlite":
+    if not sep or scheme.split("+", 1)[0] != "sqlite":
         return url
     if not rest or rest.startswith(("/", ":memory:", "file:")):
         return url  # absolute, in memory, or a URI filename
