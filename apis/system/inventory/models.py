@@ -8,13 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from apis._shared.pagination import PageQuery
 from apis._shared.validation import JsonInt, Text
-from apis._shared.values import Money
-
-SKU_PATTERN = r"^SKU-[0-9]{4}$"
-RESERVATION_ID_PATTERN = r"^res_[0-9a-z]{6,32}$"
-
-Sku = Annotated[str, StringConstraints(pattern=SKU_PATTERN)]
-Category = Literal["tools", "garden", "kitchen", "lighting", "outdoor"]
+from apis._shared.values import Category, Money, Sku
 
 
 class ProductQuery(PageQuery):
