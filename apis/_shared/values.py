@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal, get_args
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
+
+from apis._shared.validation import JsonInt
 
 CURRENCY = "EUR"
 MONEY_PATTERN = r"^-?[0-9]{1,13}\.[0-9]{2}$"
@@ -35,6 +37,8 @@ CustomerId = Annotated[str, StringConstraints(pattern=CUSTOMER_ID_PATTERN)]
 OrderId = Annotated[str, StringConstraints(pattern=ORDER_ID_PATTERN)]
 ReservationId = Annotated[str, StringConstraints(pattern=RESERVATION_ID_PATTERN)]
 Sku = Annotated[str, StringConstraints(pattern=SKU_PATTERN)]
+# Units of one product on an order line or a reservation, in every tier.
+Quantity = Annotated[JsonInt, Field(ge=1, le=999)]
 
 
 def money(cents: int) -> str:

@@ -8,13 +8,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from apis._shared.validation import JsonInt, QueryInt
+from apis._shared.validation import QueryInt
 from apis._shared.values import (
     CATEGORY_PATTERN,
     CURSOR_PATTERN,
     CUSTOMER_ID_PATTERN,
     ORDER_ID_PATTERN,
     SKU_PATTERN,
+    Quantity,
     Sku,
 )
 
@@ -40,7 +41,7 @@ class OrderRef(BaseModel):
 class BulkLine(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     sku: str = Field(pattern=SKU_PATTERN)
-    quantity: JsonInt = Field(ge=1, le=999)
+    quantity: Quantity
 
 
 class BulkOrder(BaseModel):

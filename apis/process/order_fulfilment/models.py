@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from apis._shared.validation import JsonInt, QueryInt
+from apis._shared.validation import QueryInt
 from apis._shared.values import (
     CATEGORY_PATTERN,
     CURSOR_PATTERN,
@@ -15,6 +15,7 @@ from apis._shared.values import (
     ORDER_ID_PATTERN,
     PLAIN_TEXT_PATTERN,
     SKU_PATTERN,
+    Quantity,
 )
 
 
@@ -37,7 +38,7 @@ class OrderIdParam(BaseModel):
 class Line(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     sku: str = Field(pattern=SKU_PATTERN)
-    quantity: JsonInt = Field(ge=1, le=999)
+    quantity: Quantity
 
 
 class PlaceOrder(BaseModel):

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from apis._shared.pagination import PageQuery
-from apis._shared.validation import JsonInt, Text
-from apis._shared.values import Category, Money, Sku
+from apis._shared.validation import Text
+from apis._shared.values import Category, Money, Quantity, Sku
 
 
 class ProductQuery(PageQuery):
@@ -29,7 +29,7 @@ class ReservationLine(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     sku: Sku
-    quantity: JsonInt = Field(ge=1, le=999)
+    quantity: Quantity
 
 
 class ReservationCreate(BaseModel):

@@ -7,8 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from apis._shared.pagination import PageQuery
-from apis._shared.validation import JsonInt
-from apis._shared.values import CustomerId, Money, ReservationId, Sku, UnitPrice
+from apis._shared.values import CustomerId, Money, Quantity, ReservationId, Sku, UnitPrice
 
 OrderStatus = Literal["placed", "shipped", "delivered", "cancelled"]
 
@@ -22,7 +21,7 @@ class OrderLineCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     sku: Sku
-    quantity: JsonInt = Field(ge=1, le=999)
+    quantity: Quantity
     unit_price: UnitPrice
 
 
