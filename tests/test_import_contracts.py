@@ -6,6 +6,7 @@ import itertools
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import grimp
@@ -89,3 +90,22 @@ def test_the_project_keeps_its_import_contracts():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no import cycle between gateway modules KEPT" in result.stdout
     assert " broken" in result.stdout and "0 broken" in result.stdout
+
+
+LISTED_BY_MODULE = ("gateway.oauth", "gateway.registry", "gateway.contracts")
+
+
+def test_every_module_of_the_packages_listed_module_by_module_has_a_layer():
+    """A layer cannot name a package one of whose modules sits in another layer (their
+    components and commands), so these packages' modules are listed one by one: a new
+    module must join them, or it would escape the layers contract."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (layers,) = [c["layers"] for c in config["contracts"] if c["id"] == "gateway-layers"]
+    named = {module.strip() for layer in layers for module in layer.split(":")}
+    modules = {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for package in LISTED_BY_MODULE
+        for path in (ROOT / package.replace(".", "/")).glob("*.py")
+        if path.name != "__init__.py"
+    }
+    assert sorted(modules - named) == []

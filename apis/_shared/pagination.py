@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Select
 
 from apis._shared.validation import QueryInt
+from apis._shared.values import CURSOR_PATTERN
 
-CURSOR_PATTERN = r"^[0-9a-f]{1,15}$"
 _LAST_POSITION = 2**31 - 1  # sequence columns are 32-bit integers
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100

@@ -1,26 +1,48 @@
-"""Security headers for HTML pages the gateway serves itself (the catalogue).
+"""Security headers for HTML pages the gateway serves itself (the catalogue, the OAuth
+sign-in page).
 
-Not a chain policy (API responses belong to their upstreams): a reusable header set
-and a tiny pure-ASGI middleware, mountable on any Starlette app or route:
+Not a chain policy (API responses belong to their upstreams): the one
+Content-Security-Policy of those pages, a reusable header set and a tiny pure-ASGI
+middleware, mountable on any Starlette app or route:
 
     from gateway.catalogue.security_headers import SecurityHeadersMiddleware
     app = Starlette(routes=..., middleware=[Middleware(SecurityHeadersMiddleware)])
 
-Headers the wrapped app already set are kept (a page may loosen its own CSP).
-The default CSP allows only same-origin scripts, styles, images and fonts (the
-catalogue ships Swagger UI/Redoc assets locally), forbids framing by other sites
-(`frame-ancestors 'none'` plus X-Frame-Options for old browsers) and plugins.
+Headers the wrapped app already set are kept. The CSP allows only same-origin scripts,
+styles, images, fonts and fetches (the catalogue ships its Swagger UI assets itself),
+no inline scripts (page code is in static files), no plugins, no `<base>`, and forbids
+framing by any site (`frame-ancestors 'none'` plus X-Frame-Options for old browsers).
+A page widens it only where it must: the sign-in page's form-action (see below).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from gateway.types import ASGIApp, Message, RawHeaders, Receive, Scope, Send
 
-DEFAULT_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
+SELF = "'self'"
+
+
+def content_security_policy(*, form_action: Iterable[str] = ()) -> str:
+    """The CSP of every page the gateway serves. `form_action` adds the sources a page's
+    form may post to (Chromium also applies them to the redirect after the POST: the
+    OAuth sign-in page adds its client's redirect URI)."""
+    directives = (
+        ("default-src", "'none'"),
+        ("script-src", SELF),
+        ("style-src", SELF),  # Swagger UI sets styles through the DOM, which CSP allows
+        ("img-src", f"{SELF} data:"),
+        ("font-src", SELF),
+        ("connect-src", SELF),
+        ("form-action", " ".join([SELF, *form_action])),
+        ("frame-ancestors", "'none'"),
+        ("base-uri", "'none'"),
+    )
+    return "; ".join(f"{name} {value}" for name, value in directives)
+
+
+DEFAULT_CSP = content_security_policy()
 
 
 def security_headers(csp: str = DEFAULT_CSP) -> RawHeaders:
@@ -60,4 +82,10 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-__all__ = ["DEFAULT_CSP", "SECURITY_HEADERS", "SecurityHeadersMiddleware", "security_headers"]
+__all__ = [
+    "DEFAULT_CSP",
+    "SECURITY_HEADERS",
+    "SecurityHeadersMiddleware",
+    "content_security_policy",
+    "security_headers",
+]

@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from gateway.catalogue.graph import related, render_svg
 from gateway.catalogue.model import TIER_ORDER, ApiEntry, Catalogue
+from gateway.catalogue.security_headers import SECURITY_HEADERS
 from gateway.catalogue.sign_in import CSRF_FIELD, CatalogueSignIn, Refused, Viewer, sign_in_link
 from gateway.catalogue.viewer import ViewerPolicy
 from gateway.observability.dataflow import DataFlow
@@ -21,13 +22,8 @@ from gateway.problem import Answer, ProblemResponse
 NO_SUCH_API = "No API named '{name}' is in the catalogue."
 BAD_FILTER = "Unknown {field} '{value}'; use one of: {choices}."
 LIFECYCLES = ("draft", "published", "deprecated")
-SECURITY_HEADERS = {
-    "content-security-policy": "default-src 'self'; img-src 'self' data:; "
-    "style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
-    "x-frame-options": "DENY",
+PAGE_HEADERS = {
+    **{name.decode(): value.decode() for name, value in SECURITY_HEADERS},
     "cache-control": "no-cache",
 }
 _TEMPLATES = Environment(
@@ -215,4 +211,4 @@ class CatalogueViews:
 
 def _html(template: str, context: dict[str, Any], status: int = 200) -> Response:
     body = _TEMPLATES.get_template(template).render(**context)
-    return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+    return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)

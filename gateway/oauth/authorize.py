@@ -27,6 +27,7 @@ from limits import parse
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from gateway.catalogue.security_headers import content_security_policy
 from gateway.limits.engine import Limiter, Rule, StorageUnavailable
 from gateway.limits.headers import policy_name
 from gateway.oauth.client_auth import read_form
@@ -233,13 +234,12 @@ class SignInPage:
         return response
 
     def _headers(self, grant: Any | None) -> dict[str, str]:
-        targets = "'self'"
+        targets: list[str] = []
         if grant is not None and grant.redirect_uri:
             # Chromium applies form-action to the redirect that follows the POST.
-            targets += " " + _csp_source(grant.redirect_uri)
+            targets.append(_csp_source(grant.redirect_uri))
         return {
-            "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
-            f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'",
+            "Content-Security-Policy": content_security_policy(form_action=targets),
             "X-Frame-Options": "DENY",
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "same-origin",  # the form POST keeps its Origin

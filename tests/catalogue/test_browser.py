@@ -66,3 +66,25 @@ def test_internal_viewer_filters_by_tier(browser, gateway_server):
         page.screenshot(path=str(ARTIFACTS / "tier-filter.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_the_pages_break_no_rule_of_their_content_security_policy(page, gateway_server):
+    """Every page works within its CSP: the browser reports no blocked script, style,
+    image, font or fetch (Swagger UI rendered and a try-it request sent)."""
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    page.goto(gateway_server.url + "/catalogue")
+    page.goto(gateway_server.url + "/catalogue/api/shop")
+    operation = page.locator("#swagger-ui .opblock-summary-path", has_text="/items")
+    operation.wait_for(timeout=15000)
+    operation.click()
+    page.locator("#swagger-ui button.execute").click()
+    page.locator("#swagger-ui .live-responses-table .response-col_status").first.wait_for(
+        timeout=15000
+    )
+    assert violations == []

@@ -73,7 +73,11 @@ class UvicornThread:
     def _run(self) -> None:
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self.server.serve(sockets=[self.sock]))
+        try:
+            self.loop.run_until_complete(self.server.serve(sockets=[self.sock]))
+        finally:  # an unclosed loop leaks its self-pipe sockets (ResourceWarning)
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
 
     def start(self, timeout: float = 20.0) -> UvicornThread:
         self.thread.start()

@@ -7,14 +7,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from apis._shared.pagination import PageQuery
-from apis._shared.validation import JsonInt, Text
-from apis._shared.values import Money
-
-SKU_PATTERN = r"^SKU-[0-9]{4}$"
-RESERVATION_ID_PATTERN = r"^res_[0-9a-z]{6,32}$"
-
-Sku = Annotated[str, StringConstraints(pattern=SKU_PATTERN)]
-Category = Literal["tools", "garden", "kitchen", "lighting", "outdoor"]
+from apis._shared.validation import Text
+from apis._shared.values import Category, Money, Quantity, Sku
 
 
 class ProductQuery(PageQuery):
@@ -35,7 +29,7 @@ class ReservationLine(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     sku: Sku
-    quantity: JsonInt = Field(ge=1, le=999)
+    quantity: Quantity
 
 
 class ReservationCreate(BaseModel):

@@ -20,9 +20,8 @@ from apis._shared.app import db_of
 from apis._shared.idempotency import Idempotency, read_key
 from apis._shared.problems import Problem
 from apis._shared.validation import path_id, read_body
-from apis._shared.values import now, timestamp
+from apis._shared.values import RESERVATION_ID_PATTERN, now, timestamp
 from apis.system.inventory.models import (
-    RESERVATION_ID_PATTERN,
     Reservation,
     ReservationCreate,
     ReservationLine,

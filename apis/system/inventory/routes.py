@@ -15,8 +15,8 @@ from apis._shared.etag import json_with_etag
 from apis._shared.pagination import page_body, page_of
 from apis._shared.problems import Problem
 from apis._shared.validation import path_id, read_query
-from apis._shared.values import money
-from apis.system.inventory.models import SKU_PATTERN, Product, ProductQuery
+from apis._shared.values import SKU_PATTERN, money
+from apis.system.inventory.models import Product, ProductQuery
 from apis.system.inventory.reservations import (
     commit_reservation,
     create_reservation,

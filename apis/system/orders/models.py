@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from apis._shared.pagination import PageQuery
-from apis._shared.validation import JsonInt
-from apis._shared.values import CustomerId, Money, UnitPrice
+from apis._shared.values import CustomerId, Money, Quantity, ReservationId, Sku, UnitPrice
 
-ORDER_ID_PATTERN = r"^ord_[0-9a-z]{6,32}$"
-ReservationId = Annotated[str, StringConstraints(pattern=r"^res_[0-9a-z]{6,32}$")]
-Sku = Annotated[str, StringConstraints(pattern=r"^SKU-[0-9]{4}$")]
 OrderStatus = Literal["placed", "shipped", "delivered", "cancelled"]
 
 
@@ -25,7 +21,7 @@ class OrderLineCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     sku: Sku
-    quantity: JsonInt = Field(ge=1, le=999)
+    quantity: Quantity
     unit_price: UnitPrice
 
 

@@ -20,8 +20,8 @@ from apis._shared.idempotency import Idempotency, read_key
 from apis._shared.pagination import page_body, page_of
 from apis._shared.problems import Problem
 from apis._shared.validation import path_id, read_body, read_query
-from apis._shared.values import cents, money, now, timestamp
-from apis.system.orders.models import ORDER_ID_PATTERN, Order, OrderCreate, OrderLine, OrderQuery
+from apis._shared.values import ORDER_ID_PATTERN, cents, money, now, timestamp
+from apis.system.orders.models import Order, OrderCreate, OrderLine, OrderQuery
 from apis.system.orders.store import idempotency, metadata, order_lines, orders, seed
 
 NOT_FOUND = "There is no order with id '{value}'."

@@ -9,7 +9,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from apis.experience import mobile, partner
+from apis.experience import partner
+from apis.experience.mobile.models import to_dashboard
+from apis.experience.partner.routes import linked_accounts
 from tests.support.estate import auth_headers, serve_estate, service_env
 from tests.support.servers import serve_asgi
 
@@ -76,7 +78,7 @@ def test_without_identity_the_body_names_the_account(partner_url: str) -> None:
 
 def test_linked_accounts_come_from_the_environment() -> None:
     env = {"TIERGATE_PARTNER_ACCOUNTS": "acme=cus_0001, globex = cus_0002,broken"}
-    assert partner.linked_accounts(env) == {"acme": "cus_0001", "globex": "cus_0002"}
+    assert linked_accounts(env) == {"acme": "cus_0001", "globex": "cus_0002"}
 
 
 def test_availability_and_price_list_are_partner_shapes(partner_url: str) -> None:
@@ -113,7 +115,7 @@ def test_mobile_dashboard_turns_missing_parts_into_notices() -> None:
         "recent_orders": [],
         "missing": [{"part": "balance", "reason": "customers: no answer within 5 s"}],
     }
-    assert mobile.to_dashboard(view) == {
+    assert to_dashboard(view) == {
         "customer_id": "cus_0001",
         "name": "Ben",
         "segment": "retail",

@@ -18,6 +18,7 @@ import pytest
 
 from apis._shared.service_client import ServiceClient
 from apis.process import order_fulfilment
+from apis.process.order_fulfilment import saga as fulfilment
 from apis.process.order_fulfilment.store import COMPLETED, FAILED, RESERVED, SagaStore
 from apis.system.customers import create_app as customers_app
 from apis.system.inventory import create_app as inventory_app
@@ -226,7 +227,7 @@ async def _interrupted_saga(stack: Stack, store: SagaStore, client: ServiceClien
     saga = await store.create(
         unique_key(), {"customer_id": "cus_0001", "lines": [{"sku": sku, "quantity": 2}]}
     )
-    flow = order_fulfilment.Fulfilment(store, client)
+    flow = fulfilment.Fulfilment(store, client)
     assert await flow.price(saga) is None
     assert await flow.reserve(saga) is None  # ... and here the process "crashes"
     assert saga.state == RESERVED
@@ -246,9 +247,9 @@ async def test_sweep_finishes_or_releases_sagas_that_died_after_reserving(
         before = stack.available("SKU-0010")
         saga = await _interrupted_saga(stack, store, client, "SKU-0010")
         assert stack.available("SKU-0010") == before - 2
-        assert await order_fulfilment.sweep(store, client, older_than=60) == 0  # too fresh
+        assert await fulfilment.sweep(store, client, older_than=60) == 0  # too fresh
         time.sleep(0.05)
-        assert await order_fulfilment.sweep(store, client, older_than=0.01) == 1
+        assert await fulfilment.sweep(store, client, older_than=0.01) == 1
         finished = await store.get(saga.key)
         assert finished is not None and finished.state == COMPLETED
         assert finished.response_body and finished.response_body["fulfilment"] == "confirmed"
@@ -258,7 +259,7 @@ async def test_sweep_finishes_or_releases_sagas_that_died_after_reserving(
         refused = await _interrupted_saga(stack, store, client, "SKU-0015")
         stack.orders_faults.fail("POST", r"^/orders$", 422)
         time.sleep(0.05)
-        assert await order_fulfilment.sweep(store, client, older_than=0.01) == 1
+        assert await fulfilment.sweep(store, client, older_than=0.01) == 1
         swept = await store.get(refused.key)
         assert swept is not None and swept.state == FAILED and swept.response_status == 422
         assert stack.available("SKU-0015") == before  # released

@@ -10,8 +10,15 @@ import yaml
 from pydantic import BaseModel
 
 from apis._shared.idempotency import KEY_PATTERN
-from apis._shared.pagination import CURSOR_PATTERN
-from apis._shared.values import CUSTOMER_ID_PATTERN, MONEY_PATTERN, UNIT_PRICE_PATTERN
+from apis._shared.values import (
+    CURSOR_PATTERN,
+    CUSTOMER_ID_PATTERN,
+    MONEY_PATTERN,
+    ORDER_ID_PATTERN,
+    RESERVATION_ID_PATTERN,
+    SKU_PATTERN,
+    UNIT_PRICE_PATTERN,
+)
 from apis.system.customers import models as customers
 from apis.system.inventory import models as inventory
 from apis.system.orders import models as orders
@@ -30,12 +37,12 @@ def schemas(name: str) -> dict:
         ("customers", "CustomerId", CUSTOMER_ID_PATTERN),
         ("customers", "Money", MONEY_PATTERN),
         ("customers", "Cursor", CURSOR_PATTERN),
-        ("orders", "OrderId", orders.ORDER_ID_PATTERN),
+        ("orders", "OrderId", ORDER_ID_PATTERN),
         ("orders", "UnitPrice", UNIT_PRICE_PATTERN),
         ("orders", "Money", MONEY_PATTERN),
         ("orders", "Cursor", CURSOR_PATTERN),
-        ("inventory", "Sku", inventory.SKU_PATTERN),
-        ("inventory", "ReservationId", inventory.RESERVATION_ID_PATTERN),
+        ("inventory", "Sku", SKU_PATTERN),
+        ("inventory", "ReservationId", RESERVATION_ID_PATTERN),
         ("inventory", "Money", MONEY_PATTERN),
         ("inventory", "Cursor", CURSOR_PATTERN),
     ],
