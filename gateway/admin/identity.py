@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.admin.auth import require_admin
 from gateway.components import Component
-from gateway.config.models import NAME_PATTERN, GatewayConfig
+from gateway.config.models import CUSTOMER_ID_PATTERN, NAME_PATTERN, GatewayConfig
 from gateway.oauth.keys import rotate_signing_key
 from gateway.oauth.service_secrets import remember_secret
 from gateway.problem import Answer, ProblemResponse
@@ -80,7 +80,7 @@ class NewKey(_Body):
 
 class NewUser(_Body):
     username: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-    customer_id: str = Field(pattern=r"^cus_[0-9]{4,12}$")
+    customer_id: str = Field(pattern=CUSTOMER_ID_PATTERN)
     password: str = Field(min_length=8, max_length=1024, repr=False)
 
 

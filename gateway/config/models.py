@@ -53,6 +53,11 @@ MAX_RESPONSE_HEADER_BYTES = 65536
 AT = "@"
 
 
+# A customer account id, as the APIs' contracts write it (apis/_shared/values.py;
+# tests/test_customer_ids.py keeps them equal): users, demo users and bindings use it.
+CUSTOMER_ID_PATTERN = r"^cus_[0-9a-z]{4,32}$"
+
+
 class ListenerConfig(StrictModel):
     host: str = Field("127.0.0.1", description="Address to bind.")
     port: int = Field(8080, ge=0, le=65535, description="TCP port; 0 picks a free one.")
@@ -363,7 +368,7 @@ class OAuthConfig(StrictModel):
     )
     demo_users: dict[
         Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")],
-        Annotated[str, Field(pattern=r"^cus_[0-9]{4,12}$")],
+        Annotated[str, Field(pattern=CUSTOMER_ID_PATTERN)],
     ] = Field(
         default_factory=dict,
         description="The embedded demo's users (username: customer id) and its public client "

@@ -22,7 +22,7 @@ def granted_scopes(requested: str | None, allowed: frozenset[str]) -> list[str] 
     if requested is None or not requested.strip():
         return sorted(allowed)
     wanted = requested.split(" ")
-    if any(not _SCOPE_TOKEN.match(s) for s in wanted) or not set(wanted) <= allowed:
+    if any(not _SCOPE_TOKEN.fullmatch(s) for s in wanted) or not set(wanted) <= allowed:
         return None
     return list(dict.fromkeys(wanted))
 

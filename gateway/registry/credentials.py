@@ -35,7 +35,7 @@ def new_api_key() -> tuple[str, str]:
 
 def api_key_prefix(plaintext: str) -> str | None:
     """The identifying prefix of a well-formed key, None for anything else."""
-    match = API_KEY_PATTERN.match(plaintext)
+    match = API_KEY_PATTERN.fullmatch(plaintext)
     return match.group(1) if match else None
 
 

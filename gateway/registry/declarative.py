@@ -227,9 +227,9 @@ def check_document(document: Any) -> list[str]:
 def _user_problems(index: int, entry: dict[str, Any]) -> list[str]:
     """What `tiergate users create` would refuse, refused before anything is written."""
     problems = []
-    if isinstance(entry.get("username"), str) and not USERNAME.match(entry["username"]):
+    if isinstance(entry.get("username"), str) and not USERNAME.fullmatch(entry["username"]):
         problems.append(BAD_USER.format(index=index, problem="username is not a valid name"))
-    if not isinstance(entry.get("customer"), str) or not CUSTOMER_ID.match(entry["customer"]):
+    if not isinstance(entry.get("customer"), str) or not CUSTOMER_ID.fullmatch(entry["customer"]):
         problems.append(BAD_USER.format(index=index, problem="customer must be cus_NNNN"))
     return problems
 

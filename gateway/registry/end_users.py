@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.config.models import CUSTOMER_ID_PATTERN
 from gateway.registry import schema as t
 from gateway.registry.credentials import hash_credential
 from gateway.registry.errors import Conflict, NotFound, RegistryError
@@ -21,7 +22,7 @@ from gateway.registry.passwords import hash_password, verify_password
 from gateway.registry.records import AuthorizationCodeRecord, RefreshFamilyRecord, UserRecord
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-CUSTOMER_ID = re.compile(r"^cus_[0-9]{4,12}$")
+CUSTOMER_ID = re.compile(CUSTOMER_ID_PATTERN)
 BAD_USERNAME = (
     "a username is 1-64 letters, digits, '.', '_', '@' or '-', starting with one of the first two"
 )
@@ -55,9 +56,9 @@ class EndUsers:
     # -- users ---------------------------------------------------------------------
 
     async def create_user(self, username: str, password: str, customer_id: str) -> UserRecord:
-        if not USERNAME.match(username):
+        if not USERNAME.fullmatch(username):
             raise RegistryError(BAD_USERNAME)
-        if not CUSTOMER_ID.match(customer_id):
+        if not CUSTOMER_ID.fullmatch(customer_id):
             raise RegistryError(BAD_CUSTOMER)
         try:
             password_hash = hash_password(password)

@@ -50,6 +50,8 @@ async def test_password_is_stored_as_argon2id_only(registry):
         ("ok", "customer-1", PASSWORD),
         ("ok", "cus_1", PASSWORD),
         ("ok", "cus_0001", "short"),
+        ("ana\n", "cus_0001", PASSWORD),  # `$` alone would let a trailing newline in
+        ("ok", "cus_0001\n", PASSWORD),
     ],
 )
 async def test_invalid_users_are_refused(registry, username, customer, password):
