@@ -141,67 +141,17 @@ class EdgeProtocol(HttpToolsProtocol):
         self._disarm()
         cap = self.limits.max_concurrency
         saved = self.app
-        previous = self.cycle
         if cap is not None and len(self.tasks) >= cap:
             self.app = self._busy or _busy_app(self.limits.retry_after)
         try:
             super().on_headers_complete()
         finally:
             self.app = saved
-        cycle = self.cycle
-        if cycle is not None and cycle is not previous:  # a new request (not an upgrade)
-            held = _HeadWithFirstBody(self.transport, cycle)
-            cycle.transport = held  # type: ignore[assignment]
-            cycle.on_response = held.response_complete
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to any parser error; ours is problem+json (or a refusal above)."""
         status, detail = self._refusal or (400, INVALID_REQUEST)
         self._refuse(status, detail)
-
-
-class _HeadWithFirstBody:
-    """A request's view of the connection: the response head waits for the first body
-    bytes so that both leave in one write (one syscall, one TCP segment for a small
-    answer), as Node's http server does. A response with no body write (HEAD) sends
-    its head when it completes; a close sends what is held first."""
-
-    __slots__ = ("_cycle", "_head", "_head_seen", "_on_response", "_transport")
-
-    def __init__(self, transport: Any, cycle: Any) -> None:
-        self._transport = transport
-        self._cycle = cycle
-        self._head: bytes | None = None
-        self._head_seen = False
-        self._on_response = cycle.on_response
-
-    def write(self, data: bytes) -> None:
-        if self._head is not None:
-            data = self._head + data
-            self._head = None
-        elif not self._head_seen and self._cycle.response_started:
-            # The cycle writes the head right after marking the response started;
-            # anything before (100 Continue) goes out at once.
-            self._head_seen = True
-            self._head = data
-            return
-        self._transport.write(data)
-
-    def flush(self) -> None:
-        if self._head is not None:
-            head, self._head = self._head, None
-            self._transport.write(head)
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def is_closing(self) -> bool:
-        return bool(self._transport.is_closing())
-
-    def response_complete(self) -> None:
-        self.flush()
-        self._on_response()
 
 
 def _busy_app(retry_after: int) -> Any:

@@ -165,7 +165,7 @@ def test_both_listeners_are_built_with_their_own_limits(tmp_path):
     assert public.config.server_header is False
 
 
-# -- the response head leaves with the first body bytes ------------------------------
+# -- responses on one connection: HEAD, pipelining, 100-continue, a failing app -------
 
 
 def _lengths(data: bytes) -> list[int]:
@@ -179,7 +179,7 @@ def _lengths(data: bytes) -> list[int]:
 def test_head_on_a_kept_alive_connection_is_answered_and_the_next_request_served(
     tmp_path, upstream
 ):
-    """HEAD writes no body: its held head must still leave when the response completes."""
+    """HEAD writes no body: its head alone answers, and the connection goes on."""
     config = _config(tmp_path, upstream.url)
     with (
         serve_gateway(config) as gw,
@@ -235,7 +235,7 @@ def test_expect_100_continue_goes_out_before_the_final_response(tmp_path, upstre
 
 
 def test_an_app_that_fails_after_its_head_closes_the_connection_with_the_head_sent(tmp_path):
-    """What is held is written before the connection closes, never dropped silently."""
+    """The head already sent is followed by a close, never by a hang."""
 
     async def broken(scope, receive, send):
         if scope["type"] != "http":
