@@ -2,7 +2,7 @@
 `pip install <wheel>` (no extras) into a fresh virtualenv, then the installed `tiergate`
 run from a folder that is not the source tree.
 
-One venv for the module (building and installing take ~35 s); `-m packaging` selects
+One venv for the module (building and installing take ~15 s); `-m packaging` selects
 these tests, `-m "not packaging"` leaves them out.
 """
 
@@ -34,6 +34,10 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "gateway", "apis")
 TEST_TOOLS = ("schemathesis", "pytest", "hypothesis", "werkzeug")
 PIP_QUIET = ("--disable-pip-version-check",)
+# Installed with --no-compile: the installed copy writes its bytecode as a user's would,
+# on first import, even where the shell says not to (each `tiergate` run would compile
+# the gateway and its dependencies again: seconds a run).
+WRITE_BYTECODE = {"PYTHONDONTWRITEBYTECODE": ""}
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +64,15 @@ def wheel(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def bin_dir(wheel, tmp_path_factory) -> Path:
     env_dir = tmp_path_factory.mktemp("venv")
-    venv.create(env_dir, with_pip=True)
+    # The venv gets no pip of its own (ensurepip alone took ~5 s, and its bundled pip
+    # resolved twice as slowly): this interpreter's pip installs into it (`--python`).
+    venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--no-compile", *PIP_QUIET, str(wheel)],
+        [
+            *(sys.executable, "-m", "pip", "--python", str(python)),
+            *("install", "--quiet", "--no-compile", *PIP_QUIET, str(wheel)),
+        ],
         check=True,
         capture_output=True,
         timeout=600,
@@ -78,7 +87,7 @@ def run(bin_dir: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         cwd=cwd,
-        env=clean_environ(),
+        env=clean_environ(**WRITE_BYTECODE),
         timeout=60,
     )
 
@@ -110,7 +119,11 @@ def test_plain_install_leaves_test_tools_out(bin_dir, tmp_path):
         "gateway.__file__, bool(importlib.util.find_spec('greenlet'))]))"
     )
     result = subprocess.run(
-        [str(bin_dir / "python"), "-c", probe], capture_output=True, text=True, cwd=tmp_path
+        [str(bin_dir / "python"), "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=clean_environ(**WRITE_BYTECODE),
     )
     present, location, greenlet = json.loads(result.stdout)
     assert present == []
@@ -135,7 +148,8 @@ def test_check_and_up_from_another_folder(bin_dir, tmp_path, httpbin_url):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"ok: {config}")
     assert_quiet(result)
-    with tiergate_up(config, timeout=90, command=[str(bin_dir / "tiergate")]) as gateway:
+    installed = [str(bin_dir / "tiergate")]
+    with tiergate_up(config, 90, WRITE_BYTECODE, command=installed) as gateway:
         assert httpx.get(f"{gateway.url}/healthz").json() == {"status": "ok"}
         page = httpx.get(f"{gateway.url}/catalogue")  # templates and assets from the wheel
         assert page.status_code == 200 and "bin" in page.text
@@ -208,7 +222,11 @@ def test_init_then_up_serves_your_own_api(bin_dir, tmp_path):
         # `up` on free ports: the generated config says 8080/8081, the variables move them
         public, admin = free_port(), free_port()
         config = folder / "tiergate.yaml"
-        env = {"TIERGATE_PUBLIC_PORT": str(public), "TIERGATE_ADMIN_PORT": str(admin)}
+        env = {
+            "TIERGATE_PUBLIC_PORT": str(public),
+            "TIERGATE_ADMIN_PORT": str(admin),
+            **WRITE_BYTECODE,
+        }
         installed = [str(bin_dir / "tiergate")]
         with tiergate_up(config, 90, env, command=installed, port=public) as gw:
             created = run(bin_dir, "clients", "create", "my-app", "--json", cwd=folder)

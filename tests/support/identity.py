@@ -19,7 +19,7 @@ from gateway.admin import create_admin_app
 from gateway.app import Gateway
 from gateway.stack import build_gateway
 from tests.support.configs import make_config
-from tests.support.servers import _no_signals, free_socket
+from tests.support.servers import Server, free_socket
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 
@@ -45,13 +45,9 @@ def running_gateway(
     gateway = build_gateway(config)
     sockets = [free_socket(), free_socket()]
     servers = [
-        uvicorn.Server(uvicorn.Config(gateway, log_level="warning", lifespan="on")),
-        uvicorn.Server(
-            uvicorn.Config(create_admin_app(gateway), log_level="warning", lifespan="off")
-        ),
+        Server(uvicorn.Config(gateway, log_level="warning", lifespan="on")),
+        Server(uvicorn.Config(create_admin_app(gateway), log_level="warning", lifespan="off")),
     ]
-    for server in servers:
-        server.capture_signals = _no_signals  # type: ignore[method-assign]
 
     async def serve_both() -> None:
         public = asyncio.create_task(servers[0].serve(sockets=[sockets[0]]))
@@ -73,7 +69,7 @@ def running_gateway(
         )
     finally:
         for server in servers:
-            server.should_exit = True
+            server.exit()
         thread.join(30)
         for sock in sockets:
             sock.close()

@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import uvicorn
@@ -54,6 +54,63 @@ def _bindable(host: str, port: int) -> bool:
         return True
 
 
+class Server(uvicorn.Server):
+    """uvicorn's server without its signal handlers, which `exit()` stops at once: its
+    main loop otherwise looks at `should_exit` only every 0.1 s, and its shutdown sleeps
+    0.1 s more; tests stop servers hundreds of times a run."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._woken: asyncio.Event | None = None
+
+    def capture_signals(self) -> Any:
+        return _no_signals_cm()
+
+    async def main_loop(self) -> None:
+        # uvicorn's own loop (on_tick keeps the Date header fresh), with a sleep that
+        # `exit()` cuts short.
+        self._woken = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), 0.1)
+            should_exit = await self.on_tick(counter)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn's shutdown, step by step, polling every 5 ms where uvicorn sleeps 0.1 s
+        # at least once (for closed connections to go) and then 0.1 s at a time.
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        state = self.server_state
+        for connection in list(state.connections):
+            connection.shutdown()
+        try:
+            async with asyncio.timeout(self.config.timeout_graceful_shutdown):
+                while (state.connections or state.tasks) and not self.force_exit:
+                    await asyncio.sleep(0.005)
+        except TimeoutError:
+            for task in state.tasks:
+                task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+        for server in self.servers:
+            await server.wait_closed()
+        if not self.force_exit:
+            await self.lifespan.shutdown()
+
+    def exit(self) -> None:
+        """Ask the server to stop, from any thread."""
+        self.should_exit = True
+        loop, woken = self._loop, self._woken
+        if loop is not None and woken is not None:
+            with suppress(RuntimeError):  # the loop is closed: it has stopped already
+                loop.call_soon_threadsafe(woken.set)
+
+
 class UvicornThread:
     """A uvicorn server in a thread of its own, with its own event loop."""
 
@@ -65,8 +122,7 @@ class UvicornThread:
         options.setdefault("lifespan", "on")
         options.setdefault("proxy_headers", False)  # as `tiergate up`: the gateway decides
         self.config = uvicorn.Config(app, **options)
-        self.server = uvicorn.Server(self.config)
-        self.server.capture_signals = _no_signals  # type: ignore[method-assign]
+        self.server = Server(self.config)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -91,7 +147,7 @@ class UvicornThread:
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
-        self.server.should_exit = True
+        self.server.exit()
         self.thread.join(timeout)
         self.sock.close()
 
@@ -99,10 +155,6 @@ class UvicornThread:
 @contextmanager
 def _no_signals_cm() -> Iterator[None]:
     yield
-
-
-def _no_signals() -> Any:
-    return _no_signals_cm()
 
 
 @contextmanager

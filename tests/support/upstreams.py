@@ -86,6 +86,9 @@ def raw_server(handler: Any) -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         stop.set()
+        # Wakes the accept() at once (Linux) rather than at its next 0.2 s timeout.
+        with suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
         thread.join(5)
         sock.close()
 
