@@ -20,12 +20,22 @@ import threading
 import time
 from typing import IO
 
+import orjson
+
 from gateway.context import RequestContext
 from gateway.types import Scope
 
 LOGGER_NAME = "tiergate.access"
 logger = logging.getLogger(LOGGER_NAME)
-_encode = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps builds one per call
+_ascii_json = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps builds one per call
+
+
+def _encode(record: dict[str, object]) -> bytes:
+    """The record as one JSON line, ASCII only: orjson (a tenth of json's cost), or, when
+    a value holds non-ASCII (an IdP's `sub`, say), json's \\u escapes, so that a log
+    viewer shows what was sent rather than rendering bidi overrides or C1 controls."""
+    line = orjson.dumps(record)
+    return line if line.isascii() else _ascii_json(record).encode()
 
 
 class _Sink:
@@ -34,7 +44,7 @@ class _Sink:
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
-        self._lines: list[str] = []
+        self._lines: list[bytes] = []
         self._batches: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write, name="access-log", daemon=True)
         self._writer.start()
@@ -56,7 +66,7 @@ class _Sink:
         self._batches.put(None)
         self._writer.join(10)
 
-    def __call__(self, line: str) -> None:
+    def __call__(self, line: bytes) -> None:
         if not self._lines:
             try:
                 asyncio.get_running_loop().call_soon(self.flush)
@@ -68,7 +78,7 @@ class _Sink:
 
     def flush(self) -> None:
         if self._lines:
-            data = ("\n".join(self._lines) + "\n").encode()
+            data = b"\n".join(self._lines) + b"\n"
             self._lines.clear()
             self._batches.put(data)
 
@@ -147,4 +157,4 @@ def _emit(sink: _Sink | None, record: dict[str, object]) -> None:
     if sink is not None:
         sink(_encode(record))
     else:
-        logger.info(_encode(record))
+        logger.info(_encode(record).decode())

@@ -7,6 +7,7 @@ import httpx
 from gateway.observability import access_log
 from gateway.stack import build_gateway
 from tests.support.configs import make_config
+from tests.support.tokens import IdP, claims, rsa_key, sign
 from tests.support.servers import serve_asgi
 
 
@@ -89,7 +90,7 @@ async def test_a_blocked_stdout_does_not_block_the_event_loop():
     sink = _Sink(stream)  # type: ignore[arg-type]
     started = clock.monotonic()
     for batch in range(3):  # three loop iterations, one batch each
-        sink(f'{{"n":{batch}}}')
+        sink(b'{"n":%d}' % batch)
         await asyncio.sleep(0)
         await asyncio.sleep(0)
     assert clock.monotonic() - started < 1  # the loop went on while the write hung
@@ -97,3 +98,42 @@ async def test_a_blocked_stdout_does_not_block_the_event_loop():
     stream.released.set()
     sink.close()  # at shutdown: everything pending is written
     assert stream.data == b'{"n":0}\n{"n":1}\n{"n":2}\n'
+
+
+def test_lines_stay_ascii_whatever_an_identity_provider_names_a_consumer(
+    tmp_path, httpbin_url, monkeypatch
+):
+    """A trusted IdP's `sub` is logged as the consumer; non-ASCII in it (a bidi override,
+    a C1 control, plain UTF-8) is written as a \\u escape: a log viewer shows what was
+    sent, not what it would render."""
+    monkeypatch.setattr(access_log, "_sink", None)
+    stream = io.BytesIO()
+    access_log.configure_access_log(stream)
+    key = rsa_key("idp-1")
+    idp = IdP([key])
+    subjects = ["caf\u00e9", "\u202egpj.exe", "\u009b31m", "plain"]
+    with serve_asgi(idp.app) as idp_server:
+        idp.url = idp_server.url
+        issuer = {
+            "issuer": idp.url,
+            "jwks_uri": f"{idp.url}/jwks",
+            "audience": "tiergate",
+            "algorithms": ["RS256"],
+        }
+        api = {
+            "name": "bin",
+            "upstream": {"targets": [httpbin_url]},
+            "policies": {"jwt": {"issuers": [issuer]}},
+        }
+        config = make_config(tmp_path, [api], access_log=True)
+        with serve_asgi(build_gateway(config)) as gw, httpx.Client(base_url=gw.url) as client:
+            for subject in subjects:
+                token = sign(key, claims(idp.url, sub=subject))
+                answer = client.get(
+                    "/experience/bin/v1/get", headers={"authorization": f"Bearer {token}"}
+                )
+                assert answer.status_code == 200, answer.text
+            lines = _lines(stream, len(subjects))
+    raw = stream.getvalue()
+    assert raw.isascii(), raw
+    assert [line["consumer"] for line in lines] == subjects
