@@ -229,15 +229,18 @@ class OneTrip:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list] = loop.create_future()
         if not self._queue:
-            loop.call_soon(self._flush)
+            # The task's first step runs on the next turn, after every call of this one
+            # has queued: it takes them all and sends at once (a call_soon that then
+            # started a task cost every request one more turn of the loop).
+            task = loop.create_task(self._send_queued())
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
         self._queue.append((keys, args, future))
         return await future
 
-    def _flush(self) -> None:
+    async def _send_queued(self) -> None:
         batch, self._queue = self._queue, []
-        task = asyncio.ensure_future(self._send(batch))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        await self._send(batch)
 
     async def _send(self, batch: list[tuple[list[str], list[object], asyncio.Future]]) -> None:
         try:
