@@ -235,7 +235,7 @@ class Gateway:
             headers=scope["headers"],
             request_id=(
                 request_id.decode()
-                if request_id and _REQUEST_ID.match(request_id)
+                if request_id and _REQUEST_ID.fullmatch(request_id)
                 else os.urandom(16).hex()
             ),
             client_ip=self.forwarded.client_ip(peer, scope["headers"]),
@@ -344,7 +344,7 @@ def _method_not_allowed(method: str, allowed: frozenset[str]) -> ProblemResponse
 def _request_id(scope: Scope) -> str:
     """The client's X-Request-ID when it is a valid one, else a fresh one."""
     sent = _header(scope, b"x-request-id")
-    return sent.decode() if sent and _REQUEST_ID.match(sent) else os.urandom(16).hex()
+    return sent.decode() if sent and _REQUEST_ID.fullmatch(sent) else os.urandom(16).hex()
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

@@ -47,7 +47,7 @@ def framing_problem(scope: Scope) -> ProblemResponse | None:
         elif name == b"content-length":
             lengths = [*(lengths or ()), value]
     one_length = lengths is None or (len(lengths) == 1 and lengths[0].isdigit())
-    if hosts == 1 and codings is None and one_length and _HOST.match(host):
+    if hosts == 1 and codings is None and one_length and _HOST.fullmatch(host):
         return None  # the common case, decided in one pass
     detail = _host_problem(hosts, host, scope.get("http_version", "1.1"))
     if detail is None and codings:
@@ -64,7 +64,7 @@ def _host_problem(hosts: int, host: bytes, version: str) -> str | None:
         return HOST_REPEATED.format(count=hosts)
     if not hosts:
         return HOST_MISSING if version != "1.0" else None
-    if not _HOST.match(host):
+    if not _HOST.fullmatch(host):
         return HOST_INVALID.format(value=host.decode("latin-1"))
     return None
 

@@ -101,7 +101,7 @@ class SelfService:
 
     async def _own_key(self, request: Request, consumer: str) -> ApiKeyRecord:
         key_id = request.path_params["key_id"]
-        record = await self.registry.api_key(key_id) if KEY_ID.match(key_id) else None
+        record = await self.registry.api_key(key_id) if KEY_ID.fullmatch(key_id) else None
         if record is None or record.consumer_id != consumer:
             raise Refused(404, NO_SUCH_KEY)
         return record

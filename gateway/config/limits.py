@@ -66,7 +66,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$")
 def _duration(value: object) -> object:
     """'100ms' / '0.5s' / '2' → seconds; numbers pass through."""
     if isinstance(value, str):
-        match = _DURATION.match(value)
+        match = _DURATION.fullmatch(value)
         if match is None:
             raise ValueError(BAD_DURATION.format(value=value))
         number = float(match.group(1))

@@ -42,7 +42,7 @@ COOKIE_VALUE = re.compile(r"^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]{1,256}$"
 def check_targets(targets: list[str]) -> list[str]:
     """Each target a valid URL or in-process app, none twice (ValueError otherwise)."""
     for target in targets:
-        if not (TARGET_RE.match(target) or ASGI_RE.match(target)):
+        if not (TARGET_RE.fullmatch(target) or ASGI_RE.fullmatch(target)):
             raise ValueError(BAD_TARGET.format(target=target))
     if len(set(targets)) != len(targets):
         raise ValueError(TWICE)

@@ -34,7 +34,7 @@ def new_span_id() -> str:
 def from_headers(traceparent: bytes | None, tracestate: bytes | None) -> TraceContext:
     """Continue the caller's trace when its traceparent is valid; start a new one if not."""
     if traceparent is not None:
-        match = _TRACEPARENT.match(traceparent.strip())
+        match = _TRACEPARENT.fullmatch(traceparent.strip())
         if match is not None:
             version, trace_id, parent_id, flags = (g.decode() for g in match.groups()[:4])
             rest = match.group(5)

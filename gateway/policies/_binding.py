@@ -131,7 +131,7 @@ def compile_binding(raw: Any, declared: Declared) -> tuple[Binding | None, list[
         values.append(value)
     scopes = raw.get("bypass-scopes", [])
     if not isinstance(scopes, list) or not all(
-        isinstance(s, str) and _SCOPE.match(s) for s in scopes
+        isinstance(s, str) and _SCOPE.fullmatch(s) for s in scopes
     ):
         problems.append(BAD_SCOPES.format(found=scopes))
         scopes = []
@@ -162,7 +162,7 @@ def _value(i: int, entry: Any, declared: Declared, problems: list[str]) -> Bound
         problems.append(VALUE_NOT_A_MAPPING.format(i=i))
     if claim is None and key is None:
         problems.append(NO_SOURCE.format(i=i))
-    if claim is not None and not (isinstance(claim, str) and _CLAIM.match(claim)):
+    if claim is not None and not (isinstance(claim, str) and _CLAIM.fullmatch(claim)):
         problems.append(BAD_CLAIM.format(i=i, found=claim))
     if key is not None and key not in KEY_SOURCES:
         problems.append(BAD_KEY.format(i=i, found=key))

@@ -26,8 +26,8 @@ import yaml
 from gateway.policies._binding import EXTENSION, Binding, Declared, compile_binding
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-_INT = re.compile(r"^-?\d+$")
-_NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][+-]?\d+)?$")
+_INT = re.compile(r"-?[0-9]+")  # ASCII digits only: int() also takes other scripts' digits
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 Coerce = Callable[[str], Any]
 
 
@@ -41,9 +41,9 @@ def _coercer(schema: dict[str, Any], components: dict[str, Any]) -> Coerce:
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "string")
     if kind == "integer":
-        return lambda v: int(v) if _INT.match(v) else v
+        return lambda v: int(v) if _INT.fullmatch(v) else v
     if kind == "number":
-        return lambda v: float(v) if _NUMBER.match(v) else v
+        return lambda v: float(v) if _NUMBER.fullmatch(v) else v
     if kind == "boolean":
         return lambda v: {"true": True, "false": False}.get(v, v)
     return str

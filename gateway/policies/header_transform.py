@@ -37,7 +37,7 @@ _VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")
 
 
 def _name(name: str, protected: frozenset[bytes]) -> str:
-    if not _TOKEN.match(name):
+    if not _TOKEN.fullmatch(name):
         raise ValueError(BAD_NAME.format(name=name))
     if name.lower().encode() in protected:
         raise ValueError(PROTECTED.format(name=name))
@@ -57,7 +57,7 @@ class _Transform(StrictModel):
     @classmethod
     def _add(cls, add: dict[str, str]) -> dict[str, str]:
         for name, value in add.items():
-            if not _VALUE.match(value):
+            if not _VALUE.fullmatch(value):
                 raise ValueError(BAD_VALUE.format(name=name))
         return {_name(k, cls.protected): v for k, v in add.items()}
 

@@ -67,7 +67,7 @@ _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")  # RFC 6749 §3.3 scop
 
 
 def _check_scopes(scopes: list[str]) -> list[str]:
-    bad = [s for s in scopes if not _SCOPE_TOKEN.match(s)]
+    bad = [s for s in scopes if not _SCOPE_TOKEN.fullmatch(s)]
     if bad:
         raise ValueError(f"{bad} are not scope tokens (printable ASCII, no spaces, quotes or \\)")
     return scopes
@@ -465,7 +465,7 @@ def _parse(token: str) -> _Token:
     figures); here it is one look at each segment's last character. JSON is RFC 8259 only
     (no NaN or Infinity, which Python's reader would take) and UTF-8 only (RFC 7515 §2).
     """
-    if len(token) > MAX_TOKEN_LENGTH or not _COMPACT_JWS.match(token):
+    if len(token) > MAX_TOKEN_LENGTH or not _COMPACT_JWS.fullmatch(token):
         raise TokenRejected(MALFORMED)
     head, payload, signature = token.split(".")
     try:

@@ -7,8 +7,8 @@ import httpx
 from gateway.observability import access_log
 from gateway.stack import build_gateway
 from tests.support.configs import make_config
-from tests.support.tokens import IdP, claims, rsa_key, sign
 from tests.support.servers import serve_asgi
+from tests.support.tokens import IdP, claims, rsa_key, sign
 
 
 def _lines(stream: io.BytesIO, count: int) -> list[dict]:

@@ -27,6 +27,8 @@ def _config(tmp_path, url, policy):
         ({"response": {"rename": {"x-a": "transfer-encoding"}}}, "response.rename", "managed"),
         ({"request": {"add": {"bad name": "x"}}}, "request.add", "not a valid header name"),
         ({"response": {"add": {"x-a": "a\r\nb: c"}}}, "response.add", "line break"),
+        ({"request": {"add": {"x-a": "smuggled\n"}}}, "request.add", "line break"),
+        ({"request": {"add": {"x-a\n": "v"}}}, "request.add", "not a valid header name"),
         ({"request": {"ad": {}}}, "request.ad", "unknown key"),
     ],
 )

@@ -143,6 +143,16 @@ def test_nan_and_infinity_are_not_json(base, upstream, constant):
     assert upstream.requests == []
 
 
+@pytest.mark.parametrize("value", ["5%0A", "5%0D%0A", "%205", "5%20", "%2B5", "%D9%A5"])
+def test_a_number_with_anything_around_it_is_not_a_number(base, upstream, value):
+    """The gateway judges the text the upstream gets: `5\\n` and an Arabic-Indic five are
+    not the integer 5 (a `$`-anchored match took the newline, and `\\d` and int() take
+    any Unicode digit: parser differentials)."""
+    response = httpx.get(f"{base}/orders?limit={value}", headers=MOBILE)
+    assert ("query", "limit") in _errors(response)
+    assert upstream.requests == []
+
+
 def test_an_integral_number_is_an_integer_as_in_json_schema(base, upstream):
     """2.0 and 2e0 are integers in JSON Schema 2020-12 (the tier APIs accept them too)."""
     for text in (b"2.0", b"2e0"):
