@@ -82,7 +82,7 @@ def _override_ports(raw: dict[str, Any], env: Mapping[str, str]) -> list[tuple[s
         value = env.get(var)
         if not value:
             continue
-        if not value.isdigit() or int(value) > 65535:
+        if not (value.isascii() and value.isdigit()) or int(value) > 65535:
             problems.append((var, BAD_PORT.format(value=value)))
             continue
         listeners = dict(raw.get("listeners") or {})

@@ -136,7 +136,7 @@ def compile_binding(raw: Any, declared: Declared) -> tuple[Binding | None, list[
         problems.append(BAD_SCOPES.format(found=scopes))
         scopes = []
     mismatch = raw.get("mismatch", 403)
-    if isinstance(mismatch, str) and mismatch.isdigit():
+    if isinstance(mismatch, str) and mismatch.isascii() and mismatch.isdigit():
         mismatch = int(mismatch)
     if isinstance(mismatch, bool) or mismatch not in MISMATCH_STATUSES:
         problems.append(BAD_MISMATCH.format(found=mismatch))

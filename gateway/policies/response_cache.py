@@ -308,8 +308,9 @@ def _directives(value: bytes | None) -> dict[str, str | None]:
 def _seconds(value: str | bytes | None) -> int | None:
     if value is None:
         return None
-    text = value.decode("latin-1") if isinstance(value, bytes) else value
-    return int(text) if text.strip().isdigit() else None
+    text = (value.decode("latin-1") if isinstance(value, bytes) else value).strip()
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def _get(headers: RawHeaders, name: bytes) -> bytes | None:

@@ -111,7 +111,7 @@ def test_an_explicit_issuer_is_kept(tmp_path):
     )
 
 
-@pytest.mark.parametrize("value", ["http", "-1", "65536", "80 "])
+@pytest.mark.parametrize("value", ["http", "-1", "65536", "80 ", "8\u00b2", "\u0668\u0660"])
 def test_a_bad_port_variable_names_the_variable(tmp_path, value):
     [line] = problems(tmp_path, {}, env={"TIERGATE_PUBLIC_PORT": value})
     assert f"TIERGATE_PUBLIC_PORT: {value!r} is not a TCP port (0-65535)" in line

@@ -41,7 +41,11 @@ class Origin:
         for name in ("cc", "vary", "etag", "age", "set-cookie"):
             if name in query:
                 out.append(
-                    (b"cache-control" if name == "cc" else name.encode(), query[name].encode())
+                    # latin-1: a test can send any byte an upstream might (obs-text)
+                    (
+                        b"cache-control" if name == "cc" else name.encode(),
+                        query[name].encode("latin-1"),
+                    )
                 )
         await send({"type": "http.response.start", "status": 200, "headers": out})
         await send({"type": "http.response.body", "body": body})
@@ -133,6 +137,16 @@ def test_fresh_responses_are_served_from_cache_with_age(served):
 def test_uncacheable_responses_are_not_served_from_cache(served, query):
     url, _origin, _, _ = served
     assert [httpx.get(url, params=query).json()["call"] for _ in range(2)] == [1, 2]
+
+
+@pytest.mark.parametrize("query", [{"cc": "max-age=\u00b2"}, {"cc": "max-age=60", "age": "\u00b3"}])
+def test_a_superscript_digit_from_the_upstream_is_not_a_number(served, query):
+    """Latin-1 superscripts are digits to str.isdigit() but not to int(): an upstream
+    sending one in max-age or Age must not turn every answer into an error."""
+    url, _origin, _, _ = served
+    answers = [httpx.get(url, params=query) for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].json()["call"] == 1
 
 
 def test_vary_keeps_variants_apart(served):
