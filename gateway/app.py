@@ -11,6 +11,7 @@ observers); `gateway.stack.build_gateway` builds them in start-up order.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import time
@@ -49,6 +50,9 @@ NOT_FOUND = "No API is published at '{path}'."
 METHOD_NOT_ALLOWED = "This path does not accept {method}; allowed: {allowed}."
 CLIENT_GONE = "The client closed the connection before its request body arrived."
 NOT_READY = "The gateway is still starting."
+POLICY_FAILED = "The gateway failed to handle this request."
+POLICY_CRASHED = "policy %s of API %s failed; the client got a 500"
+log = logging.getLogger("tiergate")
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 NO_COMPONENT = "this gateway has no {kind} component"
 C = TypeVar("C", bound=Component)
@@ -270,7 +274,15 @@ class Gateway:
                 if resolved.trimmed:
                     path = path[:-1]  # the upstream gets the operation's own path
             for policy in route.chain:
-                response = await policy(ctx)
+                try:
+                    response = await policy(ctx)
+                except ClientDisconnected:
+                    raise
+                except Exception:
+                    # A bug in a policy (a plugin's, say) is the gateway's failure: a
+                    # problem to the client, the traceback to the log.
+                    log.exception(POLICY_CRASHED, policy_name(policy), route.api.name)
+                    response = ProblemResponse(500, POLICY_FAILED)
                 if response is not None:
                     ctx.log["ended_by"] = policy_name(policy)
                     status = await _send_policy_response(ctx, response, receive, send)

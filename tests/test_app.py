@@ -114,3 +114,41 @@ def test_readyz_is_503_before_start_up(tmp_path):
         response = httpx.get(f"{gw.url}/readyz")
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
+
+
+def test_a_policy_that_fails_answers_500_problem_and_the_next_request_is_served(
+    tmp_path, monkeypatch, caplog
+):
+    """A bug in a policy (a plugin's, say) is the gateway's failure: the client gets a
+    problem+json 500 with its request id, the traceback goes to the log, and the
+    gateway goes on serving."""
+    from pydantic import BaseModel
+
+    from gateway.pipeline import PRIORITY, PolicySpec
+    from gateway.policies import POLICIES
+
+    class Empty(BaseModel):
+        pass
+
+    class Failing:
+        async def __call__(self, ctx):
+            if ctx.header(b"x-fail"):
+                raise RuntimeError("a bug in the policy")
+            return None
+
+    spec = PolicySpec("test-failing", 800, Empty, lambda config, ctx: Failing())
+    monkeypatch.setitem(POLICIES, "test-failing", spec)
+    monkeypatch.setitem(PRIORITY, "test-failing", 800)
+    with serve_asgi(echo) as upstream:
+        api = {"name": "shop", "upstream": {"targets": [upstream.url]}}
+        api["policies"] = {"test-failing": {}}
+        config = make_config(tmp_path, [api])
+        with serve_asgi(build_gateway(config)) as gw, caplog.at_level("ERROR"):
+            failed = httpx.get(f"{gw.url}/experience/shop/v1/x", headers={"x-fail": "1"})
+            served = httpx.get(f"{gw.url}/experience/shop/v1/x")
+    assert failed.status_code == 500
+    assert failed.headers["content-type"] == "application/problem+json"
+    assert failed.json()["status"] == 500 and failed.headers["x-request-id"]
+    assert "a bug in the policy" not in failed.text  # no internals to the client
+    assert any("a bug in the policy" in r.getMessage() or r.exc_info for r in caplog.records)
+    assert served.status_code == 200

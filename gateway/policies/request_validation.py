@@ -92,7 +92,7 @@ class RequestValidationPolicy:
             if media.decode("latin-1") not in op.media:
                 accepted = ", ".join(op.media)
                 detail = UNSUPPORTED_MEDIA.format(
-                    api=self.api, media=media.decode(), accepted=accepted
+                    api=self.api, media=media.decode("latin-1"), accepted=accepted
                 )
                 return ProblemResponse(415, detail)
         errors = request_errors(op.validator, instance)

@@ -163,6 +163,14 @@ def test_an_integral_number_is_an_integer_as_in_json_schema(base, upstream):
     assert set(_errors(fraction, 422)) == {("body", "/quantity")}
 
 
+def test_a_content_type_that_is_not_utf8_is_415_not_a_crash(base, upstream):
+    """Header bytes are Latin-1 to HTTP (obs-text); reading them as UTF-8 raised."""
+    r = httpx.post(f"{base}/orders", content=b"{}", headers={"content-type": b"text/\xff"})
+    assert r.status_code == 415, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert upstream.requests == []
+
+
 def test_unknown_operations_are_404_and_wrong_methods_405(base, upstream):
     r = httpx.get(f"{base}/customers")
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
