@@ -11,7 +11,6 @@ observers); `gateway.stack.build_gateway` builds them in start-up order.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import re
 import time
@@ -33,7 +32,7 @@ from gateway.framing import framing_problem
 from gateway.observability.access_log import log_outside, log_request
 from gateway.observability.tracecontext import from_headers as trace_from_headers
 from gateway.operations import load_route_contract, resolve
-from gateway.pipeline import PolicySpec, build_chain, policy_name
+from gateway.pipeline import PolicySpec, build_chain, policy_failed, policy_name
 from gateway.problem import Answer, ProblemResponse
 from gateway.proxy.forward import ClientDisconnected, Forwarder, UpstreamStreamBroken
 from gateway.proxy.headers import ForwardedPolicy
@@ -50,9 +49,6 @@ NOT_FOUND = "No API is published at '{path}'."
 METHOD_NOT_ALLOWED = "This path does not accept {method}; allowed: {allowed}."
 CLIENT_GONE = "The client closed the connection before its request body arrived."
 NOT_READY = "The gateway is still starting."
-POLICY_FAILED = "The gateway failed to handle this request."
-POLICY_CRASHED = "policy %s of API %s failed; the client got a 500"
-log = logging.getLogger("tiergate")
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 NO_COMPONENT = "this gateway has no {kind} component"
 C = TypeVar("C", bound=Component)
@@ -279,10 +275,7 @@ class Gateway:
                 except ClientDisconnected:
                     raise
                 except Exception:
-                    # A bug in a policy (a plugin's, say) is the gateway's failure: a
-                    # problem to the client, the traceback to the log.
-                    log.exception(POLICY_CRASHED, policy_name(policy), route.api.name)
-                    response = ProblemResponse(500, POLICY_FAILED)
+                    response = policy_failed(policy, route.api.name)
                 if response is not None:
                     ctx.log["ended_by"] = policy_name(policy)
                     status = await _send_policy_response(ctx, response, receive, send)

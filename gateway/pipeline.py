@@ -8,6 +8,7 @@ A policy that is not configured for an API is simply absent from its chain.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -16,6 +17,7 @@ from pydantic import BaseModel
 
 from gateway.config.models import ApiConfig, GatewayConfig
 from gateway.context import RequestContext
+from gateway.problem import ProblemResponse
 from gateway.services import Services
 from gateway.types import ASGIApp
 
@@ -68,6 +70,19 @@ PRIORITY = {
 def policy_name(policy: Policy) -> str:
     """The registry name of a built policy, for logs and metrics."""
     return str(getattr(policy, "name", type(policy).__name__))
+
+
+log = logging.getLogger("tiergate")
+POLICY_FAILED = "The gateway failed to handle this request."
+POLICY_CRASHED = "policy %s of API %s failed; the client got a 500"
+
+
+def policy_failed(policy: Policy, api: str) -> Any:
+    """What a policy that raised answers: a bug in a policy (a plugin's, say) is the
+    gateway's failure, a problem+json 500 to the client and the traceback to the log.
+    Called from the `except` around the chain (HTTP and WebSocket alike)."""
+    log.exception(POLICY_CRASHED, policy_name(policy), api)
+    return ProblemResponse(500, POLICY_FAILED)
 
 
 def build_chain(

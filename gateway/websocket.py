@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.context import RequestContext
 from gateway.observability.access_log import log_request
 from gateway.operations import resolve
-from gateway.pipeline import policy_name
+from gateway.pipeline import policy_failed, policy_name
 from gateway.problem import ProblemResponse
 from gateway.proxy.errors import UpstreamError, problem_for
 from gateway.proxy.websocket import WebSocketRelay
@@ -100,7 +100,10 @@ class WebSockets:
                 )
                 return await deny(refused, ctx.scope, send)
         for policy in route.chain:
-            response = await policy(ctx)
+            try:
+                response = await policy(ctx)
+            except Exception:
+                response = policy_failed(policy, api)
             if response is not None:
                 ctx.log["ended_by"] = policy_name(policy)
                 return await deny(response, ctx.scope, send, ctx)

@@ -369,3 +369,44 @@ def test_back_pressure_holds_the_upstream_while_the_client_does_not_read(tmp_pat
     assert 0 < held < 2500, held  # the upstream was made to wait...
     assert after > held  # ...until the client read again
     assert numbers == list(range(500))  # nothing lost, nothing reordered
+
+
+def test_a_policy_that_fails_at_the_upgrade_is_a_500_problem(tmp_path, monkeypatch):
+    from pydantic import BaseModel
+
+    from gateway.pipeline import PRIORITY, PolicySpec
+    from gateway.policies import POLICIES
+    from gateway.stack import build_gateway
+    from tests.support.configs import make_config
+
+    class Empty(BaseModel):
+        pass
+
+    class Failing:
+        async def __call__(self, ctx):
+            raise RuntimeError("a bug in the policy")
+
+    spec = PolicySpec("test-failing", 800, Empty, lambda config, ctx: Failing())
+    monkeypatch.setitem(POLICIES, "test-failing", spec)
+    monkeypatch.setitem(PRIORITY, "test-failing", 800)
+    with serve_asgi(EchoUpstream()) as upstream:
+        api = {
+            "name": "live",
+            "base_path": "/live",
+            "upstream": {"targets": [upstream.url]},
+            "websocket": True,
+            "policies": {"test-failing": {}},
+        }
+        with serve_asgi(build_gateway(make_config(tmp_path, [api]))) as gw:
+
+            async def attempt():
+                url = gw.url.replace("http://", "ws://") + "/live/x"
+                with pytest.raises(InvalidStatus) as error:
+                    async with connect(url, proxy=None):
+                        pass
+                return error.value.response
+
+            response = run(attempt())
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert b"a bug in the policy" not in response.body
