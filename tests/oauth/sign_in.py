@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import OAuth2Client
 
 from gateway.registry import Registry
@@ -23,6 +24,8 @@ REDIRECT = "http://127.0.0.1:8765/callback"
 OTHER_REDIRECT = "http://127.0.0.1:8765/other"
 PASSWORD = "correct horse battery staple"
 SCOPES = "orders:read orders:write"
+EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 
 class _Form(HTMLParser):
@@ -77,6 +80,36 @@ class Estate:
         options.setdefault("scope", SCOPES)
         options.setdefault("code_challenge_method", "S256")
         return OAuth2Client(self.client_id, token_endpoint_auth_method="none", **options)
+
+    def user_token(self, customer: str = "cus_0042") -> tuple[str, str]:
+        """A new user of `customer` signs in through the page (authorization code + PKCE,
+        authlib's client); (username, access token)."""
+        username = self.new_user(customer)
+        verifier = generate_token(64)
+        with self.oauth_client() as oauth, httpx.Client() as browser:
+            url, _ = oauth.create_authorization_url(
+                f"{self.url}/oauth/authorize", code_verifier=verifier
+            )
+            answer = sign_in(browser, self.url, url, username)
+            token = oauth.fetch_token(
+                f"{self.url}/oauth/token",
+                authorization_response=answer.headers["location"],
+                code_verifier=verifier,
+            )
+        return username, str(token["access_token"])
+
+    def exchange(self, actor: tuple[str, str], subject: str, **extra: str) -> httpx.Response:
+        """RFC 8693 token exchange of `subject` by the service client `actor`."""
+        return httpx.post(
+            f"{self.url}/oauth/token",
+            data={
+                "grant_type": EXCHANGE,
+                "subject_token": subject,
+                "subject_token_type": ACCESS_TOKEN_TYPE,
+                **extra,
+            },
+            auth=actor,
+        )
 
 
 @contextmanager

@@ -9,15 +9,12 @@ import asyncio
 
 import httpx
 import pytest
-from authlib.common.security import generate_token
 
 from gateway.registry import Registry
-from tests.oauth.sign_in import estate, sign_in
+from tests.oauth.sign_in import estate
 from tests.support.edge import CountingUpstream
 from tests.support.servers import serve_asgi
 
-EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-ACCESS = "urn:ietf:params:oauth:token-type:access_token"
 BUILTIN = {"issuers": [{"builtin": True}]}
 
 
@@ -59,12 +56,8 @@ def tiers(tmp_path_factory):
             yield built, asyncio.run(provision()), process, system
 
 
-def _exchange(url: str, actor: tuple[str, str], subject: str) -> str:
-    answer = httpx.post(
-        f"{url}/oauth/token",
-        data={"grant_type": EXCHANGE, "subject_token": subject, "subject_token_type": ACCESS},
-        auth=actor,
-    )
+def _exchanged(shop, actor: tuple[str, str], subject: str) -> str:
+    answer = shop.exchange(actor, subject)
     assert answer.status_code == 200, answer.text
     return str(answer.json()["access_token"])
 
@@ -75,20 +68,9 @@ def _headers(upstream: CountingUpstream) -> dict[str, str]:
 
 def test_the_process_api_gets_the_users_token_and_the_system_api_only_the_user(tiers):
     shop, services, process, system = tiers
-    username = shop.new_user("cus_0042")
-    verifier = generate_token(64)
-    with shop.oauth_client() as oauth, httpx.Client() as browser:
-        authorize, _ = oauth.create_authorization_url(
-            f"{shop.url}/oauth/authorize", code_verifier=verifier
-        )
-        answer = sign_in(browser, shop.url, authorize, username)
-        user_token = oauth.fetch_token(
-            f"{shop.url}/oauth/token",
-            authorization_response=answer.headers["location"],
-            code_verifier=verifier,
-        )["access_token"]
+    username, user_token = shop.user_token("cus_0042")
 
-    for_process = _exchange(shop.url, services["mobile"], user_token)
+    for_process = _exchanged(shop, services["mobile"], user_token)
     r = httpx.get(
         f"{shop.url}/process/customer-360/v1/customers/cus_0042",
         headers={"authorization": f"Bearer {for_process}"},
@@ -98,7 +80,7 @@ def test_the_process_api_gets_the_users_token_and_the_system_api_only_the_user(t
     assert seen["x-end-user"] == username and seen["x-customer-id"] == "cus_0042"
     assert seen["x-subject-token"] == for_process  # to exchange for the tier below
 
-    for_system = _exchange(shop.url, services["customer-360"], seen["x-subject-token"])
+    for_system = _exchanged(shop, services["customer-360"], seen["x-subject-token"])
     r = httpx.get(
         f"{shop.url}/system/customers/v1/customers/cus_0042",
         headers={"authorization": f"Bearer {for_system}", "x-subject-token": "forged"},

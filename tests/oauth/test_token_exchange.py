@@ -8,16 +8,12 @@ import asyncio
 
 import httpx
 import pytest
-from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 
 from gateway.registry import Registry
 from tests.oauth.helpers import verify_with_served_jwks
-from tests.oauth.sign_in import estate, sign_in
-
-EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-ACCESS = "urn:ietf:params:oauth:token-type:access_token"
+from tests.oauth.sign_in import ACCESS_TOKEN_TYPE, EXCHANGE, estate
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -42,45 +38,16 @@ def shop(request, tmp_path_factory):
         yield built
 
 
-def _user_token(shop, customer: str = "cus_0042") -> tuple[str, str]:
-    username = shop.new_user(customer)
-    verifier = generate_token(64)
-    with shop.oauth_client() as oauth, httpx.Client() as browser:
-        url, _ = oauth.create_authorization_url(
-            f"{shop.url}/oauth/authorize", code_verifier=verifier
-        )
-        answer = sign_in(browser, shop.url, url, username)
-        token = oauth.fetch_token(
-            f"{shop.url}/oauth/token",
-            authorization_response=answer.headers["location"],
-            code_verifier=verifier,
-        )
-    return username, token["access_token"]
-
-
-def _exchange(shop, actor: tuple[str, str], subject: str, **extra: str) -> httpx.Response:
-    return httpx.post(
-        f"{shop.url}/oauth/token",
-        data={
-            "grant_type": EXCHANGE,
-            "subject_token": subject,
-            "subject_token_type": ACCESS,
-            **extra,
-        },
-        auth=actor,
-    )
-
-
 def test_exchanged_token_carries_the_user_and_the_actor(shop):
-    username, user_token = _user_token(shop, "cus_0042")
+    username, user_token = shop.user_token("cus_0042")
     with OAuth2Client(*shop.services["mobile"], scope="customer-360:read") as oauth:
         token = oauth.fetch_token(
             f"{shop.url}/oauth/token",
             grant_type=EXCHANGE,
             subject_token=user_token,
-            subject_token_type=ACCESS,
+            subject_token_type=ACCESS_TOKEN_TYPE,
         )
-    assert token["issued_token_type"] == ACCESS and token["token_type"] == "Bearer"
+    assert token["issued_token_type"] == ACCESS_TOKEN_TYPE and token["token_type"] == "Bearer"
     claims = verify_with_served_jwks(shop.url, token["access_token"])
     subject = verify_with_served_jwks(shop.url, user_token)
     assert claims["sub"] == username and claims["customer_id"] == "cus_0042"
@@ -95,7 +62,7 @@ def test_exchanged_token_carries_the_user_and_the_actor(shop):
     assert claims["exp"] <= subject["exp"] and claims["jti"] != subject["jti"]
 
     # the process API exchanges what it was called with: the chain nests (RFC 8693 §4.1)
-    deeper = _exchange(shop, shop.services["customer-360"], token["access_token"])
+    deeper = shop.exchange(shop.services["customer-360"], token["access_token"])
     assert deeper.status_code == 200, deeper.text
     inner = verify_with_served_jwks(shop.url, deeper.json()["access_token"])
     assert inner["sub"] == username and inner["customer_id"] == "cus_0042"
@@ -105,15 +72,15 @@ def test_exchanged_token_carries_the_user_and_the_actor(shop):
 
 
 def test_only_service_clients_exchange(shop):
-    _username, user_token = _user_token(shop)
-    r = _exchange(shop, shop.confidential, user_token)
+    _username, user_token = shop.user_token()
+    r = shop.exchange(shop.confidential, user_token)
     assert (r.status_code, r.json()["error"]) == (400, "unauthorized_client")
     r = httpx.post(
         f"{shop.url}/oauth/token",
         data={
             "grant_type": EXCHANGE,
             "subject_token": user_token,
-            "subject_token_type": ACCESS,
+            "subject_token_type": ACCESS_TOKEN_TYPE,
             "client_id": shop.client_id,
         },
     )
@@ -126,21 +93,21 @@ def test_subject_must_be_a_live_user_token_of_ours(shop):
         f"{shop.url}/oauth/token", data={"grant_type": "client_credentials"}, auth=actor
     ).json()["access_token"]
     for subject in (service_token, "not-a-jwt", user_token_tampered(shop)):
-        r = _exchange(shop, actor, subject)
+        r = shop.exchange(actor, subject)
         assert (r.status_code, r.json()["error"]) == (400, "invalid_grant"), subject[:20]
-    _username, revoked = _user_token(shop)
+    _username, revoked = shop.user_token()
     assert (
         httpx.post(
             f"{shop.url}/oauth/revoke", data={"token": revoked, "client_id": shop.client_id}
         ).status_code
         == 200
     )
-    r = _exchange(shop, actor, revoked)
+    r = shop.exchange(actor, revoked)
     assert (r.status_code, r.json()["error"]) == (400, "invalid_grant")
 
 
 def user_token_tampered(shop) -> str:
-    _username, token = _user_token(shop)
+    _username, token = shop.user_token()
     head, body, signature = token.split(".")
     return f"{head}.{body}.{signature[::-1]}"
 
@@ -150,7 +117,7 @@ def user_token_tampered(shop) -> str:
     [
         ({"scope": "customers:write"}, "invalid_scope"),
         ({"subject_token_type": "urn:ietf:params:oauth:token-type:id_token"}, "invalid_request"),
-        ({"actor_token": "x", "actor_token_type": ACCESS}, "invalid_request"),
+        ({"actor_token": "x", "actor_token_type": ACCESS_TOKEN_TYPE}, "invalid_request"),
         (
             {"requested_token_type": "urn:ietf:params:oauth:token-type:refresh_token"},
             "invalid_request",
@@ -159,8 +126,8 @@ def user_token_tampered(shop) -> str:
     ],
 )
 def test_exchange_refusals(shop, extra, error):
-    _username, user_token = _user_token(shop)
-    r = _exchange(shop, shop.services["mobile"], user_token, **extra)
+    _username, user_token = shop.user_token()
+    r = shop.exchange(shop.services["mobile"], user_token, **extra)
     assert (r.status_code, r.json()["error"]) == (400, error)
 
 
@@ -170,6 +137,6 @@ def test_authlib_client_sees_refusal_as_an_oauth_error(shop):
             f"{shop.url}/oauth/token",
             grant_type=EXCHANGE,
             subject_token="x",
-            subject_token_type=ACCESS,
+            subject_token_type=ACCESS_TOKEN_TYPE,
         )
     assert refused.value.error == "invalid_grant"
