@@ -33,7 +33,7 @@ from gateway.observability.access_log import log_outside, log_request
 from gateway.observability.tracecontext import from_headers as trace_from_headers
 from gateway.operations import load_route_contract, resolve
 from gateway.pipeline import PolicySpec, build_chain, policy_failed, policy_name
-from gateway.problem import Answer, ProblemResponse
+from gateway.problem import INTERNAL_ERROR, Answer, ProblemResponse
 from gateway.proxy.forward import ClientDisconnected, Forwarder, UpstreamStreamBroken
 from gateway.proxy.headers import ForwardedPolicy
 from gateway.proxy.upstreams import Upstreams
@@ -368,7 +368,7 @@ async def _http_problem(request: Request, exc: Exception) -> Response:
 
 
 async def _crash_problem(request: Request, exc: Exception) -> Response:
-    return ProblemResponse(500, "The gateway failed to handle this request.")  # type: ignore[return-value]
+    return ProblemResponse(500, INTERNAL_ERROR)  # type: ignore[return-value]
 
 
 __all__ = ["Gateway"]

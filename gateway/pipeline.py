@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from gateway.config.models import ApiConfig, GatewayConfig
 from gateway.context import RequestContext
-from gateway.problem import ProblemResponse
+from gateway.problem import INTERNAL_ERROR, ProblemResponse
 from gateway.services import Services
 from gateway.types import ASGIApp
 
@@ -73,16 +73,15 @@ def policy_name(policy: Policy) -> str:
 
 
 log = logging.getLogger("tiergate")
-POLICY_FAILED = "The gateway failed to handle this request."
 POLICY_CRASHED = "policy %s of API %s failed; the client got a 500"
 
 
-def policy_failed(policy: Policy, api: str) -> Any:
+def policy_failed(policy: Policy, api: str) -> ProblemResponse:
     """What a policy that raised answers: a bug in a policy (a plugin's, say) is the
     gateway's failure, a problem+json 500 to the client and the traceback to the log.
     Called from the `except` around the chain (HTTP and WebSocket alike)."""
     log.exception(POLICY_CRASHED, policy_name(policy), api)
-    return ProblemResponse(500, POLICY_FAILED)
+    return ProblemResponse(500, INTERNAL_ERROR)
 
 
 def build_chain(

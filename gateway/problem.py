@@ -30,6 +30,10 @@ TITLES = {
 }
 
 
+# The detail of a 500: what failed stays in the log, never in the answer.
+INTERNAL_ERROR = "The gateway failed to handle this request."
+
+
 class ProblemResponse:
     """A small ASGI response carrying a problem+json body.
 
