@@ -1,33 +1,48 @@
-"""The public listener's HTTP/1.1 protocol: uvicorn's httptools protocol plus edge limits.
+"""The public listener's HTTP/1.1 protocol: httptools' parser with the edge's limits.
 
-Measured with raw sockets against uvicorn 0.54 + httptools 0.9 (see
-docs/policies-edge.md): uvicorn has no deadline for receiving headers (a client
-that connects and sends a header byte every few seconds holds the connection
-forever; the keep-alive timer is cancelled by the first byte), no limit on the
-size of the header block or the URL, and its `limit_concurrency` counts idle
-keep-alive connections and answers 503 without Retry-After. This subclass adds:
+uvicorn serves (sockets, workers, signals, lifespan); this protocol replaces its
+httptools protocol. Measured with raw sockets against uvicorn 0.54 + httptools 0.9
+(see docs/policies-edge.md), uvicorn's has no deadline for receiving headers, no
+limit on the size of the header block or the URL, and a `limit_concurrency` that
+counts idle keep-alive connections and answers 503 without Retry-After. This one:
 
-- a header deadline, armed when a connection opens and when the next request's
-  first byte arrives, disarmed when the headers are complete → 408 and close;
-- a cap on the header block (431) and on the request target (414), checked as
-  the parser delivers them, so memory is bounded before the headers end;
-- a cap on requests in progress on this listener → 503 + Retry-After.
+- gives a request's headers a deadline from its first byte (and a new connection
+  one from its opening) → 408 and close; idle keep-alive connections are closed
+  after `keep_alive_timeout`;
+- caps the header block (431) and the request target (414) as the parser delivers
+  them, and the bytes it buffers before a header line ends, so memory is bounded
+  before the headers end;
+- caps requests in progress on this listener → 503 + Retry-After;
+- answers pipelined requests in order, and a refusal of a pipelined request only
+  after the responses before it.
 
-Errors written here are problem+json like every other error; they close the
-connection because the rest of the request was never read.
+Both deadlines live in one timer per connection that is re-armed lazily: a busy
+connection moves its deadline with a float store, and the timer, when it fires
+early, sets itself for the deadline now due. Errors written here are problem+json
+like every other error; they close the connection because the rest of the request
+was never read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import urllib.parse
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+import httptools
+from uvicorn.config import Config
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT, FlowControl
+from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.server import ServerState
 
 from gateway.config.models import ListenerConfig
-from gateway.problem import TITLES, ProblemResponse
+from gateway.exchange import Exchange
+from gateway.problem import INTERNAL_ERROR, TITLES, ProblemResponse
 from gateway.tls import tls_extension
 from gateway.types import Receive, Scope, Send
 
@@ -36,10 +51,16 @@ URL_TOO_LONG = "The request target exceeds {limit} bytes."
 HEADERS_TOO_SLOW = "The request's headers did not arrive within {limit:g} seconds."
 SATURATED = "The gateway is handling as many requests as it may; retry in {retry} s."
 INVALID_REQUEST = "The request is not valid HTTP/1.1."
+UPGRADE_BEHIND_REQUEST = "A WebSocket upgrade cannot be pipelined behind another request."
+APP_FAILED = "Exception in ASGI application"
+
+_LOG = logging.getLogger("uvicorn.error")
+_ASGI = {"version": "3.0", "spec_version": "2.3"}
+_HEADERS, _ACTIVE, _IDLE = range(3)  # what the connection waits for: its deadline's meaning
 
 
 class _Refused(Exception):
-    """Raised from a parser callback to stop parsing; `status` says why."""
+    """Raised from a parser callback to stop parsing; `_refusal` says why."""
 
 
 def _raw_problem(status: int, detail: str) -> bytes:
@@ -56,76 +77,208 @@ def _raw_problem(status: int, detail: str) -> bytes:
     ).encode() + body
 
 
-class EdgeProtocol(HttpToolsProtocol):
+_CRASHED = _raw_problem(500, INTERNAL_ERROR)
+
+
+class _DateLine:
+    """The server's Date field line; uvicorn replaces its list once a second."""
+
+    def __init__(self) -> None:
+        self._source: object = None
+        self._line = b""
+
+    def __call__(self, headers: list[tuple[bytes, bytes]]) -> bytes:
+        if headers is not self._source:
+            self._source = headers
+            self._line = b"".join(b"%s: %s\r\n" % (name, value) for name, value in headers)
+        return self._line
+
+
+class EdgeProtocol(asyncio.Protocol):
     limits: ListenerConfig = ListenerConfig.model_validate({})
     _busy: Any = None
     _on_refused: Any = None  # called with the status of each refusal (metrics)
 
-    def connection_made(self, transport: Any) -> None:
-        super().connection_made(transport)
-        # TLS: the ASGI TLS extension (the verified client certificate, for mTLS), once
-        # per connection; uvicorn's protocols do not put it in the scope.
-        self._tls: Any = {"tls": tls_extension(transport)} if self.scheme == "https" else None
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if not config.loaded:
+            config.load()
+        self.config = config
+        self.app = config.loaded_app
+        self.loop = _loop or asyncio.get_event_loop()
+        self.server_state = server_state
+        # uvicorn's server closes these at shutdown; its set is typed for its own protocols.
+        self.connections: set[Any] = server_state.connections
+        self.tasks = server_state.tasks
+        self.app_state = app_state
+        self.keep_alive_timeout = float(config.timeout_keep_alive)
+        self.root_path = config.root_path
+        self.parser = httptools.HttpRequestParser(self)
+        # Answer a request whose client sends bytes after its Connection: close.
+        self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        self.pipeline: deque[Exchange] = deque()
+        self.cycle: Exchange | None = None
+        self._date = _DateLine()
+        # per request, while its head is parsed
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.scope: dict[str, Any] = {}
+        self._expect_continue = False
         self._head_bytes = 0
         self._raw_head = 0
+        self._in_head = False
+        self._upgrading = False  # a WebSocket handshake: its body is the WebSocket's
         self._refusal: tuple[int, str] | None = None
-        self._header_timer: Any = None
-        self._arm()
+        # the connection's one deadline
+        self._waiting = _HEADERS
+        self._deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    # -- connection -------------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        self.connections.add(self)
+        self.transport = transport
+        self.flow = FlowControl(transport)
+        https = is_ssl(transport)
+        self._base: dict[str, Any] = {
+            "type": "http",
+            "asgi": _ASGI,
+            "http_version": "1.1",
+            "server": get_local_addr(transport),
+            "client": get_remote_addr(transport),
+            "scheme": "https" if https else "http",
+            "root_path": self.root_path,
+        }
+        # TLS: the ASGI TLS extension (the verified client certificate, for mTLS), once
+        # per connection; uvicorn's protocols do not put it in the scope.
+        if https:
+            self._base["extensions"] = {"tls": tls_extension(transport)}
+        self._expect(_HEADERS, self.limits.header_timeout)  # a silent client gets 408
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
+        self.connections.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._deadline = None
+        cycle = self.cycle
+        if cycle is not None:
+            if not cycle.complete:
+                cycle.disconnected = True
+            cycle.wake()
+        for queued in self.pipeline:
+            queued.disconnected = True
+        self.pipeline.clear()
+        self.flow.resume_writing()
+        if exc is None:
+            self.transport.close()
 
-    def _arm(self) -> None:
-        if self._header_timer is None:
-            self._header_timer = self.loop.call_later(
-                self.limits.header_timeout, self._headers_too_slow
-            )
+    def eof_received(self) -> None:
+        pass
 
-    def _disarm(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+    def shutdown(self) -> None:
+        """The server stops: close an idle connection, finish the request in progress."""
+        if self.cycle is None or self.cycle.complete:
+            self.transport.close()
+        else:
+            self.cycle.keep_alive = False
 
-    def _headers_too_slow(self) -> None:
-        self._header_timer = None
-        if not self.transport.is_closing():
-            detail = HEADERS_TOO_SLOW.format(limit=self.limits.header_timeout)
-            self._refuse(408, detail)
+    def pause_writing(self) -> None:
+        self.flow.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.flow.resume_writing()
+
+    # -- the deadline ---------------------------------------------------------------
+
+    def _expect(self, waiting: int, seconds: float) -> None:
+        """Wait for `waiting` until `seconds` from now; the timer follows lazily."""
+        deadline = self.loop.time() + seconds
+        self._waiting = waiting
+        self._deadline = deadline
+        timer = self._timer
+        if timer is None:
+            self._timer = self.loop.call_at(deadline, self._on_deadline)
+        elif timer.when() > deadline:
+            timer.cancel()
+            self._timer = self.loop.call_at(deadline, self._on_deadline)
+
+    def _on_deadline(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if deadline is None or self.transport.is_closing():
+            return
+        if self.loop.time() < deadline:  # moved on since the timer was set
+            self._timer = self.loop.call_at(deadline, self._on_deadline)
+            return
+        if self._waiting == _HEADERS:
+            self._refuse(408, HEADERS_TOO_SLOW.format(limit=self.limits.header_timeout))
+        else:
+            self.transport.close()
+
+    def _busy_with_app(self) -> bool:
+        return self.cycle is not None and not self.cycle.complete
+
+    # -- bytes in ---------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self._waiting == _IDLE:
+            self._waiting = _ACTIVE
+            self._deadline = None
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._upgrade()
+            return
+        except httptools.HttpParserError:
+            self._refuse(*(self._refusal or (400, INVALID_REQUEST)))
+            return
+        if self._in_head and not self.transport.is_closing():
+            self._head_pending(len(data))
+
+    def _head_pending(self, received: int) -> None:
+        """A head is still incomplete after a read: bound its bytes and its time."""
+        self._raw_head += received
+        # httptools hands a header over only once it is complete: bound what it buffers.
+        limit = self.limits.max_header_bytes + self.limits.max_url_bytes + 64
+        if self._raw_head > limit:
+            self._refuse(431, HEADERS_TOO_LARGE.format(limit=self.limits.max_header_bytes))
+        elif self._waiting != _HEADERS and not self._busy_with_app():
+            self._expect(_HEADERS, self.limits.header_timeout)
 
     def _refuse(self, status: int, detail: str) -> None:
-        self._disarm()
+        """Answer the request being parsed with an error and close, after those before it."""
+        if self._busy_with_app() or self.pipeline:
+            self._refusal = (status, detail)
+            self._deadline = None
+            self.flow.pause_reading()  # the rest waits; it is answered once its turn comes
+            return
+        self._deadline = None
         self.transport.write(_raw_problem(status, detail))
         self.transport.close()
         if self._on_refused is not None:
             self._on_refused(status)
 
-    # -- parser callbacks ------------------------------------------------------
-
-    def data_received(self, data: bytes) -> None:
-        if self.cycle is None or self.cycle.response_complete:
-            if self._header_timer is None:
-                self._raw_head = 0
-            self._arm()  # a new request starts: its headers are on the clock
-        if self._header_timer is None:  # headers done: this is body
-            super().data_received(data)
-            return
-        self._raw_head += len(data)
-        super().data_received(data)
-        # httptools hands a header over only once it is complete: bound what it buffers.
-        limit = self.limits.max_header_bytes + self.limits.max_url_bytes + 64
-        waiting = self._header_timer is not None and not self.transport.is_closing()
-        if waiting and self._raw_head > limit:
-            self._refuse(431, HEADERS_TOO_LARGE.format(limit=self.limits.max_header_bytes))
+    # -- parser callbacks -------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        self._in_head = True
+        self._upgrading = False
+        self._raw_head = 0
         self._head_bytes = 0
-        if self._tls is not None:
-            self.scope["extensions"] = self._tls
+        self._expect_continue = False
+        self.url = b""
+        self.headers = []
+        self.scope = {**self._base, "headers": self.headers, "state": self.app_state.copy()}
 
     def on_url(self, url: bytes) -> None:
-        super().on_url(url)
+        self.url += url
         if len(self.url) > self.limits.max_url_bytes:
             self._refusal = (414, URL_TOO_LONG.format(limit=self.limits.max_url_bytes))
             raise _Refused()
@@ -135,23 +288,172 @@ class EdgeProtocol(HttpToolsProtocol):
         if self._head_bytes > self.limits.max_header_bytes:
             self._refusal = (431, HEADERS_TOO_LARGE.format(limit=self.limits.max_header_bytes))
             raise _Refused()
-        super().on_header(name, value)
+        name = name.lower()
+        # llhttp keeps trailing whitespace, which is not part of the value (RFC 9110 §5.5).
+        value = value.rstrip(b" \t")
+        if name == b"expect" and value.lower() == b"100-continue":
+            self._expect_continue = True
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self._disarm()
-        cap = self.limits.max_concurrency
-        saved = self.app
-        if cap is not None and len(self.tasks) >= cap:
-            self.app = self._busy or _busy_app(self.limits.retry_after)
-        try:
-            super().on_headers_complete()
-        finally:
-            self.app = saved
+        self._in_head = False
+        parser = self.parser
+        scope = self.scope
+        scope["method"] = parser.get_method().decode("ascii")
+        version = parser.get_http_version()
+        if version != "1.1":
+            scope["http_version"] = version
+        if parser.should_upgrade() and self._websocket_upgrade():
+            self._upgrading = True
+            return  # the WebSocket protocol takes the connection (HttpParserUpgrade)
+        url = httptools.parse_url(self.url)
+        raw_path = url.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        scope["path"] = self.root_path + path
+        scope["raw_path"] = self.root_path.encode("ascii") + raw_path
+        scope["query_string"] = url.query or b""
+        cycle = Exchange(
+            scope,
+            self.transport,
+            self.flow,
+            self.loop,
+            keep_alive=version != "1.0" and parser.should_keep_alive(),
+            expect_continue=self._expect_continue,
+            date=self._date(self.server_state.default_headers),
+            on_complete=self._response_complete,
+        )
+        if self._busy_with_app() or self.pipeline:
+            self.flow.pause_reading()  # pipelined: answered in order
+            self.pipeline.append(cycle)
+            return
+        self._start(cycle)
 
-    def send_400_response(self, msg: str) -> None:
-        """uvicorn's answer to any parser error; ours is problem+json (or a refusal above)."""
-        status, detail = self._refusal or (400, INVALID_REQUEST)
-        self._refuse(status, detail)
+    def on_body(self, body: bytes) -> None:
+        cycle = self._receiving()
+        if cycle is None:
+            return
+        cycle.body += body
+        if len(cycle.body) > HIGH_WATER_LIMIT:
+            self.flow.pause_reading()
+        cycle.wake()
+
+    def on_message_complete(self) -> None:
+        cycle = self._receiving()
+        if cycle is None:
+            return
+        cycle.more_body = False
+        cycle.wake()
+
+    def _receiving(self) -> Exchange | None:
+        """The exchange whose request the parser is reading (the last one queued)."""
+        if self._upgrading:
+            return None
+        cycle = self.pipeline[-1] if self.pipeline else self.cycle
+        if cycle is None or cycle.complete:
+            return None
+        return cycle
+
+    # -- running the app --------------------------------------------------------------
+
+    def _start(self, cycle: Exchange) -> None:
+        self.cycle = cycle
+        self._waiting = _ACTIVE
+        self._deadline = None
+        cap = self.limits.max_concurrency
+        app = self.app
+        if cap is not None and len(self.tasks) >= cap:
+            app = self._busy or _busy_app(self.limits.retry_after)
+        task = self.loop.create_task(_run(app, cycle))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+
+    def _response_complete(self, cycle: Exchange) -> None:
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        if self.pipeline:
+            self._start(self.pipeline.popleft())
+            return
+        if self._refusal is not None:  # a pipelined request refused while this one ran
+            self._refuse(*self._refusal)
+            return
+        self.flow.resume_reading()
+        if self._in_head:
+            self._expect(_HEADERS, self.limits.header_timeout)
+        else:
+            self._expect(_IDLE, self.keep_alive_timeout)
+
+    # -- WebSocket ------------------------------------------------------------------
+
+    def _websocket_upgrade(self) -> bool:
+        if self.config.ws_protocol_class is None:
+            return False
+        connection: list[bytes] = []
+        upgrade = None
+        for name, value in self.headers:
+            if name == b"connection":
+                connection = [token.lower().strip() for token in value.split(b",")]
+            elif name == b"upgrade":
+                upgrade = value.lower()
+        return b"upgrade" in connection and upgrade == b"websocket"
+
+    def _upgrade(self) -> None:
+        """Hand the connection to the WebSocket protocol, replaying the request to it."""
+        if not self._upgrading:
+            # Another protocol (h2c) or CONNECT: the request is answered as HTTP/1.1, and
+            # the parser reads nothing after it, so the connection ends with its answer.
+            _LOG.warning("Unsupported upgrade request.")
+            if self._busy_with_app() or self.pipeline:
+                (self.pipeline[-1] if self.pipeline else self.cycle).keep_alive = False  # type: ignore[union-attr]
+            else:
+                self.transport.close()
+            return
+        if self._busy_with_app() or self.pipeline:
+            self._refuse(400, UPGRADE_BEHIND_REQUEST)
+            return
+        self.connections.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        method = self.scope["method"].encode()
+        output = [method, b" ", self.url, b" HTTP/1.1\r\n"]
+        for name, value in self.headers:
+            output += [name, b": ", value, b"\r\n"]
+        output.append(b"\r\n")
+        websocket: Any = self.config.ws_protocol_class
+        protocol = websocket(
+            config=self.config, server_state=self.server_state, app_state=self.app_state
+        )
+        protocol.connection_made(self.transport)
+        self.transport.set_protocol(protocol)
+        protocol.data_received(b"".join(output))
+
+
+async def _run(app: Any, cycle: Exchange) -> None:
+    """Run the app for one exchange; a failure answers 500 or closes the connection."""
+    try:
+        await app(cycle.scope, cycle.receive, cycle.send)
+    except BaseException as exc:
+        _LOG.error(APP_FAILED, exc_info=exc)
+        _close_failed(cycle)
+        if not isinstance(exc, Exception):
+            raise
+        return
+    if not cycle.complete and not cycle.disconnected:
+        _LOG.error("The ASGI app returned without completing its response.")
+        _close_failed(cycle)
+
+
+def _close_failed(cycle: Exchange) -> None:
+    if cycle.transport.is_closing():
+        return
+    if not cycle.started:
+        cycle.transport.write(_CRASHED)
+    else:
+        cycle.flush_head()  # what was sent stands; the close tells the rest never comes
+    cycle.transport.close()
 
 
 def _busy_app(retry_after: int) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gateway.config.models import GatewayConfig
+from gateway.config.models import GatewayConfig, ListenerConfig
 from gateway.listener import listener_options
 from gateway.stack import build_gateway
 from tests.support.servers import UvicornThread, serve_asgi
@@ -73,6 +73,14 @@ def serve_gateway(config: GatewayConfig, **options: Any) -> Iterator[UvicornThre
     merged = {**listener_options(config.listeners.public), **options}
     with serve_asgi(build_gateway(config), **merged) as server:
         yield server
+
+
+@contextmanager
+def serve_edge(app: Any, **limits: Any) -> Iterator[int]:
+    """A plain ASGI app behind the public listener's protocol with `limits`; its port."""
+    options = listener_options(ListenerConfig.model_validate(limits))
+    with serve_asgi(app, **options, lifespan="off", log_level="critical") as server:
+        yield int(server.url.rsplit(":", 1)[1])
 
 
 def exchange(port: int, raw: bytes, timeout: float = 3.0) -> tuple[bytes, bool]:
