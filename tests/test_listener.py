@@ -16,6 +16,7 @@ from tests.support.edge import (
     exchange,
     read_response,
     read_until_close,
+    serve_edge,
     serve_gateway,
     status_of,
     upstream_fixture,  # noqa: F401 - the `upstream` fixture
@@ -251,3 +252,206 @@ def test_an_app_that_fails_after_its_head_closes_the_connection_with_the_head_se
         data, closed = exchange(port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
     assert closed
     assert status_of(data) == 200 and data.endswith(b"\r\n\r\n")
+
+
+# -- the protocol alone, behind a plain app: adversarial request streams -------------
+
+
+def _echo_app(seen=None, delay=0.0):
+    """Answers each request with its method, path and body; records each scope."""
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if seen is not None:
+            seen.append({**scope, "body": body})
+        if delay:
+            await asyncio.sleep(delay)
+        payload = f"{scope['method']} {scope['path']} {len(body)}".encode()
+        headers = [(b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    return app
+
+
+def _statuses(data: bytes) -> list[int]:
+    return [int(part[:3]) for part in data.split(b"HTTP/1.1 ")[1:]]
+
+
+GET_X = b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n"
+
+
+def test_garbage_pipelined_behind_a_request_is_refused_after_its_answer():
+    with serve_edge(_echo_app(delay=0.2)) as port:
+        data, closed = exchange(port, GET_X + b"\x00\x01 nonsense\r\n\r\n")
+    assert closed and _statuses(data) == [200, 400]
+    assert b"GET /x 0" in data and b"application/problem+json" in data
+
+
+def test_an_oversized_head_pipelined_behind_a_request_is_431_after_its_answer():
+    big = b"GET /y HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 3000 + b"\r\n\r\n"
+    with serve_edge(_echo_app(delay=0.2), max_header_bytes=2048) as port:
+        data, closed = exchange(port, GET_X + big)
+    assert closed and _statuses(data) == [200, 431]
+
+
+def test_a_hundred_pipelined_requests_in_one_write_are_answered_in_order():
+    requests = b"".join(f"GET /p{i} HTTP/1.1\r\nHost: a\r\n\r\n".encode() for i in range(100))
+    closing = b"GET /last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    with serve_edge(_echo_app()) as port:
+        data, closed = exchange(port, requests + closing, timeout=10)
+    assert closed
+    bodies = [part.partition(b"\r\n\r\n")[2] for part in data.split(b"HTTP/1.1 ")[1:]]
+    assert bodies == [f"GET /p{i} 0".encode() for i in range(100)] + [b"GET /last 0"]
+
+
+def test_an_idle_keep_alive_connection_is_closed_silently_after_its_timeout():
+    with (
+        serve_edge(_echo_app(), keep_alive_timeout=1, header_timeout=5) as port,
+        socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+    ):
+        sock.sendall(GET_X)
+        assert status_of(read_response(sock)) == 200
+        started = time.monotonic()
+        data, closed = read_until_close(sock, 4.0)
+    assert closed and data == b""  # no 408: the client asked for nothing
+    assert 0.9 <= time.monotonic() - started < 3.0
+
+
+def test_a_head_begun_during_a_slow_response_gets_its_deadline_after_that_response():
+    """The 408 never lands inside the response before it."""
+    with (
+        serve_edge(_echo_app(delay=1.5), header_timeout=1.0) as port,
+        socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+    ):
+        started = time.monotonic()
+        sock.sendall(GET_X + b"GET /y HTTP/1.1\r\nHost: a\r\n")  # the second head never ends
+        data, closed = read_until_close(sock, 6.0)
+        elapsed = time.monotonic() - started
+    assert closed and _statuses(data) == [200, 408]
+    assert b"GET /x 0HTTP/1.1 408" in data  # the first response whole, then the refusal
+    assert 2.4 <= elapsed < 5.0  # 1.5 s of response, then the 1 s deadline
+
+
+def test_a_websocket_upgrade_pipelined_behind_a_request_is_refused_after_its_answer():
+    upgrade = (
+        b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    with serve_edge(_echo_app(delay=0.2)) as port:
+        data, closed = exchange(port, GET_X + upgrade)
+    assert closed and _statuses(data) == [200, 400]
+    assert b"101" not in data
+
+
+def test_an_upgrade_to_another_protocol_is_answered_in_http_1_1_and_the_connection_ends():
+    h2c = b"GET /h HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+    h2c += b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"
+    with serve_edge(_echo_app()) as port:
+        data, closed = exchange(port, h2c + GET_X)
+    assert closed and _statuses(data) == [200]
+    assert data.endswith(b"GET /h 0")
+
+
+def test_many_field_lines_within_the_limit_all_reach_the_app_and_beyond_it_are_431():
+    seen: list = []
+    fields = b"".join(b"X-F%d: v\r\n" % i for i in range(600))  # ~6.5 KB of small lines
+    request = b"GET /x HTTP/1.1\r\nHost: a\r\n" + fields + b"Connection: close\r\n\r\n"
+    with serve_edge(_echo_app(seen), max_header_bytes=8192) as port:
+        data, _ = exchange(port, request)
+        assert _statuses(data) == [200]
+        assert len(seen[0]["headers"]) == 602
+        more = b"".join(b"X-F%d: v\r\n" % i for i in range(1200))
+        data, closed = exchange(port, b"GET /x HTTP/1.1\r\nHost: a\r\n" + more + b"\r\n")
+    assert closed and _statuses(data) == [431]
+    assert len(seen) == 1
+
+
+@pytest.mark.parametrize(
+    "request_head",
+    [
+        b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+        b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+        b"GET /x HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n",
+        b"GET /x HTTP/1.1\r\nHost: a\r\nX\r\n\r\n",
+        b"GET /x HTTP/1.1\r\nHo st: a\r\n\r\n",
+        b"GET /x HTTP/9.9\r\nHost: a\r\n\r\n",
+    ],
+)
+def test_a_malformed_request_is_a_400_problem_and_never_reaches_the_app(request_head):
+    seen: list = []
+    with serve_edge(_echo_app(seen)) as port:
+        data, closed = exchange(port, request_head)
+    assert closed and _statuses(data) == [400]
+    assert b"application/problem+json" in data
+    assert seen == []
+
+
+def test_bytes_after_a_connection_close_request_are_never_answered():
+    seen: list = []
+    closing = b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    with serve_edge(_echo_app(seen)) as port:
+        data, closed = exchange(port, closing + GET_X + b"junk")
+    assert closed and _statuses(data) == [200]
+    assert [s["path"] for s in seen] == ["/x"]
+
+
+def test_the_path_is_decoded_once_and_the_raw_path_kept():
+    seen: list = []
+    request = b"GET /a%2Fb/%25zz/caf%C3%A9?q=%20 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    with serve_edge(_echo_app(seen)) as port:
+        exchange(port, request)
+    assert seen[0]["path"] == "/a/b/%zz/café"
+    assert seen[0]["raw_path"] == b"/a%2Fb/%25zz/caf%C3%A9"
+    assert seen[0]["query_string"] == b"q=%20"
+
+
+def test_a_body_sent_a_byte_at_a_time_or_chunked_arrives_whole():
+    seen: list = []
+    with (
+        serve_edge(_echo_app(seen)) as port,
+        socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+    ):
+        sock.sendall(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 20\r\n\r\n")
+        for byte in b"0123456789abcdefghij":
+            sock.sendall(bytes([byte]))
+            time.sleep(0.005)
+        assert read_response(sock).endswith(b"POST /x 20")
+        chunked = b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        sock.sendall(chunked + b"3\r\nabc\r\n0a\r\n0123456789\r\n0\r\n\r\n")
+        assert read_response(sock).endswith(b"POST /c 13")
+    assert seen[0]["body"] == b"0123456789abcdefghij"
+    assert seen[1]["body"] == b"abc0123456789"
+
+
+def test_a_client_that_leaves_mid_response_is_seen_by_the_app_as_a_disconnect():
+    events: list = []
+
+    async def streaming(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await receive()  # the (empty) body
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first", "more_body": True})
+        events.append((await receive())["type"])  # waits for the client to go
+
+    with serve_edge(streaming) as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(GET_X)
+            received = b""
+            while b"first" not in received:
+                received += sock.recv(65536)
+        deadline = time.monotonic() + 3
+        while not events and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert events == ["http.disconnect"]
