@@ -5,9 +5,10 @@ Pure and cheap: it runs on every request, whether spans are exported or not.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
+
+from gateway.ids import random_hex
 
 _TRACEPARENT = re.compile(rb"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 _ZERO_TRACE = "0" * 32
@@ -28,7 +29,7 @@ class TraceContext:
 
 
 def new_span_id() -> str:
-    return os.urandom(8).hex()
+    return random_hex(8)
 
 
 def from_headers(traceparent: bytes | None, tracestate: bytes | None) -> TraceContext:
@@ -47,4 +48,4 @@ def from_headers(traceparent: bytes | None, tracestate: bytes | None) -> TraceCo
             if valid:
                 state = tracestate if tracestate and len(tracestate) <= MAX_TRACESTATE else None
                 return TraceContext(trace_id, new_span_id(), parent_id, flags or "01", state)
-    return TraceContext(os.urandom(16).hex(), new_span_id(), None, "01")
+    return TraceContext(random_hex(16), new_span_id(), None, "01")
