@@ -11,7 +11,6 @@ observers); `gateway.stack.build_gateway` builds them in start-up order.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -31,6 +30,7 @@ from gateway.context import Observer, RequestContext, UnroutedObserver
 from gateway.framing import framing_problem
 from gateway.observability.access_log import log_outside, log_request
 from gateway.observability.tracecontext import from_headers as trace_from_headers
+from gateway.observability.tracecontext import random_hex
 from gateway.operations import load_route_contract, resolve
 from gateway.pipeline import PolicySpec, build_chain, policy_failed, policy_name
 from gateway.problem import INTERNAL_ERROR, Answer, ProblemResponse
@@ -236,7 +236,7 @@ class Gateway:
             request_id=(
                 request_id.decode()
                 if request_id and _REQUEST_ID.fullmatch(request_id)
-                else os.urandom(16).hex()
+                else random_hex(16)
             ),
             client_ip=self.forwarded.client_ip(peer, scope["headers"]),
             started=time.perf_counter(),
@@ -349,7 +349,7 @@ def _method_not_allowed(method: str, allowed: frozenset[str]) -> ProblemResponse
 def _request_id(scope: Scope) -> str:
     """The client's X-Request-ID when it is a valid one, else a fresh one."""
     sent = _header(scope, b"x-request-id")
-    return sent.decode() if sent and _REQUEST_ID.fullmatch(sent) else os.urandom(16).hex()
+    return sent.decode() if sent and _REQUEST_ID.fullmatch(sent) else random_hex(16)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
