@@ -224,8 +224,16 @@ class Gateway:
 
     def new_context(self, route: Route, path: str, scope: Scope, method: str) -> RequestContext:
         """The context of one request to `route` (an upgrade is a GET)."""
-        request_id = _header(scope, b"x-request-id")
-        peer = scope["client"][0] if scope.get("client") else ""
+        request_id = traceparent = tracestate = None
+        for key, value in scope["headers"]:  # one pass for the three; each its first line
+            if key == b"x-request-id":
+                request_id = value if request_id is None else request_id
+            elif key == b"traceparent":
+                traceparent = value if traceparent is None else traceparent
+            elif key == b"tracestate":
+                tracestate = value if tracestate is None else tracestate
+        client = scope.get("client")
+        peer = client[0] if client else ""
         return RequestContext(
             scope=scope,
             route=route,
@@ -240,7 +248,7 @@ class Gateway:
             ),
             client_ip=self.forwarded.client_ip(peer, scope["headers"]),
             started=time.perf_counter(),
-            trace=trace_from_headers(_header(scope, b"traceparent"), _header(scope, b"tracestate")),
+            trace=trace_from_headers(traceparent, tracestate),
         )
 
     async def _handle(

@@ -97,7 +97,16 @@ class Forwarder:
             )
             ctx.log["upstream_target"] = target.url
             try:
-                response = await self._send(ctx, pool, target, request)
+                # Within the target's connection cap. On success the slot is released
+                # once the response is closed (below); on failure at once.
+                if not target.slots.try_acquire():
+                    await self._wait_for_slot(pool, target)
+                try:
+                    response = await target.transport.send(request)
+                except BaseException as error:
+                    target.slots.release()
+                    self._failed_send(ctx, pool, target, error)
+                    raise
             except UpstreamError as error:
                 if attempt + 1 < attempts:  # only idempotent, replayable requests get here
                     continue
@@ -124,32 +133,26 @@ class Forwarder:
             finally:
                 target.slots.release()
 
-    async def _send(
-        self, ctx: RequestContext, pool: TargetPool, target: Target, request: UpstreamRequest
-    ) -> UpstreamResponse:
-        """Send within the target's connection cap; give the breaker its verdict on failure.
-
-        On success the caller releases the slot once the response is closed.
-        """
-        if not target.slots.try_acquire():
-            try:
-                await target.slots.acquire(self.connect_timeout)
-            except UpstreamSaturated:
-                pool.abandoned(target)  # the gateway's own limit says nothing of it
-                raise
+    async def _wait_for_slot(self, pool: TargetPool, target: Target) -> None:
+        """Queue for a slot of a target at its cap (UpstreamSaturated when none comes)."""
         try:
-            return await target.transport.send(request)
-        except UpstreamError as error:
-            target.slots.release()
-            if CLIENT_GONE in ctx.log:  # the client broke its own upload: not the target
-                pool.abandoned(target)
-                raise ClientDisconnected() from error
-            pool.failed(target)
+            await target.slots.acquire(self.connect_timeout)
+        except UpstreamSaturated:
+            pool.abandoned(target)  # the gateway's own limit says nothing of it
             raise
-        except BaseException:
-            target.slots.release()
+
+    @staticmethod
+    def _failed_send(
+        ctx: RequestContext, pool: TargetPool, target: Target, error: BaseException
+    ) -> None:
+        """Give the breaker its verdict on a send that raised `error`."""
+        if not isinstance(error, UpstreamError):
             pool.abandoned(target)  # cancelled, or the client went away
-            raise
+        elif CLIENT_GONE in ctx.log:  # the client broke its own upload: not the target
+            pool.abandoned(target)
+            raise ClientDisconnected() from error
+        else:
+            pool.failed(target)
 
     def _request_headers(self, ctx: RequestContext) -> tuple[RawHeaders, int | None, bool]:
         """The headers for the upstream, the request's Content-Length and whether it is

@@ -59,6 +59,9 @@ class _Connection(asyncio.Protocol):
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf  # when the armed timer fires; inf: none armed
+        # The parser ended a final response and waits at the start of the next message:
+        # the next request reuses it. Never after HEAD, whose body the parser still awaits.
+        self.parser_idle = False
         self._reset(head=False)
 
     def _reset(
@@ -67,7 +70,9 @@ class _Connection(asyncio.Protocol):
         max_fields: int = MAX_RESPONSE_HEADERS,
         max_head_bytes: int = MAX_RESPONSE_HEADER_BYTES,
     ) -> None:
-        self.parser = httptools.HttpResponseParser(self)
+        if not self.parser_idle:
+            self.parser = httptools.HttpResponseParser(self)
+        self.parser_idle = False
         self.head = head
         self.max_fields = max_fields
         self.max_head_bytes = max_head_bytes
@@ -179,6 +184,7 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self.headers_done:
             self.complete = True
+            self.parser_idle = not self.head
             self._wake()
 
     # -- used by the transport -------------------------------------------------------

@@ -165,7 +165,7 @@ class ForwardedPolicy:
 
     def client_ip(self, peer: str, headers: RawHeaders) -> str:
         """Walk X-Forwarded-For from the right while hops are trusted proxies."""
-        if not self.is_trusted(peer):
+        if not self.trusts_any or not self.is_trusted(peer):
             return peer
         forwarded_for = combined(headers, b"x-forwarded-for")
         if forwarded_for is None:
