@@ -139,6 +139,7 @@ class Gateway:
             canary = self.upstreams.canary(route.api.name)
             route.upstream = Forwarder(route.api.name, pool, self.forwarded, canary)
             route.contract = load_route_contract(self.config, route.api)
+            route.resolved = {}
             route.chain = build_chain(
                 self.policies, self.config, route.api, self.services, route.contract
             )
@@ -267,7 +268,12 @@ class Gateway:
                     else None
                 )
                 resolved = resolve(
-                    route.contract, route.api.name, ctx.method, route.relative_path(path), preflight
+                    route.contract,
+                    route.api.name,
+                    ctx.method,
+                    route.relative_path(path),
+                    preflight,
+                    route.resolved,
                 )
                 if isinstance(resolved, ProblemResponse):
                     ctx.log["ended_by"] = "contract"

@@ -81,6 +81,9 @@ class Route:
     chain: tuple = ()
     upstream: Any = None  # a gateway.proxy.forward.Forwarder once started
     contract: Any = None  # the compiled contract (operation table), None without one
+    # Its operations resolved for fixed paths (gateway.operations.resolve's memo); a new
+    # contract gets a new memo (set together at start-up).
+    resolved: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
     def forward_path(self, path: str) -> str:

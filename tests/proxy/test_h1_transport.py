@@ -251,3 +251,41 @@ async def test_a_timer_armed_for_an_earlier_read_does_not_cut_a_later_one_short(
         finally:
             await transport.aclose()
     assert len(peers) == 1
+
+
+async def test_a_head_response_then_others_on_the_same_connection():
+    # After HEAD the parser still expects the body its Content-Length announced: the
+    # next response on that connection must get a parser of its own, not that one.
+    answers = [
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n",  # HEAD: no body follows
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirst",
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nsecond",
+    ]
+    peers: list[int] = []
+
+    async def handler(reader, writer):
+        peers.append(writer.get_extra_info("peername")[1])
+        try:
+            for answer in answers:
+                await _read_head(reader)
+                writer.write(answer)
+                await writer.drain()
+            await reader.read()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            writer.close()
+
+    transport = H1Transport()
+    async with raw_server(handler) as url:
+        try:
+            head = await transport.send(_request(url, "/", "HEAD"))
+            assert head.status == 200 and await _read(head) == b""
+            assert await _read(await transport.send(_request(url, "/"))) == b"first"
+            no_content = await transport.send(_request(url, "/"))
+            assert no_content.status == 204 and await _read(no_content) == b""
+            assert await _read(await transport.send(_request(url, "/"))) == b"second"
+        finally:
+            await transport.aclose()
+    assert len(peers) == 1  # all four on one connection
