@@ -474,7 +474,9 @@ class H1Transport:
     def _release(self, conn: _Connection) -> None:
         if conn.closed:
             return
-        idle = self._idle.setdefault(conn.key, [])
+        idle = self._idle.get(conn.key)
+        if idle is None:
+            idle = self._idle[conn.key] = []
         if len(idle) >= self._max_idle:
             conn.close()
             return
