@@ -172,8 +172,9 @@ class Gateway:
             await self._outside_api(rejected, scope, receive, send)
             return
         method = scope["method"]
-        host = _header(scope, b"host")
-        match = self.table.match(path, method, host.decode("latin-1") if host else "")
+        table = self.table
+        host = _header(scope, b"host") if table.binds_hosts else None
+        match = table.match(path, method, host.decode("latin-1") if host else "")
         route = match.route
         if route is None:
             if match.method_not_allowed:

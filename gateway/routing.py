@@ -118,6 +118,7 @@ class RouteTable:
         for routes in by_prefix.values():
             routes.sort(key=lambda r: (not r.hosts, not r.methods))
         self.routes = [r for rs in by_prefix.values() for r in rs]
+        self.binds_hosts = any(r.hosts for r in self.routes)  # False: the Host never matters
         # Each route with its Match, built once: a request to it allocates none.
         self._by_prefix = {
             prefix: [(route, Match(route)) for route in routes]
