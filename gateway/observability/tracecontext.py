@@ -35,7 +35,10 @@ _at = 0
 
 
 def random_hex(size: int) -> str:
-    """`size` random bytes as hex, from the operating system's CSPRNG."""
+    """`size` random bytes as hex, from the operating system's CSPRNG.
+
+    For the event loop's thread: two threads calling at once could be handed one id.
+    """
     global _digits, _at
     start = _at
     end = start + 2 * size
