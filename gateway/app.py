@@ -31,6 +31,7 @@ from gateway.framing import framing_problem
 from gateway.ids import random_hex
 from gateway.observability.access_log import log_outside, log_request
 from gateway.observability.tracecontext import from_headers as trace_from_headers
+from gateway.observability.tracecontext import random_hex
 from gateway.operations import load_route_contract, resolve
 from gateway.pipeline import PolicySpec, build_chain, policy_failed, policy_name
 from gateway.problem import INTERNAL_ERROR, Answer, ProblemResponse
@@ -139,6 +140,7 @@ class Gateway:
             canary = self.upstreams.canary(route.api.name)
             route.upstream = Forwarder(route.api.name, pool, self.forwarded, canary)
             route.contract = load_route_contract(self.config, route.api)
+            route.resolved = {}
             route.chain = build_chain(
                 self.policies, self.config, route.api, self.services, route.contract
             )
@@ -171,8 +173,9 @@ class Gateway:
             await self._outside_api(rejected, scope, receive, send)
             return
         method = scope["method"]
-        host = _header(scope, b"host")
-        match = self.table.match(path, method, host.decode("latin-1") if host else "")
+        table = self.table
+        host = _header(scope, b"host") if table.binds_hosts else None
+        match = table.match(path, method, host.decode("latin-1") if host else "")
         route = match.route
         if route is None:
             if match.method_not_allowed:
@@ -224,8 +227,16 @@ class Gateway:
 
     def new_context(self, route: Route, path: str, scope: Scope, method: str) -> RequestContext:
         """The context of one request to `route` (an upgrade is a GET)."""
-        request_id = _header(scope, b"x-request-id")
-        peer = scope["client"][0] if scope.get("client") else ""
+        request_id = traceparent = tracestate = None
+        for key, value in scope["headers"]:  # one pass for the three; each its first line
+            if key == b"x-request-id":
+                request_id = value if request_id is None else request_id
+            elif key == b"traceparent":
+                traceparent = value if traceparent is None else traceparent
+            elif key == b"tracestate":
+                tracestate = value if tracestate is None else tracestate
+        client = scope.get("client")
+        peer = client[0] if client else ""
         return RequestContext(
             scope=scope,
             route=route,
@@ -240,7 +251,7 @@ class Gateway:
             ),
             client_ip=self.forwarded.client_ip(peer, scope["headers"]),
             started=time.perf_counter(),
-            trace=trace_from_headers(_header(scope, b"traceparent"), _header(scope, b"tracestate")),
+            trace=trace_from_headers(traceparent, tracestate),
         )
 
     async def _handle(
@@ -259,7 +270,12 @@ class Gateway:
                     else None
                 )
                 resolved = resolve(
-                    route.contract, route.api.name, ctx.method, route.relative_path(path), preflight
+                    route.contract,
+                    route.api.name,
+                    ctx.method,
+                    route.relative_path(path),
+                    preflight,
+                    route.resolved,
                 )
                 if isinstance(resolved, ProblemResponse):
                     ctx.log["ended_by"] = "contract"

@@ -30,6 +30,10 @@ LENGTH_INVALID = "Content-Length must be one non-negative integer."
 # uri-host [ ":" port ]: reg-name, IPv4 or an IP literal in brackets (RFC 3986 §3.2.2).
 _HOST = re.compile(rb"^(?:[A-Za-z0-9._~!$&'()*+,;=%-]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?$")
 CLOSE = [("connection", "close")]
+# Host values that matched _HOST: clients send the same few, and a set lookup costs a
+# fraction of the regex. Emptied when full, so a client inventing hosts cannot grow it.
+_VALID_HOSTS: set[bytes] = set()
+VALID_HOSTS_KEPT = 1024
 
 
 def framing_problem(scope: Scope) -> ProblemResponse | None:
@@ -47,7 +51,7 @@ def framing_problem(scope: Scope) -> ProblemResponse | None:
         elif name == b"content-length":
             lengths = [*(lengths or ()), value]
     one_length = lengths is None or (len(lengths) == 1 and lengths[0].isdigit())
-    if hosts == 1 and codings is None and one_length and _HOST.fullmatch(host):
+    if hosts == 1 and codings is None and one_length and _valid_host(host):
         return None  # the common case, decided in one pass
     detail = _host_problem(hosts, host, scope.get("http_version", "1.1"))
     if detail is None and codings:
@@ -57,6 +61,17 @@ def framing_problem(scope: Scope) -> ProblemResponse | None:
         if len(values) != 1 or not values.pop().isdigit():
             detail = LENGTH_INVALID
     return None if detail is None else ProblemResponse(400, detail, headers=CLOSE)
+
+
+def _valid_host(host: bytes) -> bool:
+    if host in _VALID_HOSTS:
+        return True
+    if _HOST.fullmatch(host) is None:
+        return False
+    if len(_VALID_HOSTS) >= VALID_HOSTS_KEPT:
+        _VALID_HOSTS.clear()
+    _VALID_HOSTS.add(host)
+    return True
 
 
 def _host_problem(hosts: int, host: bytes, version: str) -> str | None:

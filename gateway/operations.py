@@ -37,7 +37,9 @@ UNKNOWN_REFERENCE = "names no operation of {contract}{hint}"
 NO_CONTRACT = "names an operation, but API {api!r} has no contract to name it in"
 
 
-@dataclass(slots=True)  # not frozen: built on every request, and frozen init costs more
+# Not frozen: built on most requests to templated paths, and frozen init costs more; one for
+# a fixed path is shared by every request to it (resolve's memo), so nothing may change it.
+@dataclass(slots=True)
 class ResolvedOperation:
     """The request's operation, with what resolving it found out."""
 
@@ -50,10 +52,44 @@ class ResolvedOperation:
     template: str  # its path template: the route label of metrics and logs
 
 
+# Resolutions kept per route: (method, relative path) → its ResolvedOperation.
+Memo = dict[tuple[str, str], ResolvedOperation]
+MEMO_SIZE = 1024  # entries; only fixed paths are kept, so a contract rarely fills it
+
+
 def resolve(
-    contract: Contract, api: str, method: str, relative: str, preflight: bytes | None = None
+    contract: Contract,
+    api: str,
+    method: str,
+    relative: str,
+    preflight: bytes | None = None,
+    memo: Memo | None = None,
 ) -> ResolvedOperation | ProblemResponse:
-    """Resolve `method relative` (still percent-encoded) to one operation, or a problem."""
+    """Resolve `method relative` (still percent-encoded) to one operation, or a problem.
+
+    With a `memo` (one per route and contract), the answer for a path without parameters
+    or escapes is kept and returned again, the same object: never mutate it.
+    """
+    if memo is not None:
+        known = memo.get((method, relative))
+        if known is not None and preflight is None:
+            return known
+    resolved = _resolve(contract, api, method, relative, preflight)
+    if (
+        memo is not None
+        and isinstance(resolved, ResolvedOperation)
+        and not resolved.params
+        and preflight is None
+        and "%" not in relative
+        and len(memo) < MEMO_SIZE
+    ):
+        memo[(method, relative)] = resolved
+    return resolved
+
+
+def _resolve(
+    contract: Contract, api: str, method: str, relative: str, preflight: bytes | None
+) -> ResolvedOperation | ProblemResponse:
     if "%" in relative:
         try:
             path = unquote_to_bytes(relative).decode("utf-8")
@@ -97,4 +133,4 @@ def reference_problem(contract: Contract | None, api: str, reference: str) -> st
     return UNKNOWN_REFERENCE.format(contract=contract.source, hint=hint)
 
 
-__all__ = ["ResolvedOperation", "load_route_contract", "reference_problem", "resolve"]
+__all__ = ["Memo", "ResolvedOperation", "load_route_contract", "reference_problem", "resolve"]

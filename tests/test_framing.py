@@ -84,3 +84,20 @@ def test_well_framed_requests_pass(gateway, upstream, case):
         data = read_response(sock)
     assert status_of(data) == 200, data
     assert len(upstream.requests) == 1
+
+
+def test_valid_hosts_are_remembered_within_a_cap_and_invalid_ones_never():
+    from gateway import framing
+
+    def problem(host: bytes):
+        return framing.framing_problem({"headers": [(b"host", host)], "http_version": "1.1"})
+
+    framing._VALID_HOSTS.clear()
+    assert problem(b"api.example:8080") is None and problem(b"api.example:8080") is None
+    assert b"api.example:8080" in framing._VALID_HOSTS
+    for _ in range(2):  # refused the second time too: a refusal is never remembered
+        assert problem(b"bad host/x").status == 400
+    assert b"bad host/x" not in framing._VALID_HOSTS
+    for index in range(framing.VALID_HOSTS_KEPT + 1):
+        assert problem(b"h%d" % index) is None
+    assert len(framing._VALID_HOSTS) <= framing.VALID_HOSTS_KEPT

@@ -93,6 +93,23 @@ def test_unknown_method_is_405_with_allow():
     assert _refused("OPTIONS", "/orders/bulk").headers["allow"] == "POST"
 
 
+def test_a_memo_keeps_fixed_paths_only_and_answers_them_the_same():
+    memo: dict = {}
+    first = resolve(ORDERS, "shop", "GET", "/orders/", None, memo)
+    assert resolve(ORDERS, "shop", "GET", "/orders/", None, memo) is first
+    assert isinstance(first, ResolvedOperation) and first.trimmed and first.name == "list"
+    assert resolve(ORDERS, "shop", "POST", "/orders", None, memo).name == "POST /orders"
+    resolve(ORDERS, "shop", "GET", "/orders/ord_1", None, memo)  # parameters: not kept
+    resolve(ORDERS, "shop", "GET", "/x%2By", None, memo)  # an escape: not kept
+    resolve(ORDERS, "shop", "GET", "/nowhere", None, memo)  # a problem: not kept
+    resolve(ORDERS, "shop", "OPTIONS", "/orders", b"POST", memo)  # a preflight: not kept
+    assert sorted(memo) == [("GET", "/orders/"), ("POST", "/orders")]
+    # A preflight is resolved as what it asks about, whatever the memo holds for OPTIONS.
+    memo[("OPTIONS", "/orders")] = first
+    preflight = resolve(ORDERS, "shop", "OPTIONS", "/orders", b"POST", memo)
+    assert isinstance(preflight, ResolvedOperation) and preflight.operation.method == "POST"
+
+
 def test_regex_characters_in_templates_are_literal():
     assert _resolve("GET", "/a.b/1").template == "/a.b/{id}"
     assert _refused("GET", "/aXb/1").status == 404

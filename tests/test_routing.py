@@ -70,6 +70,7 @@ def test_forward_path_strips_the_base_path(tmp_path):
         {"name": "b", "base_path": "/b", "strip_base_path": False},
     )
     assert routes.match("/a").route.forward_path("/a") == "/"
+    assert not routes.binds_hosts
     assert routes.match("/a/x/y").route.forward_path("/a/x/y") == "/x/y"
     assert routes.match("/b/x").route.forward_path("/b/x") == "/b/x"
 
@@ -81,6 +82,7 @@ def test_host_and_method_matching(tmp_path):
         {"name": "named", "base_path": "/s", "hosts": ["api.example.com"]},
         {"name": "writes", "base_path": "/w", "methods": ["POST", "PUT"]},
     )
+    assert routes.binds_hosts  # the gateway reads the Host for routing only then
     assert routes.match("/s/x", "GET", "[::1]:8080").route.api.name == "v6"
     assert routes.match("/s/x", "GET", "API.example.com:443").route.api.name == "named"
     assert routes.match("/s/x", "GET", "other.example.com").route is None

@@ -26,6 +26,9 @@ class AiohttpResponse:
         self.status = response.status
         self.headers: RawHeaders = [(k.lower(), v) for k, v in response.raw_headers]
 
+    def buffered_body(self) -> None:
+        return None  # read as it streams: iter_body
+
     async def iter_body(self) -> AsyncIterator[bytes]:
         try:
             async for chunk in self._response.content.iter_any():

@@ -18,7 +18,7 @@ from gateway.proxy.headers import (
     HOP_BY_HOP,
     VIA,
     ForwardedPolicy,
-    connection_tokens,
+    field_tokens,
     identity_headers,
     nearest,
     request_drop_set,
@@ -64,7 +64,17 @@ class Forwarder:
 
     async def forward(self, ctx: RequestContext, path: str, receive: Receive, send: Send) -> int:
         """Forward and answer; return the status sent to the client."""
-        headers, body, replayable = await self._request_parts(ctx, receive)
+        headers, length, chunked = self._request_headers(ctx)
+        body: bytes | AsyncIterator[bytes] | None = None
+        replayable = True
+        if chunked:
+            # The body is re-chunked on the way out.
+            headers = [item for item in headers if item[0] != b"content-length"]
+            body, replayable = _stream_body(receive, ctx), False
+        elif length is not None and length > BUFFER_REQUEST_LIMIT:
+            body, replayable = _stream_body(receive, ctx), False
+        elif length:  # bodies up to the limit are read whole: replayable on a retry
+            body = await _read_body(receive, length)
         path_qs = path + "?" + ctx.query.decode("latin-1") if ctx.query else path
         attempts = 1 + (self.retries if ctx.method in IDEMPOTENT and replayable else 0)
         started = time.perf_counter()
@@ -87,7 +97,16 @@ class Forwarder:
             )
             ctx.log["upstream_target"] = target.url
             try:
-                response = await self._send(ctx, pool, target, request)
+                # Within the target's connection cap. On success the slot is released
+                # once the response is closed (below); on failure at once.
+                if not target.slots.try_acquire():
+                    await self._wait_for_slot(pool, target)
+                try:
+                    response = await target.transport.send(request)
+                except BaseException as error:
+                    target.slots.release()
+                    self._failed_send(ctx, pool, target, error)
+                    raise
             except UpstreamError as error:
                 if attempt + 1 < attempts:  # only idempotent, replayable requests get here
                     continue
@@ -114,79 +133,80 @@ class Forwarder:
             finally:
                 target.slots.release()
 
-    async def _send(
-        self, ctx: RequestContext, pool: TargetPool, target: Target, request: UpstreamRequest
-    ) -> UpstreamResponse:
-        """Send within the target's connection cap; give the breaker its verdict on failure.
-
-        On success the caller releases the slot once the response is closed.
-        """
-        if not target.slots.try_acquire():
-            try:
-                await target.slots.acquire(self.connect_timeout)
-            except UpstreamSaturated:
-                pool.abandoned(target)  # the gateway's own limit says nothing of it
-                raise
+    async def _wait_for_slot(self, pool: TargetPool, target: Target) -> None:
+        """Queue for a slot of a target at its cap (UpstreamSaturated when none comes)."""
         try:
-            return await target.transport.send(request)
-        except UpstreamError as error:
-            target.slots.release()
-            if CLIENT_GONE in ctx.log:  # the client broke its own upload: not the target
-                pool.abandoned(target)
-                raise ClientDisconnected() from error
-            pool.failed(target)
-            raise
-        except BaseException:
-            target.slots.release()
-            pool.abandoned(target)  # cancelled, or the client went away
+            await target.slots.acquire(self.connect_timeout)
+        except UpstreamSaturated:
+            pool.abandoned(target)  # the gateway's own limit says nothing of it
             raise
 
-    async def _request_parts(
-        self, ctx: RequestContext, receive: Receive
-    ) -> tuple[RawHeaders, bytes | AsyncIterator[bytes] | None, bool]:
-        listed = connection_tokens(ctx.headers) if ctx.header(b"connection") else frozenset()
-        drop = self.drop | listed if listed else self.drop
+    @staticmethod
+    def _failed_send(
+        ctx: RequestContext, pool: TargetPool, target: Target, error: BaseException
+    ) -> None:
+        """Give the breaker its verdict on a send that raised `error`."""
+        if not isinstance(error, UpstreamError):
+            pool.abandoned(target)  # cancelled, or the client went away
+        elif CLIENT_GONE in ctx.log:  # the client broke its own upload: not the target
+            pool.abandoned(target)
+            raise ClientDisconnected() from error
+        else:
+            pool.failed(target)
+
+    def _request_headers(self, ctx: RequestContext) -> tuple[RawHeaders, int | None, bool]:
+        """The headers for the upstream, the request's Content-Length and whether it is
+        chunked: one pass over the client's headers that filters and reads them at once."""
+        drop = self.drop
         out: RawHeaders = []
         length: int | None = None
         chunked = False
         host = b""
-        for key, value in ctx.headers:
-            if key == b"content-length":
-                length = int(value)
-            elif key == b"transfer-encoding":
-                chunked = True
-            elif key == b"host":
-                host = value
-            if key not in drop:
-                out.append((key, value))
-        peer = ctx.scope["client"][0] if ctx.scope.get("client") else ""
-        trusted = self.forwarded.is_trusted(peer)
-        proto = (nearest(ctx.headers, b"x-forwarded-proto") if trusted else None) or ctx.scope[
-            "scheme"
-        ].encode()
-        fwd_host = (nearest(ctx.headers, b"x-forwarded-host") if trusted else None) or host
-        out.append((b"x-forwarded-for", self.forwarded.forwarded_for(peer, ctx.headers)))
+        listed: frozenset[bytes] | None = None  # names Connection lists beyond `drop`
+        for item in ctx.headers:
+            key = item[0]
+            if key in drop:
+                if key == b"host":
+                    host = item[1]
+                elif key == b"transfer-encoding":
+                    chunked = True
+                elif key == b"connection":
+                    tokens = field_tokens(item[1])
+                    if not tokens <= drop:
+                        listed = tokens if listed is None else listed | tokens
+            else:
+                if key == b"content-length":
+                    length = int(item[1])
+                out.append(item)
+        if listed is not None:
+            out = [item for item in out if item[0] not in listed]
+        scope = ctx.scope
+        client = scope.get("client")
+        peer = client[0] if client else ""
+        forwarded = self.forwarded
+        if forwarded.trusts_any and forwarded.is_trusted(peer):
+            proto = nearest(ctx.headers, b"x-forwarded-proto") or scope["scheme"].encode()
+            fwd_host = nearest(ctx.headers, b"x-forwarded-host") or host
+            out.append((b"x-forwarded-for", forwarded.forwarded_for(peer, ctx.headers)))
+        else:
+            proto = scope["scheme"].encode()
+            fwd_host = host
+            out.append((b"x-forwarded-for", peer.encode()))
         out.append((b"x-forwarded-proto", proto))
         if fwd_host:
             out.append((b"x-forwarded-host", fwd_host))
         out.append((b"x-request-id", ctx.request_id.encode()))
         out.append(VIA)
-        if ctx.trace is not None:
-            out.append((b"traceparent", ctx.trace.traceparent()))
-            if ctx.trace.state:
-                out.append((b"tracestate", ctx.trace.state))
+        trace = ctx.trace
+        if trace is not None:
+            out.append((b"traceparent", trace.traceparent()))
+            if trace.state:
+                out.append((b"tracestate", trace.state))
         if ctx.identity is not None:
             out.extend(identity_headers(ctx.identity, ctx.route.api.tier != "system"))
         if ctx.upstream_headers:
             out.extend(ctx.upstream_headers)
-        if length is not None and not chunked and length <= BUFFER_REQUEST_LIMIT:
-            return out, await _read_body(receive, length) if length else None, True
-        if length is None and not chunked:
-            return out, None, True
-        if chunked:
-            # aiohttp re-chunks a stream of unknown length itself.
-            out = [(k, v) for k, v in out if k != b"content-length"]
-        return out, _stream_body(receive, ctx), False
+        return out, length, chunked
 
     async def _respond(
         self,
@@ -199,19 +219,20 @@ class Forwarder:
         body_consumed: bool,
     ) -> int:
         """Send the upstream's answer; return the status the client got."""
-        body = b""
+        body: bytes | None = b""
         status = response.status
-        length = _content_length(response.headers)
+        headers, length = _response_head(response.headers, ctx)
         bodiless = ctx.method == "HEAD" or status in NO_BODY
         small = bodiless or (length is not None and length <= BUFFER_RESPONSE_LIMIT)
         if not bodiless and small:
             # Read a small body before answering, so an upstream failure is still a 502.
-            try:
-                body = b"".join([chunk async for chunk in response.iter_body()])
-            except UpstreamError as error:
-                pool.failed(target)
-                return await self._fail(ctx, error, send)
-        headers = _response_headers(response.headers, ctx)
+            body = response.buffered_body()
+            if body is None:
+                try:
+                    body = b"".join([chunk async for chunk in response.iter_body()])
+                except UpstreamError as error:
+                    pool.failed(target)
+                    return await self._fail(ctx, error, send)
         if status in NO_BODY and length is not None:
             # A 304 may state the representation's length; the server would then wait
             # for that many body bytes that never come.
@@ -253,24 +274,38 @@ class Forwarder:
 _REPLACED = HOP_BY_HOP | {b"date", b"x-request-id"}
 
 
-def _response_headers(upstream: RawHeaders, ctx: RequestContext) -> RawHeaders:
-    listed = connection_tokens(upstream)
-    drop = _REPLACED | listed if listed else _REPLACED
-    out = [(k, v) for k, v in upstream if k not in drop]
+def _response_head(upstream: RawHeaders, ctx: RequestContext) -> tuple[RawHeaders, int | None]:
+    """The headers for the client and the upstream's Content-Length (None when it has
+    none or an invalid one): one pass over the upstream's headers."""
+    out: RawHeaders = []
+    length: bytes | None = None
+    listed: frozenset[bytes] | None = None  # names Connection lists beyond _REPLACED
+    for item in upstream:
+        key = item[0]
+        if key in _REPLACED:
+            if key == b"connection":
+                tokens = field_tokens(item[1])
+                if not tokens <= _REPLACED:
+                    listed = tokens if listed is None else listed | tokens
+        else:
+            if key == b"content-length" and length is None:
+                length = item[1]
+            out.append(item)
+    if listed is not None:
+        out = [item for item in out if item[0] not in listed]
     out.append((b"x-request-id", ctx.request_id.encode()))
     if ctx.response_headers:
         out.extend(ctx.response_headers)
-    return out
+    return out, _content_length(length)
 
 
-def _content_length(headers: RawHeaders) -> int | None:
-    for key, value in headers:
-        if key == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+def _content_length(value: bytes | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
 
 
 async def _guarded(response: UpstreamResponse) -> AsyncIterator[bytes]:

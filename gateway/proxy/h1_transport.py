@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import math
 import time
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
@@ -32,9 +33,14 @@ HIGH_WATER = 1 << 16  # pause reading the upstream with this much body unsent
 IDLE_SECONDS = 4.0  # below uvicorn's 5 s keep-alive, so a pooled socket is rarely stale
 _FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+INLINE_BODY = 65536  # a body below this many bytes is copied behind the head: one write
 CLOSED_EARLY = "the upstream closed the connection before the response ended"
 AFTER_END = "the upstream sent bytes after a complete response"
 HEAD_TOO_LARGE = "the upstream's response head exceeds {fields} fields or {size} bytes"
+READ_TIMED_OUT = "the upstream did not answer in time"
+# The loop's timers may fire this early (uvloop rounds to milliseconds): a read whose
+# deadline is this close is out of time rather than given a timer of its own again.
+TIMER_SLACK = 0.001
 
 
 class _Connection(asyncio.Protocol):
@@ -46,6 +52,16 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self._can_write: asyncio.Future[None] | None = None
+        self._loop = asyncio.get_running_loop()
+        # One read timer per connection, moved lazily: arming and cancelling a loop timer
+        # for every read costs ~2 µs, so a wait only records its deadline, and the timer,
+        # when it fires early, sleeps again until that deadline (see _on_timer).
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf  # when the armed timer fires; inf: none armed
+        # The parser ended a final response and waits at the start of the next message:
+        # the next request reuses it. Never after HEAD, whose body the parser still awaits.
+        self.parser_idle = False
         self._reset(head=False)
 
     def _reset(
@@ -54,7 +70,9 @@ class _Connection(asyncio.Protocol):
         max_fields: int = MAX_RESPONSE_HEADERS,
         max_head_bytes: int = MAX_RESPONSE_HEADER_BYTES,
     ) -> None:
-        self.parser = httptools.HttpResponseParser(self)
+        if not self.parser_idle:
+            self.parser = httptools.HttpResponseParser(self)
+        self.parser_idle = False
         self.head = head
         self.max_fields = max_fields
         self.max_head_bytes = max_head_bytes
@@ -104,6 +122,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._disarm()
         if self.headers_done and not self.complete and not self.has_length:
             self.complete = True  # a body delimited by the end of the connection
             self._wake()
@@ -165,6 +184,7 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self.headers_done:
             self.complete = True
+            self.parser_idle = not self.head
             self._wake()
 
     # -- used by the transport -------------------------------------------------------
@@ -193,23 +213,42 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
         self._wake()
+        self._disarm()
 
-    async def wait(self, seconds: float) -> None:
-        """Until something arrives; raise the connection's error or UpstreamTimeout."""
-        loop = asyncio.get_running_loop()
-        self.waiter = waiter = loop.create_future()
-        timer = loop.call_later(seconds, self._timed_out, waiter)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            self.waiter = None
-        if self.error is not None:
-            raise self.error
+    def expect(self, seconds: float) -> asyncio.Future[None]:
+        """A future done when something arrives, the connection fails or `seconds` pass.
 
-    def _timed_out(self, waiter: asyncio.Future[None]) -> None:
-        if not waiter.done():
-            self._fail(UpstreamTimeout("the upstream did not answer in time"))
+        Await it, then check `error` (the timeout is one: UpstreamTimeout). A plain future
+        rather than a coroutine: one frame fewer on every read of the hot path.
+        """
+        self.waiter = waiter = self._loop.create_future()
+        self._deadline = deadline = self._loop.time() + seconds
+        if deadline < self._timer_at:
+            self._arm(deadline)
+        return waiter
+
+    def _arm(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_at(when, self._on_timer)
+        self._timer_at = when
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._timer_at = math.inf
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = math.inf
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return  # nobody waits (idle, or woken already): the next read arms it again
+        if self._loop.time() >= self._deadline - TIMER_SLACK:
+            self._fail(UpstreamTimeout(READ_TIMED_OUT))
+        else:  # armed for an earlier read; this one's deadline is later
+            self._arm(self._deadline)
 
     async def write_stream(self, body: AsyncIterator[bytes], chunked: bool, seconds: float) -> None:
         assert self.transport is not None
@@ -252,6 +291,7 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.closed = True
+        self._disarm()
         if self.transport is not None:
             self.transport.close()
 
@@ -266,6 +306,16 @@ class H1Response:
         self.status = conn.status
         self.headers = conn.headers
 
+    def buffered_body(self) -> bytes | None:
+        """The whole body when all of it has arrived already (b"" for none), else None."""
+        conn = self._conn
+        if not conn.complete or conn.error is not None:
+            return None
+        chunks = conn.chunks
+        if len(chunks) > 1:
+            return b"".join([conn.take() or b"" for _ in range(len(chunks))])
+        return conn.take() or b""
+
     async def iter_body(self) -> AsyncIterator[bytes]:
         conn = self._conn
         while True:
@@ -277,7 +327,9 @@ class H1Response:
                 raise conn.error
             if conn.complete:
                 return
-            await conn.wait(self._read_timeout)
+            await conn.expect(self._read_timeout)
+            if conn.error is not None:
+                raise conn.error
 
     async def aclose(self) -> None:
         conn = self._conn
@@ -287,39 +339,53 @@ class H1Response:
             conn.close()
 
 
+class _Target:
+    """An upstream base URL, parsed once: where to connect and the request's fixed bytes."""
+
+    __slots__ = ("key", "prefix", "tail")
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise UpstreamConnectError(f"unsupported upstream URL {url!r}")
+        self.key = (parts.hostname, parts.port or 80)
+        self.prefix = parts.path  # prepended to every request's path
+        # What follows the request target: the version and the Host field.
+        self.tail = b" HTTP/1.1\r\nhost: " + parts.netloc.encode() + b"\r\n"
+
+
 class H1Transport:
     """Pooled keep-alive HTTP/1.1 connections to every http:// upstream; no TLS."""
 
     def __init__(self, max_idle_per_host: int = 256) -> None:
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._max_idle = max_idle_per_host
-        self._targets: dict[str, tuple[tuple[str, int], bytes, str]] = {}
+        self._targets: dict[str, _Target] = {}
 
-    def _target(self, target: str) -> tuple[tuple[str, int], bytes, str]:
-        found = self._targets.get(target)
+    def _target(self, url: str) -> _Target:
+        found = self._targets.get(url)
         if found is None:
-            parts = urlsplit(target)
-            if parts.scheme != "http" or not parts.hostname:
-                raise UpstreamConnectError(f"unsupported upstream URL {target!r}")
-            key = (parts.hostname, parts.port or 80)
-            found = self._targets[target] = (key, parts.netloc.encode(), parts.path)
+            found = self._targets[url] = _Target(url)
         return found
 
     async def send(self, request: UpstreamRequest) -> H1Response:
-        key, host, prefix = self._target(request.target)
-        head, chunked = self._head(request, host, prefix)
-        replayable = not isinstance(request.body, AsyncIterator)
+        target = self._target(request.target)
+        head, chunked = self._head(request, target)
         head_only = request.method == "HEAD"
-        conn, reused = await self._acquire(key, request.connect_timeout)
+        conn = self._pooled(target.key)
+        reused = conn is not None
+        if conn is None:
+            conn = await self._connect(target.key, request.connect_timeout)
         conn._reset(head_only, request.max_response_headers, request.max_response_header_bytes)
         try:
             await self._exchange(conn, head, chunked, request)
         except UpstreamProtocolError:
             conn.close()
             # A pooled socket the upstream had already closed: once more on a new one.
+            replayable = not isinstance(request.body, AsyncIterator)
             if not (reused and not conn.started and replayable and request.method in IDEMPOTENT):
                 raise
-            conn, _ = await self._acquire(key, request.connect_timeout, fresh=True)
+            conn = await self._connect(target.key, request.connect_timeout)
             conn._reset(head_only, request.max_response_headers, request.max_response_header_bytes)
             try:
                 await self._exchange(conn, head, chunked, request)
@@ -332,12 +398,11 @@ class H1Transport:
         return H1Response(self, conn, request.read_timeout)
 
     @staticmethod
-    def _head(request: UpstreamRequest, host: bytes, prefix: str) -> tuple[bytes, bool]:
-        """The request line and headers, and whether the body goes chunked."""
-        lines = [
-            f"{request.method} {prefix}{request.path_qs} HTTP/1.1\r\n".encode("latin-1"),
-            b"host: " + host + b"\r\n",
-        ]
+    def _head(request: UpstreamRequest, target: _Target) -> tuple[bytes, bool]:
+        """The request line and headers (with a small body after them), and whether the
+        body goes chunked. One buffer, so the request leaves in one write."""
+        method = request.method
+        parts = [f"{method} {target.prefix}{request.path_qs}".encode("latin-1"), target.tail]
         length = None
         chunked = False
         for name, value in request.headers:
@@ -345,53 +410,55 @@ class H1Transport:
                 if name == b"content-length":
                     length = value
             else:
-                lines.append(name + b": " + value + b"\r\n")
+                parts += (name, b": ", value, b"\r\n")
         body = request.body
         if isinstance(body, bytes):
-            lines.append(b"content-length: %d\r\n" % len(body))
-        elif body is not None and length is not None:
-            lines.append(b"content-length: " + length + b"\r\n")  # streamed as it is
+            parts.append(b"content-length: %d\r\n\r\n" % len(body))
+            if len(body) < INLINE_BODY:
+                parts.append(body)
+            return b"".join(parts), False
+        if body is not None and length is not None:
+            parts += (b"content-length: ", length, b"\r\n")  # streamed as it is
         elif body is not None:
-            lines.append(b"transfer-encoding: chunked\r\n")
+            parts.append(b"transfer-encoding: chunked\r\n")
             chunked = True
-        elif request.method in _BODY_METHODS:
-            lines.append(b"content-length: 0\r\n")
-        lines.append(b"\r\n")
-        return b"".join(lines), chunked
+        elif method in _BODY_METHODS:
+            parts.append(b"content-length: 0\r\n")
+        parts.append(b"\r\n")
+        return b"".join(parts), chunked
 
     @staticmethod
     async def _exchange(
         conn: _Connection, head: bytes, chunked: bool, request: UpstreamRequest
     ) -> None:
         assert conn.transport is not None
+        conn.transport.write(head)
         body = request.body
-        if isinstance(body, bytes):
-            conn.transport.write(head + body if len(body) < 65536 else head)
-            if len(body) >= 65536:
-                conn.transport.write(body)
-        else:
-            conn.transport.write(head)
-            if body is not None:
+        if body is not None:
+            if isinstance(body, bytes):
+                if len(body) >= INLINE_BODY:  # a small body went with the head
+                    conn.transport.write(body)
+            else:
                 await conn.write_stream(body, chunked, request.read_timeout)
-        while not conn.headers_done:
-            if conn.error is not None:
-                raise conn.error
-            await conn.wait(request.read_timeout)
-        if conn.error is not None:  # what followed the head in the same read was wrong
+        while not conn.headers_done and conn.error is None:
+            await conn.expect(request.read_timeout)
+        if conn.error is not None:  # also what followed the head in the same read
             raise conn.error
 
-    async def _acquire(
-        self, key: tuple[str, int], connect_timeout: float, fresh: bool = False
-    ) -> tuple[_Connection, bool]:
+    def _pooled(self, key: tuple[str, int]) -> _Connection | None:
+        """An idle connection to `key` still fit for a request, if there is one."""
         idle = self._idle.get(key)
-        if idle and not fresh:
+        if idle:
             now = time.monotonic()
             while idle:
                 conn = idle.pop()
                 if conn.closed or now - conn.idle_since > IDLE_SECONDS:
                     conn.close()
                     continue
-                return conn, True
+                return conn
+        return None
+
+    async def _connect(self, key: tuple[str, int], connect_timeout: float) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
             _, conn = await asyncio.wait_for(
@@ -402,12 +469,14 @@ class H1Transport:
             raise UpstreamTimeout(f"connecting to {key[0]}:{key[1]} timed out") from exc
         except OSError as exc:
             raise UpstreamConnectError(f"cannot connect to {key[0]}:{key[1]}: {exc}") from exc
-        return conn, False
+        return conn
 
     def _release(self, conn: _Connection) -> None:
         if conn.closed:
             return
-        idle = self._idle.setdefault(conn.key, [])
+        idle = self._idle.get(conn.key)
+        if idle is None:
+            idle = self._idle[conn.key] = []
         if len(idle) >= self._max_idle:
             conn.close()
             return
@@ -416,7 +485,7 @@ class H1Transport:
 
     def close_idle(self, target: str) -> None:
         """Close the idle connections to `target`'s host and port (no pool uses it now)."""
-        key = self._target(target)[0]
+        key = self._target(target).key
         for conn in self._idle.pop(key, []):
             conn.close()
 

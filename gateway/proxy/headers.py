@@ -93,11 +93,20 @@ def request_drop_set(passed: Iterable[str] = ()) -> frozenset[bytes]:
 
 def connection_tokens(headers: RawHeaders) -> frozenset[bytes]:
     """Header names listed in Connection: they are hop-by-hop too."""
-    tokens: set[bytes] = set()
+    tokens: frozenset[bytes] = frozenset()
     for key, value in headers:
         if key == b"connection":
-            tokens.update(t.strip().lower() for t in value.split(b",") if t.strip())
-    return frozenset(tokens)
+            tokens |= field_tokens(value)
+    return tokens
+
+
+@lru_cache(maxsize=256)
+def field_tokens(value: bytes) -> frozenset[bytes]:
+    """The names one Connection field line lists, in lower case.
+
+    Cached: the same few lines (`keep-alive`, `close`) come with nearly every message.
+    """
+    return frozenset(t.strip().lower() for t in value.split(b",") if t.strip())
 
 
 def strip_hop_by_hop(headers: RawHeaders, extra: Iterable[bytes] = ()) -> RawHeaders:
@@ -142,6 +151,7 @@ class ForwardedPolicy:
 
     def __init__(self, trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> None:
         self._trusted = tuple(trusted)
+        self.trusts_any = bool(self._trusted)  # False: no peer is, nothing to look up
         self.is_trusted = lru_cache(maxsize=4096)(self._is_trusted)
 
     def _is_trusted(self, address: str) -> bool:
@@ -155,7 +165,7 @@ class ForwardedPolicy:
 
     def client_ip(self, peer: str, headers: RawHeaders) -> str:
         """Walk X-Forwarded-For from the right while hops are trusted proxies."""
-        if not self.is_trusted(peer):
+        if not self.trusts_any or not self.is_trusted(peer):
             return peer
         forwarded_for = combined(headers, b"x-forwarded-for")
         if forwarded_for is None:

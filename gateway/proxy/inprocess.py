@@ -49,6 +49,9 @@ class AsgiResponse:
         self._task = task
         self._read_timeout = read_timeout
 
+    def buffered_body(self) -> None:
+        return None  # read as it streams: iter_body
+
     async def iter_body(self) -> AsyncIterator[bytes]:
         while True:
             try:

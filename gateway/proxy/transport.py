@@ -33,6 +33,11 @@ class UpstreamResponse(Protocol):
 
     def iter_body(self) -> AsyncIterator[bytes]: ...
 
+    def buffered_body(self) -> bytes | None:
+        """The whole body if it has all arrived already (b"" for none), taken from the
+        response; None when it must be read with iter_body."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

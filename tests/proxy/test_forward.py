@@ -82,6 +82,17 @@ def test_hop_by_hop_request_headers_are_stripped(gw):
     assert got["x-forwarded-host"] == ["shop.example"]
 
 
+def test_names_listed_on_any_connection_line_are_stripped(gw):
+    # The first line being empty once hid what the second one lists.
+    sent = (
+        b"GET /echo/x HTTP/1.1\r\nHost: h\r\nConnection: \r\nX-Private: secret\r\n"
+        b"Connection: x-private, x-other\r\nX-Other: 1\r\nX-End-To-End: kept\r\n\r\n"
+    )
+    got = headers_of(raw_request(gw, sent).json())
+    assert "x-private" not in got and "x-other" not in got
+    assert got["x-end-to-end"] == ["kept"]
+
+
 def test_hop_by_hop_response_headers_are_stripped(gw):
     response = httpx.get(f"{gw}/hop/x")
     assert response.text == "ok"

@@ -199,3 +199,93 @@ def test_gateway_forwards_through_it(tmp_path, httpbin_url):
         assert r.status_code == 200 and r.content == b""
         r = client.get("/experience/bin/v1/stream-bytes/102400?chunk_size=1024")
         assert len(r.content) == 102400
+
+
+async def _one_connection_answering_after(delays: list[float]):
+    """A server answering its n-th request after delays[n] seconds, on one connection."""
+    peers: list[int] = []
+
+    async def handler(reader, writer):
+        peers.append(writer.get_extra_info("peername")[1])
+        try:
+            for delay in delays:
+                await _read_head(reader)
+                await asyncio.sleep(delay)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                await writer.drain()
+            await reader.read()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            writer.close()
+
+    return handler, peers
+
+
+async def test_a_shorter_read_timeout_on_a_reused_connection_still_fires():
+    # The connection's timer was armed for the first request's 30 s; the second request
+    # on the same connection must time out after its own 0.3 s.
+    handler, peers = await _one_connection_answering_after([0.0, 5.0])
+    transport = H1Transport()
+    async with raw_server(handler) as url:
+        try:
+            assert await _read(await transport.send(_request(url, "/", read=30.0))) == b"ok"
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(UpstreamTimeout):
+                await transport.send(_request(url, "/", read=0.3))
+            assert asyncio.get_running_loop().time() - started < 2.0
+        finally:
+            await transport.aclose()
+    assert len(peers) == 1
+
+
+async def test_a_timer_armed_for_an_earlier_read_does_not_cut_a_later_one_short():
+    # The first request arms the connection's timer for 0.4 s from then; the second starts
+    # at once with 1.5 s, and its answer after 0.8 s is still in time.
+    handler, peers = await _one_connection_answering_after([0.0, 0.8])
+    transport = H1Transport()
+    async with raw_server(handler) as url:
+        try:
+            assert await _read(await transport.send(_request(url, "/", read=0.4))) == b"ok"
+            assert await _read(await transport.send(_request(url, "/", read=1.5))) == b"ok"
+        finally:
+            await transport.aclose()
+    assert len(peers) == 1
+
+
+async def test_a_head_response_then_others_on_the_same_connection():
+    # After HEAD the parser still expects the body its Content-Length announced: the
+    # next response on that connection must get a parser of its own, not that one.
+    answers = [
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n",  # HEAD: no body follows
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirst",
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nsecond",
+    ]
+    peers: list[int] = []
+
+    async def handler(reader, writer):
+        peers.append(writer.get_extra_info("peername")[1])
+        try:
+            for answer in answers:
+                await _read_head(reader)
+                writer.write(answer)
+                await writer.drain()
+            await reader.read()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            writer.close()
+
+    transport = H1Transport()
+    async with raw_server(handler) as url:
+        try:
+            head = await transport.send(_request(url, "/", "HEAD"))
+            assert head.status == 200 and await _read(head) == b""
+            assert await _read(await transport.send(_request(url, "/"))) == b"first"
+            no_content = await transport.send(_request(url, "/"))
+            assert no_content.status == 204 and await _read(no_content) == b""
+            assert await _read(await transport.send(_request(url, "/"))) == b"second"
+        finally:
+            await transport.aclose()
+    assert len(peers) == 1  # all four on one connection
