@@ -31,7 +31,6 @@ from gateway.framing import framing_problem
 from gateway.ids import random_hex
 from gateway.observability.access_log import log_outside, log_request
 from gateway.observability.tracecontext import from_headers as trace_from_headers
-from gateway.observability.tracecontext import random_hex
 from gateway.operations import load_route_contract, resolve
 from gateway.pipeline import PolicySpec, build_chain, policy_failed, policy_name
 from gateway.problem import INTERNAL_ERROR, Answer, ProblemResponse

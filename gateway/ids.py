@@ -14,21 +14,24 @@ _REFILL = 4096  # bytes read at once: 128 request ids of 16 bytes
 
 
 class _Pool:
+    """Hex digits of urandom bytes not handed out yet; for the event loop's thread (two
+    threads calling at once could be handed one id)."""
+
     def __init__(self) -> None:
-        self._bytes = b""
+        self._digits = ""
         self._at = 0
 
     def hex(self, size: int) -> str:
         at = self._at
-        end = at + size
-        if end > len(self._bytes):
-            self._bytes = os.urandom(_REFILL)
-            at, end = 0, size
+        end = at + 2 * size
+        if end > len(self._digits):
+            self._digits = os.urandom(_REFILL).hex()
+            at, end = 0, 2 * size
         self._at = end
-        return self._bytes[at:end].hex()
+        return self._digits[at:end]
 
     def forget(self) -> None:
-        self._bytes = b""
+        self._digits = ""
         self._at = 0
 
 

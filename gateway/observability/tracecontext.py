@@ -28,37 +28,6 @@ class TraceContext:
         return f"00-{self.trace_id}-{self.span_id}-{self.flags}".encode()
 
 
-# Random ids (request, trace and span ids) are cut from hex digits of os.urandom read a
-# block at a time: one getrandom call per id cost ~0.7 µs, three of them per request.
-_RANDOM_BLOCK = 4096  # bytes: ids for ~100 requests
-_digits = ""  # hex digits not handed out yet start at _at
-_at = 0
-
-
-def random_hex(size: int) -> str:
-    """`size` random bytes as hex, from the operating system's CSPRNG.
-
-    For the event loop's thread: two threads calling at once could be handed one id.
-    """
-    global _digits, _at
-    start = _at
-    end = start + 2 * size
-    if end > len(_digits):
-        _digits = os.urandom(_RANDOM_BLOCK).hex()
-        start, end = 0, 2 * size
-    _at = end
-    return _digits[start:end]
-
-
-def _forget_random_digits() -> None:
-    """A forked worker must not hand out the ids its parent had read already."""
-    global _digits, _at
-    _digits, _at = "", 0
-
-
-os.register_at_fork(after_in_child=_forget_random_digits)
-
-
 def new_span_id() -> str:
     return random_hex(8)
 

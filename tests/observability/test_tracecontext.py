@@ -1,8 +1,4 @@
-import os
-import re
-
-from gateway.observability import tracecontext
-from gateway.observability.tracecontext import from_headers, random_hex
+from gateway.observability.tracecontext import from_headers
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
@@ -43,24 +39,3 @@ def test_future_version_with_extra_fields_is_accepted():
 def test_oversized_tracestate_is_dropped():
     tc = from_headers(f"00-{TRACE}-{PARENT}-00".encode(), b"a=" + b"x" * 600)
     assert tc.state is None and tc.flags == "00"
-
-
-def test_random_ids_are_fresh_hex_across_refills_of_the_block():
-    ids = [random_hex(16) for _ in range(3 * tracecontext._RANDOM_BLOCK // 16)]
-    assert all(re.fullmatch(r"[0-9a-f]{32}", each) for each in ids)
-    assert len(set(ids)) == len(ids)
-    assert re.fullmatch(r"[0-9a-f]{16}", random_hex(8))
-
-
-def test_a_forked_child_does_not_repeat_its_parents_ids():
-    random_hex(16)  # the block is read before the fork
-    read, write = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - the child process
-        os.write(write, random_hex(16).encode())
-        os._exit(0)
-    os.close(write)
-    os.waitpid(child, 0)
-    childs = os.read(read, 64).decode()
-    os.close(read)
-    assert len(childs) == 32 and childs != random_hex(16)
