@@ -133,6 +133,19 @@ class LazyMemoryStorage(
         times.extend([now] * amount)
         return True
 
+    def hit_moving_now(
+        self, key: str, limit: int, expiry: int, now: float
+    ) -> tuple[bool, float, int]:
+        """`acquire_entry_now` of one unit, then `moving_window_now`, in one pass over the
+        key: (admitted, window start, entries)."""
+        times = self._window(key, expiry, now)
+        admitted = len(times) < limit
+        if admitted:
+            times.append(now)
+        if not times:
+            return admitted, now, 0
+        return admitted, times[0], len(times)
+
     async def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
         return self.moving_window_now(key, expiry, time.time())
 
@@ -173,6 +186,19 @@ class LazyMemoryStorage(
             return False
         self._incr(current_key, 2 * expiry, amount, now)
         return True
+
+    def hit_sliding_now(
+        self, key: str, limit: int, expiry: int, now: float
+    ) -> tuple[bool, int, float, int, float]:
+        """`acquire_sliding_now` of one unit, then `sliding_window_now`, in one pass:
+        (admitted, previous count, previous ttl, current count, current ttl)."""
+        current_key, previous_count, previous_ttl, current_count, current_ttl = self._sliding_info(
+            key, expiry, now
+        )
+        admitted = floor(previous_count * previous_ttl / expiry + current_count) + 1 <= limit
+        if admitted:
+            current_count = int(self._incr(current_key, 2 * expiry, 1, now))
+        return admitted, previous_count, previous_ttl, current_count, current_ttl
 
     async def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
         return self._sliding_info(key, expiry, time.time())[1:]
