@@ -339,11 +339,8 @@ class Limiter:
 
     def _local_rules(self, rules: Sequence[Rule]) -> LocalRules:
         """The memory path's form of `rules`, kept per rule tuple (the policies keep theirs
-        for the gateway's life): looked up by identity, as hashing the rules costs more
-        than the decision itself."""
-        found = self._local.get(id(rules))
-        if found is not None and found.rules is rules:
-            return found
+        for the gateway's life) and looked up by identity (check_now), as hashing the
+        rules costs more than the decision itself."""
         local = LocalRules(rules, self.prefix)
         if type(rules) is tuple:  # immutable: safe to key by identity while it is kept
             if len(self._local) >= RULE_SETS_KEPT:
@@ -364,8 +361,10 @@ class Limiter:
         storage = self.local
         assert storage is not None
         now = self.clock()
-        local = self._local_rules(rules)
-        keys = local.keys_for(subject)
+        local = self._local.get(id(rules))
+        if local is None or local.rules is not rules:
+            local = self._local_rules(rules)
+        keys = local.keys.get(subject) or local.keys_for(subject)
         if local.shared_keys:
             passed, windows = _hit_then_read(storage, local.entries, keys, now)
         else:
@@ -377,8 +376,9 @@ class Limiter:
         periods = periods_now()
         day_key, month_key = self._usage_pair(consumer, periods)
         day_expiry, month_expiry = periods.daily_ends + 86400, periods.monthly_ends + 86400
-        daily = storage.incr_now(day_key, day_expiry, 1, now)
-        monthly = storage.incr_now(month_key, month_expiry, 1, now)
+        daily, monthly = storage.incr_pair_now(day_key, day_expiry, month_key, month_expiry, now)
+        if quotas is None:  # usage counted, no quota to apply or show
+            return Verdict(True, windows)
         refused_at = _quota_refusal(daily, monthly, quotas)
         if refused_at is not None:  # give the unit back: usage counts admitted requests only
             daily = storage.incr_now(day_key, day_expiry, -1, now)
@@ -644,10 +644,8 @@ def _hit_then_read(
     return passed, [entry.read(storage, key, now) for entry, key in zip(entries, keys, strict=True)]
 
 
-def _quota_refusal(daily: int, monthly: int, quotas: QuotaConfig | None) -> int | None:
+def _quota_refusal(daily: int, monthly: int, quotas: QuotaConfig) -> int | None:
     """0 (daily) or 1 (monthly) when a count is over its quota; monthly wins a tie."""
-    if quotas is None:
-        return None
     refused_at = None
     if quotas.daily is not None and daily > quotas.daily:
         refused_at = 0

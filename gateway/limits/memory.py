@@ -82,9 +82,18 @@ class LazyMemoryStorage(
         """`incr` without a coroutine, for the limiter's synchronous path."""
         return self._incr(key, expiry, amount, now)
 
+    def incr_pair_now(
+        self, first: str, first_expiry: float, second: str, second_expiry: float, now: float
+    ) -> tuple[int, int]:
+        """`incr_now` of one unit on two keys (a consumer's daily and monthly usage)."""
+        return self._incr(first, first_expiry, 1, now), self._incr(second, second_expiry, 1, now)
+
     def _incr(self, key: str, expiry: float, amount: int, now: float) -> int:
-        entry = self._counter(key, now)
-        if entry is None:
+        # _counter() inlined: this runs for every counted request
+        if now >= self.next_sweep:
+            self._sweep(now)
+        entry = self.counters.get(key)
+        if entry is None or entry[1] <= now:  # none yet, or expired: a new one
             self.counters[key] = [amount, now + expiry]
             return amount
         entry[0] += amount
