@@ -47,4 +47,5 @@ def from_headers(traceparent: bytes | None, tracestate: bytes | None) -> TraceCo
             if valid:
                 state = tracestate if tracestate and len(tracestate) <= MAX_TRACESTATE else None
                 return TraceContext(trace_id, new_span_id(), parent_id, flags or "01", state)
-    return TraceContext(os.urandom(16).hex(), new_span_id(), None, "01")
+    ids = os.urandom(24).hex()  # the trace's id and the hop's span id: one system call
+    return TraceContext(ids[:32], ids[32:], None, "01")
