@@ -645,7 +645,7 @@ def _hit_then_read(
 
 
 def _quota_refusal(daily: int, monthly: int, quotas: QuotaConfig) -> int | None:
-    """0 (daily) or 1 (monthly) when a count is over its quota; monthly wins a tie."""
+    """0 (daily) or 1 (monthly) when a count is over its quota; monthly when both are."""
     refused_at = None
     if quotas.daily is not None and daily > quotas.daily:
         refused_at = 0
