@@ -45,7 +45,7 @@ ONE_TRIP_SCHEMES = ("async+redis", "async+rediss", "async+redis+unix")
 
 # Cache bounds of the memory path: rule sets (a few per API) and subjects per rule set.
 RULE_SETS_KEPT = 10_000
-SUBJECTS_KEPT = 100_000
+SUBJECTS_KEPT = 10_000  # keys are cheap to build: the bound keeps many clients small
 
 
 class StorageUnavailable(Exception):

@@ -106,3 +106,27 @@ async def test_memory_decides_as_limits_strategies_over_the_same_storage(
             assert (ours.allowed, ours.quota_period) == (theirs.allowed, theirs.quota_period)
             allowed[ours.allowed] += 1
     assert allowed[True] > 100 and allowed[False] > 100, allowed
+
+
+def test_the_memory_path_keeps_bounded_state_per_rule_tuple(monkeypatch):
+    """Rule tuples are kept by identity, lists never (they could change); the keys of a
+    rule set and the usage keys are kept for a bounded number of subjects."""
+    from limits import parse
+
+    from gateway.limits import engine
+    from gateway.limits.engine import Rule
+
+    monkeypatch.setattr(engine, "SUBJECTS_KEPT", 3)
+    monkeypatch.setattr(engine, "RULE_SETS_KEPT", 2)
+    limiter = Limiter("memory://", RateLimitingConfig())
+    rules = (Rule("r/minute", parse("2/minute"), "s", "moving-window"),)
+    verdicts = [limiter.check_now(rules, f"c{i % 5}", None, f"c{i % 5}") for i in range(15)]
+    assert [v.allowed for v in verdicts] == [True] * 10 + [False] * 5  # 2 per subject
+    kept = limiter._local[id(rules)]
+    assert kept.rules is rules and len(kept.keys) <= 3 and len(limiter._usage_pairs) <= 3
+    listed = list(rules)
+    assert limiter.check_now(listed, "c0").allowed is False  # the same key as the tuple's
+    assert id(listed) not in limiter._local
+    for n in range(3):  # more rule tuples than kept: the oldest are dropped, all still work
+        assert limiter.check_now((Rule(f"n{n}", rules[0].item, f"s{n}", "moving-window"),), "x")
+    assert len(limiter._local) <= 2
