@@ -43,6 +43,11 @@ SCRIPT_NOT_LOADED = "rate-limit script not loaded at start-up (%s); it is loaded
 ONE_TRIP_SCHEMES = ("async+redis", "async+rediss", "async+redis+unix")
 
 
+# Cache bounds of the memory path: rule sets (a few per API) and subjects per rule set.
+RULE_SETS_KEPT = 10_000
+SUBJECTS_KEPT = 10_000  # keys are cheap to build: the bound keeps many clients small
+
+
 class StorageUnavailable(Exception):
     """The storage failed or did not answer within the storage timeout."""
 
@@ -116,16 +121,39 @@ def open_storage(url: str, settings: RateLimitingConfig):
     return storage_from_string(target, implementation="redispy", wrap_exceptions=True, **options)
 
 
-_periods: tuple[int, dict[str, tuple[str, int, int]]] = (0, {})
+@dataclass(frozen=True, slots=True)
+class Periods:
+    """The quota periods of one second: period_keys() and its parts, unpacked once."""
+
+    second: int
+    named: dict[str, tuple[str, int, int]]  # period_keys()
+    labels: tuple[str, str]  # (day, month)
+    daily_ends: int  # seconds until the day ends
+    monthly_ends: int
+    monthly_length: int
+
+    @classmethod
+    def at(cls, second: int) -> Periods:
+        named = period_keys(datetime.fromtimestamp(second, UTC))
+        (day, day_ends, _), (month, month_ends, month_length) = named["daily"], named["monthly"]
+        return cls(second, named, (day, month), day_ends, month_ends, month_length)
+
+
+_periods = Periods(0, {}, ("", ""), 0, 0, 0)
+
+
+def periods_now() -> Periods:
+    """The quota periods of this second, computed at most once per second (hot path)."""
+    global _periods
+    second = int(time.time())
+    if _periods.second != second:
+        _periods = Periods.at(second)
+    return _periods
 
 
 def current_periods() -> dict[str, tuple[str, int, int]]:
     """period_keys(now), computed at most once per second (it is on the hot path)."""
-    global _periods
-    second = int(time.time())
-    if _periods[0] != second:
-        _periods = (second, period_keys(datetime.fromtimestamp(second, UTC)))
-    return _periods[1]
+    return periods_now().named
 
 
 def period_keys(now: datetime) -> dict[str, tuple[str, int, int]]:
@@ -165,7 +193,9 @@ class Limiter:
         self.clock = time.time
         # Tiergate's memory storage: decided synchronously, no coroutine per call.
         self.local = self.storage if isinstance(self.storage, memory.LazyMemoryStorage) else None
-        self._keys: dict[Rule, tuple[str, str]] = {}
+        self._local: dict[int, LocalRules] = {}  # id(rules) -> their memory-path form
+        self._usage_pairs: dict[str, tuple[str, str]] = {}  # consumer -> usage keys
+        self._usage_labels: tuple[str, str] = ("", "")  # the periods of _usage_pairs
         self.one_trip = None
         self.batched = None
         if storage_url(url).split("://", 1)[0] in ONE_TRIP_SCHEMES:
@@ -214,7 +244,7 @@ class Limiter:
                 await self.batched.prime(missing)
             return self._check_batched(rules, subject, quotas, usage)
         if self.local is not None:
-            return self._check_local(rules, subject, quotas, consumer, count_usage)
+            return self.check_now(rules, subject, quotas, consumer, count_usage)
         if self.down_until and time.monotonic() < self.down_until:
             self._failed()
             raise StorageUnavailable("storage marked down after a recent failure")
@@ -307,64 +337,71 @@ class Limiter:
         daily, monthly, code = reply[-3:]
         return self._with_quotas(windows, [daily, monthly], (None, 0, 1)[code], quotas)
 
-    def _key(self, rule: Rule, subject: str) -> str:
-        """`limits`' key_for(prefix, scope, subject), its fixed parts built once per rule."""
-        parts = self._keys.get(rule)
-        if parts is None:
-            head, tail = rule.item.key_for(self.prefix, rule.scope, "\0").split("\0")
-            parts = (head, tail)
-            if len(self._keys) < 100_000:
-                self._keys[rule] = parts
-        return parts[0] + subject + parts[1]
+    def _local_rules(self, rules: Sequence[Rule]) -> LocalRules:
+        """The memory path's form of `rules`, kept per rule tuple (the policies keep theirs
+        for the gateway's life) and looked up by identity (check_now), as hashing the
+        rules costs more than the decision itself."""
+        local = LocalRules(rules, self.prefix)
+        if type(rules) is tuple:  # immutable: safe to key by identity while it is kept
+            if len(self._local) >= RULE_SETS_KEPT:
+                self._local.clear()
+            self._local[id(rules)] = local
+        return local
 
-    def _check_local(
+    def check_now(
         self,
         rules: Sequence[Rule],
         subject: str,
-        quotas: QuotaConfig | None,
-        consumer: str | None,
-        count_usage: bool,
+        quotas: QuotaConfig | None = None,
+        consumer: str | None = None,
+        count_usage: bool = True,
     ) -> Verdict:
-        """The strategies' calls on the memory storage, made directly: the same keys and
-        decisions as `limits`' strategies over it, without a coroutine per call."""
+        """`check` on Tiergate's memory storage (`self.local`), decided without awaiting:
+        the same keys and decisions as `limits`' strategies over it."""
         storage = self.local
         assert storage is not None
         now = self.clock()
-        keys = [self._key(rule, subject) for rule in rules]
-        passed = len(rules)
-        for index, (rule, key) in enumerate(zip(rules, keys, strict=True)):
-            item = rule.item
-            if rule.strategy == "moving-window":
-                ok = storage.acquire_entry_now(key, item.amount, item.get_expiry(), 1, now)
-            else:
-                ok = storage.acquire_sliding_now(key, item.amount, item.get_expiry(), 1, now)
-            if not ok:
-                passed = index
-                break
-        windows = []
-        for rule, key in zip(rules, keys, strict=True):
-            amount, expiry = rule.item.amount, rule.item.get_expiry()
-            if rule.strategy == "moving-window":
-                start, count = storage.moving_window_now(key, expiry, now)
-                remaining, reset = amount - count, max(0, ceil(start + expiry - now))
-            else:
-                remaining, reset = sliding_state(
-                    amount, expiry, *storage.sliding_window_now(key, expiry, now)
-                )
-            windows.append(Window(rule.name, amount, expiry, max(0, remaining), reset))
-        if passed < len(rules):
+        local = self._local.get(id(rules))
+        if local is None or local.rules is not rules:
+            local = self._local_rules(rules)
+        keys = local.keys.get(subject) or local.keys_for(subject)
+        if local.shared_keys:
+            passed, windows = _hit_then_read(storage, local.entries, keys, now)
+        else:
+            passed, windows = _hit_and_read(storage, local.entries, keys, now)
+        if passed < len(windows):
             return _refusal(windows, passed)
-        usage = self._usage_keys(quotas, consumer, count_usage)
-        if not usage:
+        if consumer is None or not (count_usage or _has_quota(quotas)):
             return Verdict(True, windows)
-        counts = [storage.incr_now(key, ends_in + 86400, 1, now) for key, ends_in, _ in usage]
-        refused_at = None
-        for index, ((_, _, quota), count) in enumerate(zip(usage, counts, strict=True)):
-            if quota is not None and count > quota:
-                refused_at = index
+        periods = periods_now()
+        day_key, month_key = self._usage_pair(consumer, periods)
+        day_expiry, month_expiry = periods.daily_ends + 86400, periods.monthly_ends + 86400
+        daily, monthly = storage.incr_pair_now(day_key, day_expiry, month_key, month_expiry, now)
+        if quotas is None:  # usage counted, no quota to apply or show
+            return Verdict(True, windows)
+        refused_at = _quota_refusal(daily, monthly, quotas)
         if refused_at is not None:  # give the unit back: usage counts admitted requests only
-            counts = [storage.incr_now(key, ends_in + 86400, -1, now) for key, ends_in, _ in usage]
-        return self._with_quotas(windows, counts, refused_at, quotas)
+            daily = storage.incr_now(day_key, day_expiry, -1, now)
+            monthly = storage.incr_now(month_key, month_expiry, -1, now)
+        return self._with_quotas(windows, [daily, monthly], refused_at, quotas, periods)
+
+    def _usage_pair(self, consumer: str, periods: Periods) -> tuple[str, str]:
+        """The consumer's (daily, monthly) usage keys, formatted once per period."""
+        labels = periods.labels
+        if labels is not self._usage_labels:
+            if labels != self._usage_labels:
+                self._usage_pairs.clear()
+            self._usage_labels = labels
+        pair = self._usage_pairs.get(consumer)
+        if pair is None:
+            pair = (
+                self.usage_key(consumer, "daily", labels[0]),
+                self.usage_key(consumer, "monthly", labels[1]),
+            )
+            if len(self._usage_pairs) >= SUBJECTS_KEPT:
+                self._usage_pairs.clear()
+            self._usage_pairs[consumer] = pair
+        return pair
 
     def _with_quotas(
         self,
@@ -372,8 +409,11 @@ class Limiter:
         counts: list[int],
         refused_at: int | None,
         quotas: QuotaConfig | None,
+        now: Periods | None = None,
     ) -> Verdict:
-        periods = current_periods()
+        if refused_at is None and not _has_quota(quotas):
+            return Verdict(True, windows)  # usage counted, no quota to show or apply
+        periods = (now or periods_now()).named
         period = None if refused_at is None else list(periods)[refused_at]
         by_period = dict(zip(periods, counts, strict=True))
         quota_windows = _quota_windows(by_period, period, quotas, periods)
@@ -497,6 +537,121 @@ class Limiter:
         close = getattr(client, "aclose", None)
         if close is not None:
             await close()
+
+
+class LocalRule:
+    """One rule as the memory path applies it: its numbers and key parts, read once."""
+
+    __slots__ = ("amount", "expiry", "head", "moving", "name", "tail")
+
+    def __init__(self, rule: Rule, prefix: str) -> None:
+        self.name = rule.name
+        self.amount = rule.item.amount
+        self.expiry = rule.item.get_expiry()
+        self.moving = rule.strategy == "moving-window"
+        # `limits`' key_for(prefix, scope, subject) = head + subject + tail
+        self.head, self.tail = rule.item.key_for(prefix, rule.scope, "\0").split("\0")
+
+    def hit(self, storage: memory.LazyMemoryStorage, key: str, now: float) -> tuple[bool, Window]:
+        """Take one unit if the window has room: (taken, the window as it is afterwards)."""
+        amount, expiry = self.amount, self.expiry
+        if self.moving:
+            admitted, start, count = storage.hit_moving_now(key, amount, expiry, now)
+            remaining, reset = amount - count, max(0, ceil(start + expiry - now))
+        else:
+            admitted, previous, previous_in, current, current_in = storage.hit_sliding_now(
+                key, amount, expiry, now
+            )
+            remaining, reset = sliding_state(
+                amount, expiry, previous, previous_in, current, current_in
+            )
+        return admitted, Window(self.name, amount, expiry, max(0, remaining), reset)
+
+    def acquire(self, storage: memory.LazyMemoryStorage, key: str, now: float) -> bool:
+        if self.moving:
+            return storage.acquire_entry_now(key, self.amount, self.expiry, 1, now)
+        return storage.acquire_sliding_now(key, self.amount, self.expiry, 1, now)
+
+    def read(self, storage: memory.LazyMemoryStorage, key: str, now: float) -> Window:
+        amount, expiry = self.amount, self.expiry
+        if self.moving:
+            start, count = storage.moving_window_now(key, expiry, now)
+            remaining, reset = amount - count, max(0, ceil(start + expiry - now))
+        else:
+            remaining, reset = sliding_state(
+                amount, expiry, *storage.sliding_window_now(key, expiry, now)
+            )
+        return Window(self.name, amount, expiry, max(0, remaining), reset)
+
+
+class LocalRules:
+    """A rule tuple as the memory path applies it, with its storage keys per subject."""
+
+    __slots__ = ("entries", "keys", "rules", "shared_keys")
+
+    def __init__(self, rules: Sequence[Rule], prefix: str) -> None:
+        self.rules = rules
+        self.entries = tuple(LocalRule(rule, prefix) for rule in rules)
+        # Two rules counting one key (the same limit listed twice) see each other's hits:
+        # their windows are read after every hit, as `limits`' strategies would.
+        counted = [(e.head, e.tail, e.moving) for e in self.entries]
+        self.shared_keys = len(set(counted)) < len(counted)
+        self.keys: dict[str, tuple[str, ...]] = {}
+
+    def keys_for(self, subject: str) -> tuple[str, ...]:
+        keys = self.keys.get(subject)
+        if keys is None:
+            keys = tuple(e.head + subject + e.tail for e in self.entries)
+            if len(self.keys) >= SUBJECTS_KEPT:
+                self.keys.clear()
+            self.keys[subject] = keys
+        return keys
+
+
+def _hit_and_read(
+    storage: memory.LazyMemoryStorage,
+    entries: tuple[LocalRule, ...],
+    keys: tuple[str, ...],
+    now: float,
+) -> tuple[int, list[Window]]:
+    """Hit each rule until one refuses, reading its window in the same pass (the rules
+    after a refusal are only read): (rules that admitted, windows)."""
+    passed = len(entries)
+    windows = []
+    for index, entry in enumerate(entries):
+        if index < passed:
+            admitted, window = entry.hit(storage, keys[index], now)
+            if not admitted:
+                passed = index
+        else:
+            window = entry.read(storage, keys[index], now)
+        windows.append(window)
+    return passed, windows
+
+
+def _hit_then_read(
+    storage: memory.LazyMemoryStorage,
+    entries: tuple[LocalRule, ...],
+    keys: tuple[str, ...],
+    now: float,
+) -> tuple[int, list[Window]]:
+    """Hit each rule until one refuses, then read every window."""
+    passed = len(entries)
+    for index, entry in enumerate(entries):
+        if not entry.acquire(storage, keys[index], now):
+            passed = index
+            break
+    return passed, [entry.read(storage, key, now) for entry, key in zip(entries, keys, strict=True)]
+
+
+def _quota_refusal(daily: int, monthly: int, quotas: QuotaConfig) -> int | None:
+    """0 (daily) or 1 (monthly) when a count is over its quota; monthly when both are."""
+    refused_at = None
+    if quotas.daily is not None and daily > quotas.daily:
+        refused_at = 0
+    if quotas.monthly is not None and monthly > quotas.monthly:
+        refused_at = 1
+    return refused_at
 
 
 def _refusal(windows: list[Window], index: int) -> Verdict:

@@ -26,29 +26,56 @@ def policy_name(source: str, item: RateLimitItem) -> str:
     return f"{source}/{unit}" if item.multiples == 1 else f"{source}/{item.multiples}{unit}"
 
 
-_POLICIES: dict[tuple[tuple[str, int, int], ...], bytes] = {}
+# (name, quota, window) → (its RateLimit-Policy item, the start of its RateLimit item):
+# the same few windows recur, so each is formatted once.
+_ITEMS: dict[tuple[str, int, int], tuple[bytes, bytes]] = {}
+ITEMS_KEPT = 10_000
 
 
 def _sf_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _items(window: Window) -> tuple[bytes, bytes]:
+    shape = (window.name, window.quota, window.window)
+    items = _ITEMS.get(shape)
+    if items is None:
+        name = _sf_string(window.name)
+        items = (f"{name};q={window.quota};w={window.window}".encode(), f"{name};r=".encode())
+        if len(_ITEMS) >= ITEMS_KEPT:
+            _ITEMS.clear()
+        _ITEMS[shape] = items
+    return items
+
+
+def _tightness(window: Window) -> tuple[int, int]:
+    return window.remaining, -window.reset
+
+
 def rate_limit_headers(windows: Sequence[Window], primary: Window | None = None) -> RawHeaders:
     """All headers for `windows`; X-RateLimit-* describe `primary` or the tightest."""
     if not windows:
         return []
-    shape = tuple((w.name, w.quota, w.window) for w in windows)
-    policy = _POLICIES.get(shape)
-    if policy is None:  # the same few shapes recur: format each once
-        policy = ", ".join(f"{_sf_string(n)};q={q};w={w}" for n, q, w in shape).encode()
-        if len(_POLICIES) < 10_000:
-            _POLICIES[shape] = policy
-    state = ", ".join(f"{_sf_string(w.name)};r={w.remaining};t={w.reset}" for w in windows)
-    tightest = primary or min(windows, key=lambda w: (w.remaining, -w.reset))
+    if len(windows) == 1:  # the common case: one limit, no quota
+        tightest = windows[0]
+        policy, start = _items(tightest)
+        state = b"%s%d;t=%d" % (start, tightest.remaining, tightest.reset)
+    else:
+        items = [_items(w) for w in windows]
+        policy = b", ".join([item[0] for item in items])
+        state = b", ".join(
+            [
+                b"%s%d;t=%d" % (item[1], w.remaining, w.reset)
+                for item, w in zip(items, windows, strict=True)
+            ]
+        )
+        tightest = min(windows, key=_tightness)
+    if primary is not None:
+        tightest = primary
     return [
         (b"ratelimit-policy", policy),
-        (b"ratelimit", state.encode()),
-        (b"x-ratelimit-limit", str(tightest.quota).encode()),
-        (b"x-ratelimit-remaining", str(tightest.remaining).encode()),
-        (b"x-ratelimit-reset", str(tightest.reset).encode()),
+        (b"ratelimit", state),
+        (b"x-ratelimit-limit", b"%d" % tightest.quota),
+        (b"x-ratelimit-remaining", b"%d" % tightest.remaining),
+        (b"x-ratelimit-reset", b"%d" % tightest.reset),
     ]

@@ -82,9 +82,18 @@ class LazyMemoryStorage(
         """`incr` without a coroutine, for the limiter's synchronous path."""
         return self._incr(key, expiry, amount, now)
 
+    def incr_pair_now(
+        self, first: str, first_expiry: float, second: str, second_expiry: float, now: float
+    ) -> tuple[int, int]:
+        """`incr_now` of one unit on two keys (a consumer's daily and monthly usage)."""
+        return self._incr(first, first_expiry, 1, now), self._incr(second, second_expiry, 1, now)
+
     def _incr(self, key: str, expiry: float, amount: int, now: float) -> int:
-        entry = self._counter(key, now)
-        if entry is None:
+        # _counter() inlined: this runs for every counted request
+        if now >= self.next_sweep:
+            self._sweep(now)
+        entry = self.counters.get(key)
+        if entry is None or entry[1] <= now:  # none yet, or expired: a new one
             self.counters[key] = [amount, now + expiry]
             return amount
         entry[0] += amount
@@ -133,6 +142,19 @@ class LazyMemoryStorage(
         times.extend([now] * amount)
         return True
 
+    def hit_moving_now(
+        self, key: str, limit: int, expiry: int, now: float
+    ) -> tuple[bool, float, int]:
+        """`acquire_entry_now` of one unit, then `moving_window_now`, in one pass over the
+        key: (admitted, window start, entries)."""
+        times = self._window(key, expiry, now)
+        admitted = len(times) < limit
+        if admitted:
+            times.append(now)
+        if not times:
+            return admitted, now, 0
+        return admitted, times[0], len(times)
+
     async def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
         return self.moving_window_now(key, expiry, time.time())
 
@@ -173,6 +195,19 @@ class LazyMemoryStorage(
             return False
         self._incr(current_key, 2 * expiry, amount, now)
         return True
+
+    def hit_sliding_now(
+        self, key: str, limit: int, expiry: int, now: float
+    ) -> tuple[bool, int, float, int, float]:
+        """`acquire_sliding_now` of one unit, then `sliding_window_now`, in one pass:
+        (admitted, previous count, previous ttl, current count, current ttl)."""
+        current_key, previous_count, previous_ttl, current_count, current_ttl = self._sliding_info(
+            key, expiry, now
+        )
+        admitted = floor(previous_count * previous_ttl / expiry + current_count) + 1 <= limit
+        if admitted:
+            current_count = int(self._incr(current_key, 2 * expiry, 1, now))
+        return admitted, previous_count, previous_ttl, current_count, current_ttl
 
     async def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
         return self._sliding_info(key, expiry, time.time())[1:]

@@ -107,31 +107,33 @@ def log_request(ctx: RequestContext, status: int) -> None:
     sink = _sink
     if sink is None and not logger.isEnabledFor(logging.INFO):
         return
+    identity = ctx.identity
+    trace = ctx.trace
+    api = ctx.route.api
     record = {
         "ts": round(time.time(), 3),
         "request_id": ctx.request_id,
-        "trace_id": ctx.trace.trace_id if ctx.trace else None,
-        "api": ctx.route.api.name,
-        "tier": ctx.route.api.tier,
+        "trace_id": trace.trace_id if trace is not None else None,
+        "api": api.name,
+        "tier": api.tier,
         "method": ctx.method,
         "path": ctx.path,
         "status": status,
         "client_ip": ctx.client_ip,
-        "consumer": ctx.identity.consumer_id if ctx.identity else None,
-        **_end_user(ctx),
-        "total_ms": round((time.perf_counter() - ctx.started) * 1000, 3),
+        "consumer": identity.consumer_id if identity is not None else None,
     }
-    if ctx.log:
-        record.update((k, v) for k, v in ctx.log.items() if not k.startswith("_"))
+    user = identity.end_user if identity is not None else None
+    if user is not None:  # a signed-in user's token: `user` and `actor` (nearest first)
+        record["user"] = user.username
+        record["actor"] = " ".join(user.actors) or None
+    record["total_ms"] = round((time.perf_counter() - ctx.started) * 1000, 3)
+    extra = ctx.log
+    if extra:
+        record.update(extra)
+        for key in extra:
+            if key.startswith("_"):  # private to the gateway (a span): never logged
+                del record[key]
     _emit(sink, record)
-
-
-def _end_user(ctx: RequestContext) -> dict[str, object]:
-    """`user` and `actor` (nearest first) when a signed-in user's token was used."""
-    user = ctx.identity.end_user if ctx.identity else None
-    if user is None:
-        return {}
-    return {"user": user.username, "actor": " ".join(user.actors) or None}
 
 
 def log_outside(scope: Scope, status: int, started: float, request_id: str | None) -> None:

@@ -7,12 +7,16 @@ never consumer ids unless the operator asks for them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Sequence
+from itertools import accumulate
+from math import inf as INF
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, disable_created_metrics
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from gateway.context import RequestContext
 
@@ -25,7 +29,7 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
 # does not need a second series per counter to see resets.
 disable_created_metrics()
 
-Family = GaugeMetricFamily | CounterMetricFamily
+Family = GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily
 
 
 class GatewayMetrics:
@@ -35,25 +39,22 @@ class GatewayMetrics:
         request_labels = ["api", "tier", "route", "method", "status_class", "plan"]
         if consumer_label:
             request_labels.append("consumer")
-        self.requests = Counter(
-            "tiergate_requests",
-            "Requests answered, by API and outcome.",
-            request_labels,
-            registry=self.registry,
+        # Counted on every request: plain numbers, exposed like prometheus_client's own.
+        self.requests = CountSeries(
+            "tiergate_requests", "Requests answered, by API and outcome.", request_labels
         )
-        self.duration = Histogram(
+        self.duration = HistogramSeries(
             "tiergate_request_duration_seconds",
             "Time from request to last response byte.",
             ["api", "route", "method", "status_class"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
         )
-        self.upstream_duration = Histogram(
+        self.upstream_duration = HistogramSeries(
             "tiergate_upstream_duration_seconds",
             "Time until the upstream's response headers.",
             ["api", "target_set", "target"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+        )
+        self.registry.register(
+            _SeriesCollector((self.requests, self.duration, self.upstream_duration))
         )
         self.upstream_errors = Counter(
             "tiergate_upstream_errors",
@@ -67,10 +68,10 @@ class GatewayMetrics:
             ["api", "policy", "status"],
             registry=self.registry,
         )
-        # Label children, looked up once per label set: `.labels()` costs ~2 µs a call.
-        self._children: dict[tuple, tuple[Any, Any]] = {}
-        self._upstream_children: dict[tuple[str, str, str], Any] = {}
-        self._unrouted_children: dict[tuple[str, str], Any] = {}
+        # The series of each label set, looked up once per label set.
+        self._children: dict[tuple, tuple[list[float], list[float]]] = {}
+        self._upstream_children: dict[tuple[str, str, str], list[float]] = {}
+        self._unrouted_children: dict[tuple[str, str], list[float]] = {}
 
     def observe(self, ctx: RequestContext, status: int, seconds: float, route: str) -> None:
         api = ctx.route.api
@@ -83,12 +84,12 @@ class GatewayMetrics:
         children = self._children.get(key)
         if children is None:
             children = (
-                self.requests.labels(api.name, api.tier, *key[1:]),
-                self.duration.labels(api.name, route, ctx.method, status_class),
+                self.requests.series((api.name, api.tier, *key[1:])),
+                self.duration.series((api.name, route, ctx.method, status_class)),
             )
             self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        children[0][0] += 1.0
+        observe(children[1], seconds)
         log = ctx.log
         if log:
             self._observe_extras(api.name, status, log)
@@ -101,9 +102,9 @@ class GatewayMetrics:
         key = (method, STATUS_CLASSES.get(status // 100, "other"))
         child = self._unrouted_children.get(key)
         if child is None:
-            labels = ["", "", "", *key, ""] + ([""] if self.consumer_label else [])
-            child = self._unrouted_children[key] = self.requests.labels(*labels)
-        child.inc()
+            labels = ("", "", "", *key, "") + (("",) if self.consumer_label else ())
+            child = self._unrouted_children[key] = self.requests.series(labels)
+        child[0] += 1.0
 
     def _observe_extras(self, api: str, status: int, log: dict[str, Any]) -> None:
         target = str(log.get("upstream_target", "unknown"))
@@ -113,9 +114,9 @@ class GatewayMetrics:
             key = (api, target_set, target)
             child = self._upstream_children.get(key)
             if child is None:
-                child = self.upstream_duration.labels(*key)
+                child = self.upstream_duration.series(key)
                 self._upstream_children[key] = child
-            child.observe(upstream_ms / 1000)
+            observe(child, upstream_ms / 1000)
         if "upstream_error" in log:
             kind = str(log["upstream_error"])
             self.upstream_errors.labels(api, target_set, target, kind).inc()
@@ -125,6 +126,81 @@ class GatewayMetrics:
     def add_gauges(self, collect: Callable[[], Iterator[Family]]) -> None:
         """Register values read at scrape time (in-flight, circuit state, storage errors)."""
         self.registry.register(_CallbackCollector(collect))
+
+
+class CountSeries:
+    """A counter family whose series are one-element lists the event loop adds to: no lock
+    and no label check per request (prometheus_client's Counter takes a lock per `inc`).
+    The gateway counts and serves /metrics on its one event loop thread."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = tuple(labelnames)
+        self.values: dict[tuple[str, ...], list[float]] = {}
+
+    def series(self, labels: tuple[str, ...]) -> list[float]:
+        """The series of `labels` ([value]), created at 0 on first use."""
+        labels = tuple(str(value) for value in labels)
+        found = self.values.get(labels)
+        if found is None:
+            found = self.values[labels] = [0.0]
+        return found
+
+    def family(self) -> CounterMetricFamily:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for labels, (value,) in self.values.items():
+            family.add_metric(labels, value)
+        return family
+
+
+# Upper bounds of the latency buckets, +Inf last, as prometheus_client's Histogram has them.
+BOUNDS = (*(float(b) for b in LATENCY_BUCKETS), INF)
+_BUCKET_NAMES = tuple(floatToGoString(b) for b in BOUNDS)
+
+
+def observe(series: list[float], amount: float) -> None:
+    """Count `amount` in a HistogramSeries series: in the first bucket whose upper bound
+    is >= amount (prometheus_client's rule), and in the sum."""
+    series[bisect_left(BOUNDS, amount)] += 1.0
+    series[-1] += amount
+
+
+class HistogramSeries:
+    """A histogram family over LATENCY_BUCKETS whose series are lists of plain numbers
+    (a count per bucket, then the sum), exposed as prometheus_client's Histogram is."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = tuple(labelnames)
+        self.values: dict[tuple[str, ...], list[float]] = {}
+
+    def series(self, labels: tuple[str, ...]) -> list[float]:
+        labels = tuple(str(value) for value in labels)
+        found = self.values.get(labels)
+        if found is None:
+            found = self.values[labels] = [0.0] * (len(BOUNDS) + 1)
+        return found
+
+    def family(self) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for labels, counts in self.values.items():
+            cumulative = list(zip(_BUCKET_NAMES, accumulate(counts[:-1]), strict=True))
+            family.add_metric(labels, cumulative, counts[-1])
+        return family
+
+
+class _SeriesCollector(Collector):
+    def __init__(self, families: Sequence[CountSeries | HistogramSeries]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Family]:
+        for family in self._families:
+            yield family.family()
+
+    def describe(self) -> list:
+        return [family.family() for family in self._families]
 
 
 class _CallbackCollector(Collector):

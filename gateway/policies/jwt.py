@@ -331,10 +331,12 @@ class JwtPolicy:
     async def __call__(self, ctx: RequestContext) -> ASGIApp | None:
         token: str | None = None
         count = 0
-        for key, value in ctx.headers:
-            if key == b"authorization":
+        sent = None  # the Authorization header (when there is one)
+        for header in ctx.headers:
+            if header[0] == b"authorization":
                 count += 1
-                scheme, _, credentials = value.decode("latin-1").partition(" ")
+                sent = header
+                scheme, _, credentials = header[1].decode("latin-1").partition(" ")
                 if scheme.lower() == "bearer":
                     token = credentials.strip()
         if count > 1:
@@ -372,8 +374,10 @@ class JwtPolicy:
             ctx.credentials = {"bearer": verified.identity}
         else:
             ctx.credentials["bearer"] = verified.identity
-        if self.hide:
-            ctx.headers = [h for h in ctx.headers if h[0] != b"authorization"]
+        if self.hide and sent is not None:  # the one Authorization header (count == 1)
+            headers = list(ctx.headers)
+            headers.remove(sent)
+            ctx.headers = headers
         return None
 
     def _remember(self, token: str, verified: _Verified) -> None:

@@ -20,6 +20,7 @@ What applies, every rule having to admit the request:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field
@@ -46,6 +47,8 @@ RATE_LIMITED = (
 )
 QUOTA_EXCEEDED = "The {period} quota of {quota} requests is used up; it renews in {retry} s."
 STORAGE_DOWN = "Rate limits cannot be checked right now; retry in {retry} s."
+ANONYMOUS = "\0anonymous"  # the rule cache's name for the anonymous limits (no plan has it)
+PLAN_CLAIMS_KEPT = 1_000
 NO_LIMITER = "policy rate-limit needs the limits component (Services.limiter is None)"
 
 
@@ -97,6 +100,17 @@ def _sorted(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
     return tuple(sorted(rules, key=lambda r: r.item.get_expiry()))
 
 
+@dataclass(frozen=True, slots=True)
+class _AppliedPlan:
+    """What one value of `identity.plan` applies: the configured plan (else the default
+    plan), its quotas, and its sorted rules per operation index, filled on first use."""
+
+    name: str | None
+    quotas: QuotaConfig | None
+    unknown: bool  # the identity names a plan that is not configured (logged)
+    rules: dict[int, tuple[Rule, ...]]
+
+
 class RateLimitPolicy:
     def __init__(self, config: RateLimitConfig, ctx: BuildContext) -> None:
         limiter = ctx.services.limiter
@@ -111,7 +125,9 @@ class RateLimitPolicy:
         if problems:
             raise ValueError("; ".join(problems))
         self.limiter = limiter
+        self.in_memory = limiter.local is not None
         self.config = config
+        self.count_usage = config.count_usage
         self.plans: dict[str, PlanConfig] = ctx.config.plans
         api = ctx.api.name
         self.api_rules = _rules(api, f"api:{api}", config.limits, config.strategy)
@@ -134,42 +150,71 @@ class RateLimitPolicy:
             for name, plan in self.plans.items()
         }
         self._cache: dict[tuple[str | None, int], tuple[Rule, ...]] = {}
+        self._applied: dict[str | None, _AppliedPlan] = {}  # identity.plan → what applies
 
-    def _scoped_rules(self, ctx: RequestContext) -> tuple[int, tuple[Rule, ...]]:
-        if self.operations and ctx.operation is not None:
-            index = ctx.operation.index
-            rules = self.operations.get(index)
-            if rules is not None:
-                return index, rules
-        return -1, self.api_rules
+    def _operation_index(self, ctx: RequestContext) -> int:
+        """The operation whose own limits replace the API's, or -1 (the API's limits)."""
+        operation = ctx.operation
+        if self.operations and operation is not None and operation.index in self.operations:
+            return operation.index
+        return -1
+
+    def _rules_for(self, plan_name: str | None, op_index: int) -> tuple[Rule, ...]:
+        """The sorted rules of a plan (None: none; ANONYMOUS: the anonymous limits) and an
+        operation, built once per pair (the limiter keeps its own state per rule tuple)."""
+        cache_key = (plan_name, op_index)
+        rules = self._cache.get(cache_key)
+        if rules is None:
+            scoped = self.operations.get(op_index, self.api_rules)
+            if plan_name == ANONYMOUS:
+                base = self.anonymous
+            else:
+                base = self.plan_rules.get(plan_name, ()) if plan_name else ()
+            rules = self._cache[cache_key] = _sorted(base + scoped)
+        return rules
+
+    def _plan_of(self, claim: str | None) -> _AppliedPlan:
+        """What an identity's plan (a verified claim) applies, decided once per value."""
+        applied = self._applied.get(claim)
+        if applied is None:
+            name = claim if claim in self.plans else self.config.default_plan
+            plan = self.plans.get(name) if name else None
+            applied = _AppliedPlan(
+                name,
+                plan.quotas if plan else None,
+                bool(claim) and claim not in self.plans,
+                {},
+            )
+            if len(self._applied) >= PLAN_CLAIMS_KEPT:
+                self._applied.clear()
+            self._applied[claim] = applied
+        return applied
 
     async def __call__(self, ctx: RequestContext) -> Any:
         identity = ctx.identity
-        op_index, scoped = self._scoped_rules(ctx)
+        op_index = self._operation_index(ctx)
         quotas: QuotaConfig | None = None
         consumer: str | None = None
         if identity is None:
             subject = "ip:" + ctx.client_ip
-            cache_key: tuple[str | None, int] = ("\0anonymous", op_index)
-            base = self.anonymous
+            rules = self._rules_for(ANONYMOUS, op_index)
         else:
             # The verified consumer, never a client-supplied header.
             consumer = identity.consumer_id
             subject = "c:" + consumer
-            plan_name = identity.plan if identity.plan in self.plans else self.config.default_plan
-            if identity.plan and identity.plan not in self.plans:
+            applied = self._plan_of(identity.plan)
+            if applied.unknown:
                 ctx.log["rate_limit_unknown_plan"] = identity.plan
-            plan = self.plans.get(plan_name) if plan_name else None
-            quotas = plan.quotas if plan else None
-            cache_key = (plan_name, op_index)
-            base = self.plan_rules.get(plan_name, ()) if plan_name else ()
-        rules = self._cache.get(cache_key)
-        if rules is None:
-            rules = self._cache[cache_key] = _sorted(base + scoped)
+            quotas = applied.quotas
+            known = applied.rules.get(op_index)
+            if known is None:
+                known = applied.rules[op_index] = self._rules_for(applied.name, op_index)
+            rules = known
+        if self.in_memory:  # decided on this turn of the loop: no coroutine to await
+            verdict = self.limiter.check_now(rules, subject, quotas, consumer, self.count_usage)
+            return self._respond(ctx, verdict)
         try:
-            verdict = await self.limiter.check(
-                rules, subject, quotas, consumer, self.config.count_usage
-            )
+            verdict = await self.limiter.check(rules, subject, quotas, consumer, self.count_usage)
         except StorageUnavailable as exc:
             ctx.log["rate_limit"] = "storage_unavailable"
             ctx.log["rate_limit_error"] = str(exc)[:200]

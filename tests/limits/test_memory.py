@@ -65,3 +65,13 @@ def test_sweep_drops_keys_nobody_touches_again():
         assert storage.counters == {}
 
     asyncio.run(run())
+
+
+def test_an_expired_counter_starts_again_and_pairs_count_both_keys():
+    storage = LazyMemoryStorage()
+    assert storage.incr_now("c", 10, 1, 100.0) == 1
+    assert storage.incr_now("c", 10, 1, 109.9) == 2
+    assert storage.incr_now("c", 10, 1, 110.0) == 1  # expired at 110: a new count
+    assert storage.counters["c"] == [1, 120.0]
+    assert storage.incr_pair_now("d", 5, "m", 50, 111.0) == (1, 1)
+    assert storage.incr_pair_now("d", 5, "m", 50, 116.0) == (1, 2)  # the day ended, not the month

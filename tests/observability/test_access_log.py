@@ -137,3 +137,43 @@ def test_lines_stay_ascii_whatever_an_identity_provider_names_a_consumer(
     raw = stream.getvalue()
     assert raw.isascii(), raw
     assert [line["consumer"] for line in lines] == subjects
+
+
+def test_the_line_has_its_fields_in_order_and_no_private_key(tmp_path, monkeypatch):
+    """A signed-in user's request: user and actor before total_ms, then the fields the
+    request added (a later value wins), never a `_` key (the span of a trace)."""
+    from gateway.context import EndUser, Identity, RequestContext
+    from gateway.observability.tracecontext import TraceContext
+    from gateway.routing import RouteTable
+
+    config = make_config(tmp_path, [{"name": "shop", "upstream": {"targets": ["http://x:9"]}}])
+    ctx = RequestContext(
+        scope={},
+        route=RouteTable(config.apis).routes[0],
+        method="GET",
+        path="/experience/shop/v1/a",
+        query=b"",
+        headers=[],
+        request_id="r1",
+        client_ip="10.0.0.1",
+        started=time.perf_counter(),
+        identity=Identity(
+            "client", "app-1", end_user=EndUser("ann", "c-9", ("svc-b", "svc-a"), "t")
+        ),
+        trace=TraceContext("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", None, "01"),
+    )
+    ctx.log.update({"operation": "getA", "_span": object(), "status": 299, "upstream_ms": 1.5})
+    stream = io.BytesIO()
+    monkeypatch.setattr(access_log, "_sink", None)
+    access_log.configure_access_log(stream)
+    access_log.log_request(ctx, 200)
+    access_log.flush_access_log()
+    [line] = _lines(stream, 1)
+    assert list(line) == [
+        "ts", "request_id", "trace_id", "api", "tier", "method", "path", "status",
+        "client_ip", "consumer", "user", "actor", "total_ms", "operation", "upstream_ms",
+    ]  # fmt: skip
+    assert line["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+    assert (line["consumer"], line["user"], line["actor"]) == ("app-1", "ann", "svc-b svc-a")
+    assert line["status"] == 299 and line["upstream_ms"] == 1.5
+    assert "_span" in ctx.log  # the request's own fields are left as they were

@@ -1,4 +1,4 @@
-from gateway.observability.tracecontext import from_headers
+from gateway.observability.tracecontext import _TRACEPARENT, from_headers
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
@@ -14,6 +14,14 @@ def test_valid_traceparent_is_continued_with_a_new_span():
 def test_missing_traceparent_starts_a_trace():
     tc = from_headers(None, b"vendor=1")
     assert len(tc.trace_id) == 32 and tc.parent_id is None and tc.state is None
+    assert len(tc.span_id) == 16 and tc.flags == "01"
+    assert _TRACEPARENT.fullmatch(tc.traceparent())
+
+
+def test_new_traces_have_ids_of_their_own():
+    started = [from_headers(None, None) for _ in range(1000)]
+    ids = {tc.trace_id for tc in started} | {tc.span_id for tc in started}
+    assert len(ids) == 2000
 
 
 def test_invalid_traceparents_start_a_new_trace():

@@ -260,9 +260,10 @@ def assert_invalid_token(response: httpx.Response, description: str) -> None:
 
 def test_builtin_token_reaches_upstream_with_identity_and_without_the_token(shared, keys):
     token = builtin_token(shared, tg_plan="gold", scope="orders:read extra")
-    r = shared.call("/headers", token)
+    r = shared.call("/headers", token, headers={"x-before": "1", "x-after": "2"})
     assert r.status_code == 200, r.text
     sent = r.json()["headers"]
+    assert (sent["X-Before"], sent["X-After"]) == ("1", "2")  # only the token is taken out
     assert sent["X-Consumer-Id"] == "client-1"
     assert sent["X-Client-Id"] == "client-1"
     assert sent["X-Consumer-Kind"] == "client"
@@ -666,3 +667,23 @@ def test_an_authlib_client_calls_the_api_end_to_end(shared):
     sent = r.json()["headers"]
     assert (sent["X-Client-Id"], sent["X-Scopes"]) == (client_id, "orders:read")
     assert "Authorization" not in sent
+
+
+async def test_the_token_is_taken_out_of_a_copy_of_the_request_headers():
+    """The policy answers from its cache and forwards the other headers in their order;
+    the client's own header list (the ASGI scope's) is left as it was."""
+    from collections import OrderedDict
+
+    from gateway.context import Identity
+
+    jwt_policy = object.__new__(policy.JwtPolicy)
+    issuer: Any = SimpleNamespace(publishes=lambda kid: True)
+    verified = policy._Verified(Identity("client", "c-1"), time.time() + 60, None, issuer, None)
+    jwt_policy.cache = OrderedDict({"tok": verified})
+    jwt_policy.revocations, jwt_policy.hide, jwt_policy.cache_size = None, True, 10
+    scope_headers = [(b"a", b"1"), (b"authorization", b"Bearer  tok "), (b"b", b"2")]
+    ctx = SimpleNamespace(headers=scope_headers, credentials=None, auth_error=None)
+    assert await jwt_policy(ctx) is None  # type: ignore[arg-type]
+    assert ctx.headers == [(b"a", b"1"), (b"b", b"2")]
+    assert scope_headers[1] == (b"authorization", b"Bearer  tok ")
+    assert ctx.credentials == {"bearer": verified.identity}
