@@ -29,6 +29,7 @@ NOT_STARTED = "The app sent {kind} before http.response.start."
 NOT_BODY = "The app sent {kind} where http.response.body was expected."
 AFTER_COMPLETE = "The app sent {kind} after its response was complete."
 BAD_STATUS = "The app answered with status {status}, which is not 100-599."
+INTERIM_STATUS = "The app answered with status {status}; a final response is 200-599."
 BAD_FIELD = "The app's response headers hold a field name or value HTTP/1.1 cannot carry."
 BAD_LENGTH = "The app's Content-Length is not a number: {value!r}."
 TWO_LENGTHS = "The app's response has two different Content-Length values."
@@ -61,9 +62,11 @@ class Exchange:
     __slots__ = (
         "_bodiless",
         "_chunked",
+        "_close_delimited",
         "_date",
         "_head",
         "_on_complete",
+        "_read_more",
         "_ready",
         "_remaining",
         "_waiter",
@@ -91,6 +94,7 @@ class Exchange:
         expect_continue: bool,
         date: bytes,
         on_complete: Callable[[Exchange], None],
+        read_more: Callable[[], None],
     ) -> None:
         self.scope = scope
         self.transport = transport
@@ -107,10 +111,12 @@ class Exchange:
         self.complete = False
         self._head: bytes | None = None
         self._chunked = False
+        self._close_delimited = False  # HTTP/1.0 knows no chunks: the close ends the body
         self._remaining = 0
         self._bodiless = scope["method"] == "HEAD"
         self._date = date  # the server's Date field line, as of this second
         self._on_complete = on_complete
+        self._read_more = read_more  # the protocol decides whether the socket is read on
 
     # -- from the protocol --------------------------------------------------------
 
@@ -128,7 +134,7 @@ class Exchange:
             self.transport.write(CONTINUE)
             self.waiting_for_100_continue = False
         if not self.disconnected and not self.complete:
-            self.flow.resume_reading()
+            self._read_more()
             if not self._ready:
                 self._waiter = self.loop.create_future()
                 try:
@@ -182,6 +188,8 @@ class Exchange:
             data = b"%x\r\n%b\r\n" % (len(body), body) if body else b""
             if not more:
                 data += LAST_CHUNK
+        elif self._close_delimited:
+            data = body
         else:
             if len(body) > self._remaining:
                 raise RuntimeError(TOO_LONG)
@@ -211,6 +219,10 @@ class Exchange:
         line = STATUS_LINES.get(status)
         if line is None:
             raise RuntimeError(BAD_STATUS.format(status=status))
+        if status < 200:  # a client reads a 1xx as interim and the body as the response
+            raise RuntimeError(INTERIM_STATUS.format(status=status))
+        if status in _NO_BODY:  # the response ends with its head (RFC 9112 §6.3)
+            self._bodiless = True
         parts: list[bytes] = []
         length: int | None = None
         closing = False
@@ -239,7 +251,11 @@ class Exchange:
             self._chunked = True
         elif length is not None:
             self._remaining = 0 if self._bodiless else length  # HEAD: the length a GET has
-        elif not self._bodiless and status not in _NO_BODY:
+        elif self._bodiless:
+            pass  # the head alone: no framing for a body that never comes
+        elif self.scope["http_version"] == "1.0":  # never kept alive (gateway/listener.py)
+            self._close_delimited = True
+        else:
             self._chunked = True
             tail += b"transfer-encoding: chunked\r\n"
         return line + self._date + fields + tail + b"\r\n"

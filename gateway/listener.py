@@ -13,8 +13,9 @@ counts idle keep-alive connections and answers 503 without Retry-After. This one
   them, and the bytes it buffers before a header line ends, so memory is bounded
   before the headers end;
 - caps requests in progress on this listener → 503 + Retry-After;
-- answers pipelined requests in order, and a refusal of a pipelined request only
-  after the responses before it.
+- answers pipelined requests in order, reading no further while any wait their
+  turn, and a refusal of a pipelined request only after the responses before it;
+- ends a request whose body the parser rejects, rather than leave its app waiting.
 
 Both deadlines live in one timer per connection that is re-armed lazily: a busy
 connection moves its deadline with a float store, and the timer, when it fires
@@ -132,6 +133,9 @@ class EdgeProtocol(asyncio.Protocol):
         self._head_bytes = 0
         self._raw_head = 0
         self._in_head = False
+        # this read began a head after a message ended: the bytes before it are not the head's
+        self._head_began = False
+        self._message_ended = False
         self._upgrading = False  # a WebSocket handshake: its body is the WebSocket's
         self._refusal: tuple[int, str] | None = None
         # the connection's one deadline
@@ -228,19 +232,39 @@ class EdgeProtocol(asyncio.Protocol):
     # -- bytes in ---------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        if self._waiting == _IDLE:
-            self._waiting = _ACTIVE
-            self._deadline = None
+        # An idle connection keeps its deadline until a head begins (_head_pending): bytes
+        # that start no request (CR LF, the rest of an answered request's body) are no
+        # reason to keep it open.
+        self._head_began = self._message_ended = False
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._upgrade()
             return
         except httptools.HttpParserError:
-            self._refuse(*(self._refusal or (400, INVALID_REQUEST)))
+            self._parse_failed()
             return
         if self._in_head and not self.transport.is_closing():
-            self._head_pending(len(data))
+            # A head that began behind a message in this read: the read's bytes are mostly
+            # that message's, and at most one read of the head goes uncounted.
+            behind_a_message = self._head_began and self._message_ended
+            self._head_pending(0 if behind_a_message else len(data))
+
+    def _parse_failed(self) -> None:
+        """Refuse the request the parser failed on; one failed inside its body ends here."""
+        status, detail = self._refusal or (400, INVALID_REQUEST)
+        broken = self._receiving()
+        if broken is None or not broken.more_body:  # a head failed: refused in its turn
+            self._refuse(status, detail)
+        elif broken is not self.cycle:  # queued: it never runs, its refusal answers it
+            self.pipeline.pop()
+            self._refuse(status, detail)
+        else:  # running: its app waits for a body that never comes, so it ends now
+            if not broken.started:
+                self.transport.write(_raw_problem(status, detail))
+                if self._on_refused is not None:
+                    self._on_refused(status)
+            self.transport.close()
 
     def _head_pending(self, received: int) -> None:
         """A head is still incomplete after a read: bound its bytes and its time."""
@@ -269,6 +293,7 @@ class EdgeProtocol(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._in_head = True
+        self._head_began = True
         self._upgrading = False
         self._raw_head = 0
         self._head_bytes = 0
@@ -323,6 +348,7 @@ class EdgeProtocol(asyncio.Protocol):
             expect_continue=self._expect_continue,
             date=self._date(self.server_state.default_headers),
             on_complete=self._response_complete,
+            read_more=self._read_more,
         )
         if self._busy_with_app() or self.pipeline:
             self.flow.pause_reading()  # pipelined: answered in order
@@ -340,6 +366,7 @@ class EdgeProtocol(asyncio.Protocol):
         cycle.wake()
 
     def on_message_complete(self) -> None:
+        self._message_ended = True
         cycle = self._receiving()
         if cycle is None:
             return
@@ -368,6 +395,15 @@ class EdgeProtocol(asyncio.Protocol):
         task = self.loop.create_task(_run(app, cycle))
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
+
+    def _read_more(self) -> None:
+        """The running app awaits its body: read on, unless requests already wait their turn.
+
+        Queued requests mean its body has been read whole; reading on would only queue
+        more requests behind a slow app, without bound.
+        """
+        if not self.pipeline and self._refusal is None:
+            self.flow.resume_reading()
 
     def _response_complete(self, cycle: Exchange) -> None:
         self.server_state.total_requests += 1

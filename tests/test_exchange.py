@@ -257,3 +257,37 @@ def test_a_small_response_is_one_write():
         for _ in range(20):
             s.sendall(GET)
             assert s.recv(65536).endswith(body)
+
+
+# -- statuses whose response ends with its head --------------------------------------
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_a_body_sent_with_204_or_304_never_reaches_the_connection(status):
+    """The client reads the head as the whole response: a body would start the next one."""
+    smuggled = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nevil!"
+    headers = [(b"content-length", str(len(smuggled)).encode())]
+    with serve_edge(answering(status=status, headers=headers, bodies=(smuggled,))) as port:
+        data, _ = exchange(port, GET + b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert data.count(b"HTTP/1.1 %d" % status) == 2
+    assert b"evil" not in data and b"HTTP/1.1 200" not in data
+
+
+@pytest.mark.parametrize("status", [100, 101, 103, 199])
+def test_an_interim_status_as_the_final_response_is_a_500(status):
+    """A client skips a 1xx head and would read its body as the response."""
+    smuggled = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nevil!"
+    headers = [(b"content-length", str(len(smuggled)).encode())]
+    with serve_edge(answering(status=status, headers=headers, bodies=(smuggled,))) as port:
+        data, closed = exchange(port, GET)
+    assert status_of(data) == 500 and closed
+    assert b"evil" not in data
+
+
+def test_an_http_1_0_response_of_unknown_length_ends_with_the_close_not_chunks():
+    """HTTP/1.0 has no chunked coding (RFC 9112 §6.1): the body runs to the close."""
+    with serve_edge(answering(bodies=(b"ab", b"", b"cd"))) as port:
+        data, closed = exchange(port, b"GET / HTTP/1.0\r\n\r\n")
+    assert closed and status_of(data) == 200
+    assert b"transfer-encoding" not in data.lower()
+    assert data.endswith(b"\r\n\r\nabcd")

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.config.errors import ConfigError
 from gateway.config.models import ListenerConfig
-from gateway.listener import protocol_for
+from gateway.listener import listener_options, protocol_for
 from tests.support.configs import make_config
 from tests.support.edge import (
     exchange,
@@ -455,3 +455,108 @@ def test_a_client_that_leaves_mid_response_is_seen_by_the_app_as_a_disconnect():
         while not events and time.monotonic() < deadline:
             time.sleep(0.02)
     assert events == ["http.disconnect"]
+
+
+# -- attacks on the connection's deadline, queue and parser --------------------------
+
+
+@pytest.mark.parametrize("stray", [b"\r\n", b"a"])
+def test_bytes_that_start_no_request_keep_an_idle_connection_no_longer(stray):
+    """A CR LF between requests, or a byte of a body the app answered without reading,
+    leaves the keep-alive deadline in place: the connection still closes."""
+
+    async def answers_at_once(scope, receive, send):
+        headers = [(b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 401, "headers": headers})
+        await send({"type": "http.response.body", "body": b"no"})
+
+    request = b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n"
+    with (
+        serve_edge(answers_at_once, keep_alive_timeout=1, header_timeout=1) as port,
+        socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+    ):
+        sock.sendall(request if stray == b"a" else GET_X)
+        assert status_of(read_response(sock)) == 401
+        started = time.monotonic()
+        sock.sendall(stray)
+        data, closed = read_until_close(sock, 4.0)
+    assert closed and data == b""
+    assert time.monotonic() - started < 3.0
+
+
+def test_a_slow_app_does_not_let_a_client_queue_requests_without_bound():
+    """Requests waiting their turn stop the reading: an app's receive() does not resume it."""
+    batch = GET_X * 2000
+    with serve_asgi(
+        _echo_app(delay=0.05),
+        **listener_options(ListenerConfig.model_validate({})),
+        lifespan="off",
+        log_level="critical",
+    ) as server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        sock.setblocking(False)
+        deepest = 0
+        ends = time.monotonic() + 2.0
+        while time.monotonic() < ends:
+            try:
+                sock.send(batch)
+            except BlockingIOError:
+                time.sleep(0.01)
+            for connection in list(server.server.server_state.connections):
+                deepest = max(deepest, len(connection.pipeline))
+        sock.close()
+    assert 0 < deepest <= 2 * 2000  # what one or two reads hold; tens of thousands unbounded
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"3\nabc\n0\n\n",  # bare LF in the chunked framing
+        b"fffffffffffffffffff1\r\nabc\r\n0\r\n\r\n",  # a chunk size beyond 64 bits
+        b"3;\x00\r\nabc\r\n0\r\n\r\n",
+    ],
+)
+def test_a_malformed_body_ends_the_request_instead_of_leaving_its_app_waiting(body):
+    events: list = []
+
+    async def reads_body(scope, receive, send):
+        while True:
+            message = await receive()
+            events.append(message["type"])
+            if message["type"] == "http.disconnect" or not message.get("more_body"):
+                break
+        await _echo_app()(scope, receive, send)
+
+    head = b"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+    with serve_edge(reads_body) as port:
+        data, closed = exchange(port, head + body)
+        deadline = time.monotonic() + 3
+        while "http.disconnect" not in events and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert closed and _statuses(data) == [400]
+    assert events[-1] == "http.disconnect"
+
+
+def test_a_malformed_body_of_a_queued_request_is_refused_after_the_answer_before_it():
+    seen: list = []
+    broken = b"POST /y HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\n0\n\n"
+    with serve_edge(_echo_app(seen, delay=0.2)) as port:
+        data, closed = exchange(port, GET_X + broken)
+    assert closed and _statuses(data) == [200, 400]
+    assert [s["path"] for s in seen] == ["/x"]
+
+
+def test_a_head_behind_a_large_body_in_one_read_is_not_counted_with_that_body():
+    """The header bound counts the head's bytes, not the body before it in the same read."""
+    body = b"a" * 70000
+    post = b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body)
+    with (
+        serve_edge(_echo_app()) as port,
+        socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+    ):
+        sock.sendall(post + body + b"GET /y HTTP/1.1\r\n")
+        time.sleep(0.3)  # the rest of the head in a later read
+        sock.sendall(b"Host: a\r\nConnection: close\r\n\r\n")
+        data, closed = read_until_close(sock, 3.0)
+    assert closed and _statuses(data) == [200, 200]
+    assert data.endswith(b"GET /y 0")
