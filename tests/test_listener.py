@@ -560,3 +560,12 @@ def test_a_head_behind_a_large_body_in_one_read_is_not_counted_with_that_body():
         data, closed = read_until_close(sock, 3.0)
     assert closed and _statuses(data) == [200, 200]
     assert data.endswith(b"GET /y 0")
+
+
+def test_requests_queued_beyond_the_bound_are_refused_after_the_answers_before_them():
+    """Each queued request costs memory; a client sending thousands in one write gets 503."""
+    requests = b"".join(f"GET /p{i} HTTP/1.1\r\nHost: a\r\n\r\n".encode() for i in range(200))
+    with serve_edge(_echo_app(delay=0.01)) as port:
+        data, closed = exchange(port, requests, timeout=10)
+    assert closed and _statuses(data) == [200] * 129 + [503]  # one running, 128 queued
+    assert data.split(b"HTTP/1.1 ")[129].partition(b"\r\n\r\n")[2].startswith(b"GET /p128 ")
