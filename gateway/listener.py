@@ -333,7 +333,8 @@ class EdgeProtocol(asyncio.Protocol):
         version = parser.get_http_version()
         if version != "1.1":
             scope["http_version"] = version
-        if parser.should_upgrade() and self._websocket_upgrade():
+        # HTTP/1.0 has no Upgrade: a server ignores the field (RFC 9110 §7.8).
+        if version != "1.0" and parser.should_upgrade() and self._websocket_upgrade():
             self._upgrading = True
             return  # the WebSocket protocol takes the connection (HttpParserUpgrade)
         url = httptools.parse_url(self.url)

@@ -569,3 +569,26 @@ def test_requests_queued_beyond_the_bound_are_refused_after_the_answers_before_t
         data, closed = exchange(port, requests, timeout=10)
     assert closed and _statuses(data) == [200] * 129 + [503]  # one running, 128 queued
     assert data.split(b"HTTP/1.1 ")[129].partition(b"\r\n\r\n")[2].startswith(b"GET /p128 ")
+
+
+def test_a_websocket_upgrade_on_http_1_0_is_an_ordinary_request():
+    """HTTP/1.0 has no Upgrade (RFC 9110 §7.8): no 101, the app answers the request."""
+    scopes: list = []
+
+    async def app(scope, receive, send):
+        scopes.append(scope["type"])
+        if scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close"})
+            return
+        await _echo_app()(scope, receive, send)
+
+    upgrade = (
+        b"GET /ws HTTP/1.0\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    with serve_edge(app) as port:
+        data, closed = exchange(port, upgrade)
+    assert closed and _statuses(data) == [200] and data.endswith(b"GET /ws 0")
+    assert scopes == ["http"]
