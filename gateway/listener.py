@@ -50,6 +50,7 @@ from gateway.types import Receive, Scope, Send
 HEADERS_TOO_LARGE = "The request's header fields exceed {limit} bytes."
 URL_TOO_LONG = "The request target exceeds {limit} bytes."
 HEADERS_TOO_SLOW = "The request's headers did not arrive within {limit:g} seconds."
+BODY_TOO_SLOW = "The request's body did not arrive within {limit:g} seconds."
 SATURATED = "The gateway is handling as many requests as it may; retry in {retry} s."
 INVALID_REQUEST = "The request is not valid HTTP/1.1."
 QUEUE_TOO_DEEP = "More than {limit} requests were sent ahead of their responses."
@@ -62,7 +63,9 @@ _ASGI = {"version": "3.0", "spec_version": "2.3"}
 # exchange) for a few dozen bytes on the wire: one 128 KB read of tiny requests queued
 # 7,000 of them, 7 MB a connection. Browsers and clients do not pipeline this deep.
 _MAX_QUEUED = 128
-_HEADERS, _ACTIVE, _IDLE = range(3)  # what the connection waits for: its deadline's meaning
+# What the connection waits for, which gives its deadline a meaning: a request's head, its
+# body, nothing (the app is answering), or the next request on an idle connection.
+_HEADERS, _BODY, _ACTIVE, _IDLE = range(4)
 
 
 class _Refused(Exception):
@@ -228,8 +231,35 @@ class EdgeProtocol(asyncio.Protocol):
             return
         if self._waiting == _HEADERS:
             self._refuse(408, HEADERS_TOO_SLOW.format(limit=self.limits.header_timeout))
+        elif self._waiting == _BODY:
+            self._body_too_slow()
         else:
             self.transport.close()
+
+    def _body_too_slow(self) -> None:
+        """The running request's body is late: 408 if nothing was answered yet, and close;
+        its app sees http.disconnect."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.started:
+            self.transport.write(
+                _raw_problem(408, BODY_TOO_SLOW.format(limit=self.limits.body_timeout))
+            )
+            if self._on_refused is not None:
+                self._on_refused(408)
+        self.transport.close()
+
+    def _expect_body(self) -> None:
+        """Put the running request's unfinished body on the clock (once: a whole-body
+        deadline), unless its client still waits for 100 Continue."""
+        cycle = self.cycle
+        if (
+            self._waiting == _ACTIVE
+            and cycle is not None
+            and cycle.more_body
+            and not cycle.complete
+            and not cycle.waiting_for_100_continue
+        ):
+            self._expect(_BODY, self.limits.body_timeout)
 
     def _busy_with_app(self) -> bool:
         return self.cycle is not None and not self.cycle.complete
@@ -254,6 +284,8 @@ class EdgeProtocol(asyncio.Protocol):
             # that message's, and at most one read of the head goes uncounted.
             behind_a_message = self._head_began and self._message_ended
             self._head_pending(0 if behind_a_message else len(data))
+        elif self.cycle is not None and self.cycle.more_body:
+            self._expect_body()
 
     def _parse_failed(self) -> None:
         """Refuse the request the parser failed on; one failed inside its body ends here."""
@@ -380,6 +412,9 @@ class EdgeProtocol(asyncio.Protocol):
         if cycle is None:
             return
         cycle.more_body = False
+        if cycle is self.cycle and self._waiting == _BODY:
+            self._waiting = _ACTIVE  # the body is in: the app has no deadline of ours
+            self._deadline = None
         cycle.wake()
 
     def _receiving(self) -> Exchange | None:
@@ -413,6 +448,7 @@ class EdgeProtocol(asyncio.Protocol):
         """
         if not self.pipeline and self._refusal is None:
             self.flow.resume_reading()
+            self._expect_body()  # after a 100 Continue, the body's time starts
 
     def _response_complete(self, cycle: Exchange) -> None:
         self.server_state.total_requests += 1
@@ -420,6 +456,7 @@ class EdgeProtocol(asyncio.Protocol):
             return
         if self.pipeline:
             self._start(self.pipeline.popleft())
+            self._expect_body()  # its body waited unread behind the one before it
             return
         if self._refusal is not None:  # a pipelined request refused while this one ran
             self._refuse(*self._refusal)

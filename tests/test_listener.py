@@ -1,6 +1,7 @@
 """Listener limits over raw sockets: header size, URL length, header deadline, concurrency."""
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -592,3 +593,95 @@ def test_a_websocket_upgrade_on_http_1_0_is_an_ordinary_request():
         data, closed = exchange(port, upgrade)
     assert closed and _statuses(data) == [200] and data.endswith(b"GET /ws 0")
     assert scopes == ["http"]
+
+
+# -- the body's deadline ------------------------------------------------------------
+
+
+def test_the_body_timeout_is_validated(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        _config(tmp_path, "http://127.0.0.1:1", body_timeout=0)
+    assert "listeners.public.body_timeout" in str(error.value)
+
+
+def test_a_body_that_never_comes_is_408_and_its_app_sees_a_disconnect():
+    events: list = []
+
+    async def reader(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        while True:  # reads the body as it comes, until it ends or the client is gone
+            message = await receive()
+            if message["type"] == "http.disconnect" or not message.get("more_body"):
+                events.append(message["type"])
+                return
+
+    with serve_edge(reader, body_timeout=1.0, header_timeout=5) as port:
+        started = time.monotonic()
+        data, closed = exchange(
+            port, b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc", timeout=5
+        )
+        elapsed = time.monotonic() - started
+        deadline = time.monotonic() + 3
+        while not events and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert closed and _statuses(data) == [408]
+    assert b"application/problem+json" in data and b"body" in data
+    assert 0.9 <= elapsed < 3.0
+    assert events == ["http.disconnect"]
+
+
+def test_a_trickled_body_is_cut_at_its_whole_body_deadline():
+    """A byte every 0.3 s keeps the connection busy, never within the deadline."""
+    with (
+        serve_edge(_echo_app(), body_timeout=1.0) as port,
+        socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+    ):
+        started = time.monotonic()
+        sock.sendall(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n")
+        with contextlib.suppress(OSError):
+            for _ in range(10):
+                time.sleep(0.3)
+                sock.sendall(b"a")
+        data, closed = read_until_close(sock, 3.0)
+    assert closed and _statuses(data) == [408]
+    assert time.monotonic() - started < 4.0
+
+
+def test_a_body_in_time_clears_the_deadline_and_keep_alive_goes_on():
+    with (
+        serve_edge(_echo_app(delay=1.5), body_timeout=1.0, keep_alive_timeout=5) as port,
+        socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+    ):
+        sock.sendall(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nab")
+        time.sleep(0.5)
+        sock.sendall(b"cd")  # the body is whole at 0.5 s; the app takes 1.5 s more
+        assert read_response(sock, timeout=4).endswith(b"POST /x 4")
+        time.sleep(1.2)  # idle beyond body_timeout: keep-alive governs idleness
+        sock.sendall(GET_X)
+        assert read_response(sock, timeout=4).endswith(b"GET /x 0")
+
+
+def test_a_client_waiting_for_100_continue_is_not_timed_until_the_100_goes_out():
+    async def slow_then_read(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await asyncio.sleep(1.5)  # longer than body_timeout before asking for the body
+        body = (await receive())["body"]
+        headers = [(b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    with (
+        serve_edge(slow_then_read, body_timeout=1.0) as port,
+        socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+    ):
+        sock.sendall(
+            b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+        )
+        interim = read_response(sock, timeout=4)
+        assert interim.startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(b"hello")
+        rest = interim.removeprefix(b"HTTP/1.1 100 Continue\r\n\r\n")
+        final = rest or read_response(sock, timeout=4)
+    assert status_of(final) == 200 and final.endswith(b"hello")

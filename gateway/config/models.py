@@ -71,6 +71,12 @@ class ListenerConfig(StrictModel):
     header_timeout: float = Field(
         10.0, gt=0, le=300, description="Seconds a client gets to send a request's headers → 408."
     )
+    body_timeout: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Seconds a client gets to send a request's whole body → 408 and close.",
+    )
     keep_alive_timeout: int = Field(
         15, ge=1, le=3600, description="Seconds an idle keep-alive connection stays open."
     )
