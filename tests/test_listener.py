@@ -15,6 +15,7 @@ from gateway.listener import listener_options, protocol_for
 from tests.support.configs import make_config
 from tests.support.edge import (
     exchange,
+    read_body,
     read_response,
     read_until_close,
     serve_edge,
@@ -264,14 +265,9 @@ def _echo_app(seen=None, delay=0.0):
     async def app(scope, receive, send):
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
+        if body is None:
+            return
         if seen is not None:
             seen.append({**scope, "body": body})
         if delay:

@@ -128,10 +128,12 @@ class GatewayMetrics:
         self.registry.register(_CallbackCollector(collect))
 
 
-class CountSeries:
-    """A counter family whose series are one-element lists the event loop adds to: no lock
-    and no label check per request (prometheus_client's Counter takes a lock per `inc`).
+class _Series:
+    """A metric family whose series are lists of plain numbers the event loop adds to: no
+    lock and no label check per request (prometheus_client's metrics take a lock per call).
     The gateway counts and serves /metrics on its one event loop thread."""
+
+    width = 1  # numbers per series
 
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
         self.name = name
@@ -140,12 +142,16 @@ class CountSeries:
         self.values: dict[tuple[str, ...], list[float]] = {}
 
     def series(self, labels: tuple[str, ...]) -> list[float]:
-        """The series of `labels` ([value]), created at 0 on first use."""
+        """The series of `labels`, created at zeros on first use."""
         labels = tuple(str(value) for value in labels)
         found = self.values.get(labels)
         if found is None:
-            found = self.values[labels] = [0.0]
+            found = self.values[labels] = [0.0] * self.width
         return found
+
+
+class CountSeries(_Series):
+    """A counter family: each series is [value]."""
 
     def family(self) -> CounterMetricFamily:
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
@@ -166,22 +172,11 @@ def observe(series: list[float], amount: float) -> None:
     series[-1] += amount
 
 
-class HistogramSeries:
+class HistogramSeries(_Series):
     """A histogram family over LATENCY_BUCKETS whose series are lists of plain numbers
     (a count per bucket, then the sum), exposed as prometheus_client's Histogram is."""
 
-    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
-        self.name = name
-        self.documentation = documentation
-        self.labelnames = tuple(labelnames)
-        self.values: dict[tuple[str, ...], list[float]] = {}
-
-    def series(self, labels: tuple[str, ...]) -> list[float]:
-        labels = tuple(str(value) for value in labels)
-        found = self.values.get(labels)
-        if found is None:
-            found = self.values[labels] = [0.0] * (len(BOUNDS) + 1)
-        return found
+    width = len(BOUNDS) + 1
 
     def family(self) -> HistogramMetricFamily:
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)

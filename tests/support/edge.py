@@ -18,6 +18,18 @@ from gateway.stack import build_gateway
 from tests.support.servers import UvicornThread, serve_asgi
 
 
+async def read_body(receive: Any) -> bytes | None:
+    """An ASGI app's whole request body, or None when the client went away first."""
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
 class CountingUpstream:
     """An ASGI upstream that records every request it sees and echoes it as JSON."""
 
@@ -36,14 +48,9 @@ class CountingUpstream:
                 else:
                     await send({"type": "lifespan.shutdown.complete"})
                     return
-        body = b""
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
+        if body is None:
+            return
         seen = {
             "method": scope["method"],
             "path": scope["path"],
